@@ -1,0 +1,97 @@
+"""The one exception family of the planner.
+
+Every error names the file (or UID) it is about and says, in one sentence, what is
+wrong and what to do. Only ``ui/`` turns these into dialogs; the CLI prints
+``str(error)``.
+
+    PlannerError
+    ├── OperationCancelled
+    ├── DatabaseError
+    ├── UncalibratedError
+    └── DicomInputError                 (path, reason)
+        ├── NotDicomError               not a DICOM Part 10 file / no data set
+        ├── NotAnImageError             a valid object without image pixels where an image is needed
+        ├── MissingPixelDataError       image SOP class but no Pixel Data
+        ├── TruncatedFileError          file ends before the data it declares
+        ├── PixelDataSizeError          Pixel Data shorter than Rows x Columns x Frames
+        ├── InvalidAttributeError       a value that cannot be parsed (IS '1A', Rows = 2 values)
+        ├── NestingTooDeepError         sequence nesting beyond what a sane file holds
+        ├── UnsupportedTransferSyntaxError   no installed decoder (names what to install)
+        ├── DecodeError                 the decoder rejected the compressed data
+        └── InconsistentSeriesError     slices that do not form one volume
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PlannerError(Exception):
+    """Base class of every error the planner raises on purpose."""
+
+
+class OperationCancelled(PlannerError):
+    """The user cancelled a long operation through its cancel token."""
+
+
+class UncalibratedError(PlannerError):
+    """A length in mm was asked of ultrasound pixels that no calibrated region covers."""
+
+
+class DatabaseError(PlannerError):
+    """The local study database cannot be opened or written."""
+
+
+class DicomInputError(PlannerError):
+    """A DICOM file or series cannot be used.
+
+    Attributes:
+        path: the file (or folder) the problem was found in; may be None for
+            problems of a whole series that has no single file.
+        reason: one sentence, without the path, saying what is wrong.
+    """
+
+    def __init__(self, path: str | Path | None, reason: str) -> None:
+        self.path = None if path is None else str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+
+class NotDicomError(DicomInputError):
+    """The file is not DICOM (no preamble/DICM and no valid data element at offset 0)."""
+
+
+class NotAnImageError(DicomInputError):
+    """A readable DICOM object that has no image (query identifiers, empty data sets)."""
+
+
+class MissingPixelDataError(DicomInputError):
+    """An image SOP class whose data set holds no Pixel Data."""
+
+
+class TruncatedFileError(DicomInputError):
+    """The file ends before the data it declares."""
+
+
+class PixelDataSizeError(DicomInputError):
+    """Pixel Data holds fewer bytes than Rows x Columns x Frames x Samples needs."""
+
+
+class InvalidAttributeError(DicomInputError):
+    """An attribute has a value that cannot be parsed or is out of range."""
+
+
+class NestingTooDeepError(DicomInputError):
+    """Sequences are nested deeper than any real object needs (denial-of-service guard)."""
+
+
+class UnsupportedTransferSyntaxError(DicomInputError):
+    """No installed decoder handles the transfer syntax; the reason names what to install."""
+
+
+class DecodeError(DicomInputError):
+    """Every available decoder failed on the compressed pixel data."""
+
+
+class InconsistentSeriesError(DicomInputError):
+    """Instances of a series do not form one regular volume (orientation, spacing, frame of reference)."""
