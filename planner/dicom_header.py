@@ -126,6 +126,8 @@ class InstanceHeader:
     image_orientation: tuple[float, ...] | None = None
     slice_thickness_mm: float | None = None
     image_type: tuple[str, ...] = ()
+    rescale_slope: float = 1.0
+    rescale_intercept: float = 0.0
     is_enhanced: bool = False
     frame_time_ms: float | None = None
     us_regions: tuple[UltrasoundRegion, ...] = ()
@@ -288,10 +290,11 @@ def _header_from_dataset(path, ds, fp, pixel_offset, stat, part10) -> InstanceHe
     if not has_pixels and not has_float_pixels:
         private = [elem for elem in ds if elem.tag.is_private and elem.VR in ("OB", "OW", "UN") and _length(elem) > 1024]
         if private:
-            creator = _private_creator(ds, private[0].tag)
+            largest = max(private, key=_length)
+            creator = _private_creator(ds, largest.tag)
             raise MissingPixelDataError(
                 path,
-                f"no Pixel Data: pixels only in private {creator} {private[0].tag} data that no standard decoder reads",
+                f"no Pixel Data: pixels only in private {creator} {largest.tag} data that no standard decoder reads",
             )
         raise MissingPixelDataError(path, f"no Pixel Data in an {_sop_name(sop_class_uid)} object (header only)")
 
@@ -501,6 +504,8 @@ def _image_attributes(path, ds, sop_class_uid, repairs) -> dict[str, Any]:
         image_orientation=orientation,
         slice_thickness_mm=thickness[0] if thickness else None,
         image_type=tuple(str(v) for v in (ds.get("ImageType") or ())),
+        rescale_slope=(_floats(ds, "RescaleSlope", 1) or (1.0,))[0] or 1.0,
+        rescale_intercept=(_floats(ds, "RescaleIntercept", 1) or (0.0,))[0],
         is_enhanced=is_enhanced,
         frame_time_ms=_frame_time_ms(ds),
         us_regions=regions_from_dataset(ds),
@@ -650,3 +655,29 @@ def read_dataset(path: str, stop_before_pixels: bool = False) -> Dataset:
             return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
     except (OSError, InvalidDicomError, EOFError, struct.error, ValueError, RecursionError) as exc:
         raise DicomInputError(path, f"cannot be re-read: {exc}") from exc
+
+
+def header_to_json(header: InstanceHeader) -> dict:
+    """A JSON-safe dict of ``header`` (for the study database)."""
+    import dataclasses
+
+    data = dataclasses.asdict(header)
+    data["us_regions"] = [dataclasses.asdict(r) for r in header.us_regions]
+    return data
+
+
+def header_from_json(data: dict) -> InstanceHeader:
+    """Inverse of :func:`header_to_json`."""
+    values = dict(data)
+    values["us_regions"] = tuple(
+        UltrasoundRegion(
+            **{**r, "bounds_px": tuple(r["bounds_px"]), "reference_pixel": tuple(r["reference_pixel"]) if r.get("reference_pixel") else None}
+        )
+        for r in values.get("us_regions", ())
+    )
+    for key in ("pixel_spacing_mm", "image_position_lps", "image_orientation"):
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
+    values["image_type"] = tuple(values.get("image_type", ()))
+    values["warnings"] = tuple(values.get("warnings", ()))
+    return InstanceHeader(**values)

@@ -1,0 +1,249 @@
+"""The local study database: Patient -> Study -> Series -> Instance in SQLite.
+
+Files are referenced in place (their path), never copied. Each instance row keeps
+the file's size and modification time, so re-importing unchanged files is a
+lookup, not a re-read, and re-importing the same files is idempotent. A second
+start of the app lists the studies from here without rescanning.
+
+The default database lives in the user's data directory
+(``$XDG_DATA_HOME/spine-injection-planner/studies.sqlite``); tests and the CLI's
+``--db`` pass a path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from planner.dicom_header import InstanceHeader, header_from_json, header_to_json
+from planner.errors import DatabaseError
+from planner.series_index import SeriesSummary, summarize
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS patients (
+    patient_key INTEGER PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    patient_name TEXT NOT NULL,
+    birth_date TEXT NOT NULL,
+    sex TEXT NOT NULL,
+    UNIQUE (patient_id, patient_name, birth_date)
+);
+CREATE TABLE IF NOT EXISTS studies (
+    study_instance_uid TEXT PRIMARY KEY,
+    patient_key INTEGER NOT NULL REFERENCES patients(patient_key),
+    study_date TEXT NOT NULL,
+    study_time TEXT NOT NULL,
+    description TEXT NOT NULL,
+    accession_number TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS series (
+    series_instance_uid TEXT PRIMARY KEY,
+    study_instance_uid TEXT NOT NULL REFERENCES studies(study_instance_uid),
+    modality TEXT NOT NULL,
+    description TEXT NOT NULL,
+    series_number INTEGER,
+    frame_of_reference_uid TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS instances (
+    path TEXT PRIMARY KEY,
+    sop_instance_uid TEXT NOT NULL,
+    series_instance_uid TEXT NOT NULL REFERENCES series(series_instance_uid),
+    file_size INTEGER NOT NULL,
+    file_mtime_ns INTEGER NOT NULL,
+    header_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS instances_by_series ON instances(series_instance_uid);
+CREATE INDEX IF NOT EXISTS instances_by_sop ON instances(sop_instance_uid);
+CREATE TABLE IF NOT EXISTS rejected (
+    path TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    file_size INTEGER NOT NULL,
+    file_mtime_ns INTEGER NOT NULL
+);
+"""
+
+
+def default_database_path() -> Path:
+    """``$XDG_DATA_HOME/spine-injection-planner/studies.sqlite`` (``~/.local/share`` by default)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "spine-injection-planner" / "studies.sqlite"
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    study_instance_uid: str
+    patient_id: str
+    patient_name: str
+    study_date: str
+    description: str
+    n_series: int
+
+
+class StudyDatabase:
+    """SQLite index of imported files. Safe to use from one thread at a time per call (a lock serialises writes)."""
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = Path(path) if path is not None else default_database_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute("PRAGMA synchronous=NORMAL")
+            self._connection.executescript(SCHEMA)
+            self._check_version()
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseError(f"{self.path}: cannot open the study database: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def _check_version(self) -> None:
+        row = self._connection.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            with self._connection:
+                self._connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise DatabaseError(
+                f"{self.path}: schema version {row[0]} is not {SCHEMA_VERSION}; move the file away to start a new index"
+            )
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __enter__(self) -> "StudyDatabase":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def add_instances(self, headers: Sequence[InstanceHeader]) -> None:
+        """Insert or update instances (and their patient, study, series) in one transaction."""
+        if not headers:
+            return
+        with self._lock, self._write() as db:
+            patient_keys: dict[tuple, int] = {}
+            for h in headers:
+                key = (h.patient_id, h.patient_name, h.patient_birth_date)
+                if key not in patient_keys:
+                    db.execute(
+                        "INSERT OR IGNORE INTO patients (patient_id, patient_name, birth_date, sex) VALUES (?,?,?,?)",
+                        (*key, h.patient_sex),
+                    )
+                    patient_keys[key] = db.execute(
+                        "SELECT patient_key FROM patients WHERE patient_id=? AND patient_name=? AND birth_date=?", key
+                    ).fetchone()[0]
+            db.executemany(
+                "INSERT OR IGNORE INTO studies VALUES (?,?,?,?,?,?)",
+                [
+                    (
+                        h.study_instance_uid,
+                        patient_keys[(h.patient_id, h.patient_name, h.patient_birth_date)],
+                        h.study_date,
+                        h.study_time,
+                        h.study_description,
+                        h.accession_number,
+                    )
+                    for h in headers
+                ],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO series VALUES (?,?,?,?,?,?)",
+                [
+                    (
+                        h.series_instance_uid,
+                        h.study_instance_uid,
+                        h.modality,
+                        h.series_description,
+                        h.series_number,
+                        h.frame_of_reference_uid,
+                    )
+                    for h in headers
+                ],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO instances VALUES (?,?,?,?,?,?)",
+                [
+                    (h.path, h.sop_instance_uid, h.series_instance_uid, h.file_size, h.file_mtime_ns, json.dumps(header_to_json(h)))
+                    for h in headers
+                ],
+            )
+            db.executemany("DELETE FROM rejected WHERE path=?", [(h.path,) for h in headers])
+
+    def add_rejections(self, rejections: Iterable[tuple[str, str, int, int]]) -> None:
+        """Record (path, reason, size, mtime_ns) of files that could not be indexed."""
+        rows = list(rejections)
+        if not rows:
+            return
+        with self._lock, self._write() as db:
+            db.executemany("INSERT OR REPLACE INTO rejected VALUES (?,?,?,?)", rows)
+            db.executemany("DELETE FROM instances WHERE path=?", [(r[0],) for r in rows])
+
+    @contextlib.contextmanager
+    def _write(self):
+        """One transaction; SQLite errors (disk full, read-only file) become DatabaseError."""
+        try:
+            with self._connection as connection:
+                yield connection
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"{self.path}: cannot write the study database: {exc}") from exc
+
+    # ------------------------------------------------------------------ reading
+
+    def file_states(self) -> dict[str, tuple[int, int, str | None]]:
+        """path -> (size, mtime_ns, rejection reason or None) for every known file."""
+        states = {
+            path: (size, mtime, None)
+            for path, size, mtime in self._connection.execute("SELECT path, file_size, file_mtime_ns FROM instances")
+        }
+        for path, reason, size, mtime in self._connection.execute("SELECT path, reason, file_size, file_mtime_ns FROM rejected"):
+            states[path] = (size, mtime, reason)
+        return states
+
+    def instances(self, series_instance_uid: str) -> list[InstanceHeader]:
+        rows = self._connection.execute(
+            "SELECT header_json FROM instances WHERE series_instance_uid=? ORDER BY path", (series_instance_uid,)
+        ).fetchall()
+        return [header_from_json(json.loads(r[0])) for r in rows]
+
+    def instance_for_path(self, path: str) -> InstanceHeader | None:
+        row = self._connection.execute("SELECT header_json FROM instances WHERE path=?", (path,)).fetchone()
+        return header_from_json(json.loads(row[0])) if row else None
+
+    def series_uids(self, study_instance_uid: str | None = None) -> list[str]:
+        if study_instance_uid is None:
+            rows = self._connection.execute("SELECT series_instance_uid FROM series ORDER BY series_number").fetchall()
+        else:
+            rows = self._connection.execute(
+                "SELECT series_instance_uid FROM series WHERE study_instance_uid=? ORDER BY series_number",
+                (study_instance_uid,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def series_summary(self, series_instance_uid: str) -> SeriesSummary | None:
+        headers = self.instances(series_instance_uid)
+        return summarize(headers) if headers else None
+
+    def studies(self) -> list[StudyRecord]:
+        rows = self._connection.execute(
+            """SELECT s.study_instance_uid, p.patient_id, p.patient_name, s.study_date, s.description,
+                      (SELECT COUNT(*) FROM series r WHERE r.study_instance_uid = s.study_instance_uid
+                         AND EXISTS (SELECT 1 FROM instances i WHERE i.series_instance_uid = r.series_instance_uid))
+               FROM studies s JOIN patients p ON p.patient_key = s.patient_key
+               ORDER BY s.study_date DESC, s.study_instance_uid"""
+        ).fetchall()
+        return [StudyRecord(*row) for row in rows if row[5] > 0]
+
+    def rejected(self) -> list[tuple[str, str]]:
+        return [tuple(r) for r in self._connection.execute("SELECT path, reason FROM rejected ORDER BY path")]
+
+    def count_instances(self) -> int:
+        return self._connection.execute("SELECT COUNT(*) FROM instances").fetchone()[0]

@@ -1,0 +1,335 @@
+"""Import files, folders (recursively), DICOMDIR file-sets and zip archives into the study database.
+
+Every file ends up either indexed or rejected with a specific reason; one bad
+file never stops the rest. Unchanged files already in the database (same size
+and modification time) are not read again, so importing the same files twice is
+idempotent and fast. Headers are read in parallel worker processes when there
+are enough files for it to pay.
+
+    report = import_paths(["/media/cdrom"], db, progress=..., cancel=...)
+    report.series      # SeriesSummary of every series touched
+    report.rejected    # [Rejection(path, reason)]
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import multiprocessing
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from planner.database import StudyDatabase
+from planner.dicom_header import InstanceHeader, read_header
+from planner.errors import DicomInputError, OperationCancelled
+from planner.progress import CancelToken, ProgressCallback, check, report
+from planner.series_index import SeriesSummary
+
+#: Below this many files the start-up of worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 400
+CHUNK = 64
+#: Refuse archives that would expand beyond this (zip bombs).
+MAX_ARCHIVE_BYTES = 16 * 1024**3
+
+
+@dataclass(frozen=True)
+class Rejection:
+    path: str
+    reason: str
+
+    def as_json(self) -> dict:
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclass
+class ImportReport:
+    """What an import did. ``series`` lists every series that received a file in this import."""
+
+    series: list[SeriesSummary] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    n_files: int = 0
+    n_indexed: int = 0
+    n_unchanged: int = 0
+    cancelled: bool = False
+
+    def as_json(self) -> dict:
+        return {
+            "series": [s.as_json() for s in self.series],
+            "rejected": [r.as_json() for r in self.rejected],
+            "n_files": self.n_files,
+            "n_indexed": self.n_indexed,
+            "n_unchanged": self.n_unchanged,
+            "cancelled": self.cancelled,
+        }
+
+
+def import_paths(
+    paths: Sequence[str | os.PathLike],
+    db: StudyDatabase,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    workers: int | None = None,
+    archive_dir: str | os.PathLike | None = None,
+) -> ImportReport:
+    """Index ``paths`` (files, folders, DICOMDIRs, .zip archives) into ``db``.
+
+    Args:
+        workers: header-reading processes; None chooses by file count and cores.
+        archive_dir: where zip archives are unpacked (default: beside the database).
+
+    Raises:
+        DicomInputError: a given path does not exist (nothing is imported then).
+        DatabaseError: the database cannot be written.
+
+    A cancelled import keeps what it indexed so far and returns with
+    ``report.cancelled`` set.
+    """
+    for path in paths:
+        if not os.path.exists(path):
+            raise DicomInputError(path, "does not exist")
+    result = ImportReport()
+    archive_root = Path(archive_dir) if archive_dir else db.path.parent / "archives"
+    report(progress, 0, 0, "Finding files")
+    try:
+        files, early_rejections = _collect_files(paths, archive_root, cancel)
+    except OperationCancelled:
+        result.cancelled = True
+        return result
+    result.rejected.extend(early_rejections)
+    result.n_files = len(files) + len(early_rejections)
+
+    known = db.file_states()
+    to_read: list[str] = []
+    unchanged_series: set[str] = set()
+    for path in files:
+        state = known.get(path)
+        if state is not None:
+            try:
+                stat = os.stat(path)
+            except OSError:
+                stat = None
+            if stat is not None and (stat.st_size, stat.st_mtime_ns) == state[:2]:
+                if state[2] is None:
+                    result.n_unchanged += 1
+                    unchanged_series.add(path)
+                else:
+                    result.rejected.append(Rejection(path, state[2]))
+                continue
+        to_read.append(path)
+
+    touched: set[str] = set()
+    rejected_rows: list[tuple[str, str, int, int]] = []
+    done = len(files) - len(to_read)
+    total = len(files)
+    report(progress, done, total, "Reading headers")
+    try:
+        for batch in _read_headers(to_read, workers, cancel):
+            headers = [item for item in batch if isinstance(item, InstanceHeader)]
+            for item in batch:
+                if isinstance(item, Rejection):
+                    result.rejected.append(item)
+                    rejected_rows.append((item.path, item.reason, *_stat_pair(item.path)))
+            headers.extend(_expand_dicomdirs(headers, result, rejected_rows, cancel))
+            images_and_objects = [h for h in headers if h.kind != "dicomdir"]
+            db.add_instances(images_and_objects)
+            result.n_indexed += len(images_and_objects)
+            touched.update(h.series_instance_uid for h in images_and_objects)
+            done += len(batch)
+            report(progress, done, total, "Reading headers")
+    except OperationCancelled:
+        result.cancelled = True
+    db.add_rejections(rejected_rows)
+
+    if unchanged_series:
+        touched.update(_series_of_paths(db, unchanged_series))
+    result.series = [s for s in (db.series_summary(uid) for uid in sorted(touched)) if s is not None]
+    result.series.sort(key=lambda s: (s.study_instance_uid, s.series_number if s.series_number is not None else 1 << 30))
+    report(progress, total, total, "Done")
+    return result
+
+
+def _stat_pair(path: str) -> tuple[int, int]:
+    try:
+        stat = os.stat(path)
+        return stat.st_size, stat.st_mtime_ns
+    except OSError:
+        return 0, 0
+
+
+def _series_of_paths(db: StudyDatabase, paths: set[str]) -> set[str]:
+    uids = set()
+    for path in paths:
+        header = db.instance_for_path(path)
+        if header is not None:
+            uids.add(header.series_instance_uid)
+    return uids
+
+
+# ------------------------------------------------------------------- finding files
+
+
+def _collect_files(
+    paths: Sequence[str | os.PathLike], archive_root: Path, cancel: CancelToken | None
+) -> tuple[list[str], list[Rejection]]:
+    """Absolute paths of every candidate file, in a stable order, zip archives unpacked."""
+    files: list[str] = []
+    rejections: list[Rejection] = []
+    for given in paths:
+        given = os.path.abspath(os.fspath(given))
+        if os.path.isdir(given):
+            for folder, subfolders, names in os.walk(given):
+                check(cancel)
+                subfolders.sort()
+                for name in sorted(names):
+                    files.append(os.path.join(folder, name))
+        else:
+            files.append(given)
+    expanded: list[str] = []
+    for path in files:
+        if path.lower().endswith(".zip") and zipfile.is_zipfile(path):
+            try:
+                folder = _unpack_archive(path, archive_root)
+            except DicomInputError as exc:
+                rejections.append(Rejection(path, exc.reason))
+                continue
+            inner, inner_rejections = _collect_files([folder], archive_root, cancel)
+            expanded.extend(inner)
+            rejections.extend(inner_rejections)
+        else:
+            expanded.append(path)
+    return list(dict.fromkeys(expanded)), rejections
+
+
+def _unpack_archive(path: str, archive_root: Path) -> str:
+    """Unpack a zip once into ``archive_root/<hash>``; refuse traversal and zip bombs."""
+    stat = os.stat(path)
+    digest = hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = archive_root / digest
+    done_marker = target / ".unpacked"
+    if done_marker.exists():
+        return str(target)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            total = sum(m.file_size for m in members)
+            if total > MAX_ARCHIVE_BYTES:
+                raise DicomInputError(path, f"zip archive would expand to {total / 1e9:.1f} GB; refused")
+            for member in members:
+                name = os.path.normpath(member.filename)
+                if name.startswith("..") or os.path.isabs(name):
+                    raise DicomInputError(path, f"zip member '{member.filename}' points outside the archive; refused")
+            target.mkdir(parents=True, exist_ok=True)
+            archive.extractall(target, members)
+    except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+        raise DicomInputError(path, f"cannot unpack zip archive: {exc}") from exc
+    done_marker.touch()
+    return str(target)
+
+
+def _expand_dicomdirs(
+    headers: list[InstanceHeader], result: ImportReport, rejected_rows: list, cancel: CancelToken | None
+) -> list[InstanceHeader]:
+    """Headers of the files a DICOMDIR references (PS3.10 file-set), read now."""
+    extra: list[InstanceHeader] = []
+    for header in [h for h in headers if h.kind == "dicomdir"]:
+        try:
+            referenced = dicomdir_files(header.path)
+        except DicomInputError as exc:
+            result.rejected.append(Rejection(header.path, exc.reason))
+            continue
+        seen = {h.path for h in headers}
+        for path in referenced:
+            check(cancel)
+            if path in seen:
+                continue
+            item = _read_one(path)
+            if isinstance(item, InstanceHeader):
+                extra.append(item)
+            else:
+                result.rejected.append(item)
+                rejected_rows.append((item.path, item.reason, *_stat_pair(item.path)))
+    return extra
+
+
+def dicomdir_files(path: str) -> list[str]:
+    """Absolute paths of the image/object files a DICOMDIR references.
+
+    Raises:
+        DicomInputError: the DICOMDIR cannot be read.
+    """
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except Exception as exc:
+        raise DicomInputError(path, f"DICOMDIR cannot be read: {exc}") from exc
+    root = os.path.dirname(os.path.abspath(path))
+    files = []
+    for record in ds.get("DirectoryRecordSequence", []):
+        file_id = record.get("ReferencedFileID")
+        if not file_id:
+            continue
+        parts = [file_id] if isinstance(file_id, str) else list(file_id)
+        candidate = os.path.join(root, *parts)
+        if not os.path.exists(candidate):
+            # file-sets written on case-insensitive media: try the case found on disk
+            candidate = _case_insensitive(root, parts) or candidate
+        files.append(candidate)
+    return files
+
+
+def _case_insensitive(root: str, parts: list[str]) -> str | None:
+    current = root
+    for part in parts:
+        try:
+            match = next((n for n in os.listdir(current) if n.lower() == part.lower()), None)
+        except OSError:
+            return None
+        if match is None:
+            return None
+        current = os.path.join(current, match)
+    return current
+
+
+# ---------------------------------------------------------------- reading headers
+
+
+def _read_one(path: str) -> InstanceHeader | Rejection:
+    try:
+        return read_header(path)
+    except DicomInputError as exc:
+        return Rejection(path, exc.reason)
+    except Exception as exc:  # a reader bug must not stop the import: report it as a rejection
+        return Rejection(path, f"unexpected error while reading the header ({type(exc).__name__}: {exc})")
+
+
+def _read_chunk(paths: list[str]) -> list[InstanceHeader | Rejection]:
+    return [_read_one(p) for p in paths]
+
+
+def _read_headers(
+    paths: list[str], workers: int | None, cancel: CancelToken | None
+) -> Iterable[list[InstanceHeader | Rejection]]:
+    """Yield batches of read results; in worker processes when that pays."""
+    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if len(paths) >= PARALLEL_THRESHOLD else 1
+    if workers <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            check(cancel)
+            yield _read_chunk(chunk)
+        return
+    # forkserver: safe to start from a process that runs Qt threads.
+    context = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending = [pool.submit(_read_chunk, chunk) for chunk in chunks]
+        try:
+            for future in pending:
+                check(cancel)
+                yield future.result()
+        finally:
+            for future in pending:
+                future.cancel()
