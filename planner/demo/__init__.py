@@ -1,0 +1,129 @@
+"""The bundled demo study: ``python main.py demo-data OUT``.
+
+Writes, for one synthetic patient and one study (deterministic for a seed):
+
+* ``MR/SAG_T2``: sagittal T2 of L1-S2, 15 slices x 4 mm;
+* ``MR/AX_T2_L4L5`` and ``MR/AX_T2_L5S1``: axial T2 blocks angled along each disc,
+  7 slices x 4 mm; all MR share one Frame of Reference;
+* ``US/GASTROCNEMIUS``: calibrated B-mode cine of the medial gastrocnemius with
+  fasciculations at known times, and ``US/RECTUS_FEMORIS``: a calm control muscle
+  (femoral nerve, L2-L4: not supplied by the sacral roots);
+* ``US/SACRUM``: a calibrated transverse image over the posterior sacrum (S1 foramen);
+* ``truth/``: ``truth.json`` (finding parameters, landmark positions in LPS,
+  twitch times) and ``<series>_labels.npz`` masks on each MR grid.
+
+Every object conforms to its IOD (checked with dciodvfy in the tests).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from planner.demo.phantom import Finding, SpinePhantom
+from planner.demo import ultrasound_phantom as usp
+from planner.demo.writer import DemoWriter, MRGrid
+
+DEMO_PATIENT = {"name": "DEMO^LUMBAR", "id": "DEMO-0001", "birth_date": "19700101", "sex": "F"}
+TWITCH_TIMES_S = (0.8, 2.1, 3.6)
+
+
+def write_demo_study(
+    out: str | os.PathLike,
+    seed: int = 7,
+    finding: Finding | None = None,
+    noise: float = 0.03,
+    bias: float = 0.25,
+    dark_disc: bool = False,
+    cine_frames: int = 150,
+) -> dict:
+    """Write the demo study under ``out`` and return the ground truth (also in ``out/truth/truth.json``)."""
+    out = Path(out)
+    finding = finding or Finding()
+    rng = np.random.default_rng(seed)
+    phantom = SpinePhantom(finding=finding, dark_disc=dark_disc)
+    writer = DemoWriter(out, seed=seed, patient=DEMO_PATIENT, study_date=datetime.date(2026, 11, 2))
+    truth: dict = {
+        "seed": seed,
+        "finding": asdict(finding),
+        "dark_disc": dark_disc,
+        "noise": noise,
+        "levels": {},
+        "series": {},
+    }
+    for name, disc in phantom.discs.items():
+        truth["levels"][name] = {
+            "center_lps": disc.centre.round(3).tolist(),
+            "normal_lps": disc.axis.round(5).tolist(),
+            "height_mm": 2 * disc.half_height,
+        }
+    truth["s1_foramen_lps"] = {side: phantom.s1_foramen_lps(side).round(3).tolist() for side in ("left", "right")}
+    (out / "truth").mkdir(parents=True, exist_ok=True)
+
+    # ---- sagittal T2, L1 to S2: rows run superior -> inferior, columns anterior -> posterior
+    centre_z = 70.0
+    sagittal = MRGrid(
+        name="SAG_T2",
+        description="SAG T2 TSE",
+        series_number=2,
+        rows=384,
+        columns=384,
+        n_slices=15,
+        pixel_mm=0.78125,
+        slice_mm=4.0,
+        row_dir=(0.0, 1.0, 0.0),
+        col_dir=(0.0, 0.0, -1.0),
+        centre=(0.0, 20.0, centre_z),
+    )
+    grids = [sagittal]
+    for number, level in ((3, "L4-L5"), (4, "L5-S1")):
+        disc = phantom.discs[level]
+        posterior = disc.posterior
+        grids.append(
+            MRGrid(
+                name=f"AX_T2_{level.replace('-', '')}",
+                description=f"AX T2 TSE {level}",
+                series_number=number,
+                rows=320,
+                columns=320,
+                n_slices=7,
+                pixel_mm=0.625,
+                slice_mm=4.0,
+                row_dir=(1.0, 0.0, 0.0),
+                col_dir=tuple(float(v) for v in posterior),
+                centre=tuple(float(v) for v in disc.centre + posterior * 25.0),
+            )
+        )
+    for grid in grids:
+        image, labels = writer.sample_mr(grid, phantom, rng, noise=noise, bias=bias)
+        writer.write_mr_series(grid, image)
+        np.savez_compressed(out / "truth" / f"{grid.name}_labels.npz", **{k: v for k, v in labels.items()})
+        truth["series"][grid.name] = writer.series_truth(grid)
+
+    # ---- ultrasound
+    frame_time_ms = 1000.0 / 30.0
+    twitches = [t for t in TWITCH_TIMES_S if t < cine_frames * frame_time_ms / 1000.0]
+    cine = usp.muscle_cine(rng, cine_frames, frame_time_ms, twitches, pennation_deg=22.0)
+    writer.write_us_cine("GASTROCNEMIUS", "US MSK Gastrocnemius medial head, cine", 10, cine, frame_time_ms)
+    calm = usp.muscle_cine(rng, cine_frames, frame_time_ms, [], pennation_deg=12.0)
+    writer.write_us_cine("RECTUS_FEMORIS", "US MSK Rectus femoris (control), cine", 11, calm, frame_time_ms)
+    sacrum, sacrum_truth = usp.sacrum_frame(rng)
+    writer.write_us_image("SACRUM", "US Posterior sacrum S1 foramen, transverse", 12, sacrum)
+    truth["ultrasound"] = {
+        "delta_mm": usp.DELTA_MM,
+        "region_px": list(usp.REGION),
+        "frame_time_ms": frame_time_ms,
+        "twitch_times_s": twitches,
+        "twitch_muscle": "GASTROCNEMIUS",
+        "control_muscle": "RECTUS_FEMORIS",
+        "sacrum": sacrum_truth,
+    }
+    truth["study_instance_uid"] = writer.study_instance_uid
+    truth["frame_of_reference_uid"] = writer.frame_of_reference_uid
+    (out / "truth" / "truth.json").write_text(json.dumps(truth, indent=2))
+    return truth

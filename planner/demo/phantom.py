@@ -1,0 +1,254 @@
+"""A synthetic lumbosacral spine defined continuously in patient LPS (mm).
+
+The phantom is a function of world points, so every series (sagittal, oblique
+axial) samples the same anatomy in one frame of reference, and ground-truth
+masks come from the same shapes as the image. Anatomy (sizes after adult
+averages): L1-L5 vertebral bodies 27 mm high, 45 x 34 mm across, discs 9-11 mm
+(L5-S1 the most wedge-shaped), lordosis of about 45 degrees, sacral slope 40
+degrees, a CSF-filled thecal sac behind the bodies, posterior elements,
+paraspinal muscle and subcutaneous fat. T2 contrast: CSF and disc nucleus
+bright, annulus dark, marrow intermediate, cortical endplates dark.
+
+Origin: the centre of the S1 superior endplate is at (0, 0, 0); +z superior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LEVELS = ("L5", "L4", "L3", "L2", "L1")
+#: Body axis tilt from +z towards anterior (-y), degrees, from L5 upwards: lordosis.
+TILT_DEG = {"S1": 40.0, "L5": 22.0, "L4": 12.0, "L3": 2.0, "L2": -6.0, "L1": -12.0}
+BODY_HEIGHT_MM = {"L5": 26.0, "L4": 27.0, "L3": 27.0, "L2": 26.0, "L1": 25.0}
+DISC_HEIGHT_MM = {"L5-S1": 10.0, "L4-L5": 11.0, "L3-L4": 10.0, "L2-L3": 9.0, "L1-L2": 8.5}
+BODY_HALF_WIDTH_MM = 23.0  # lateral (x)
+BODY_HALF_DEPTH_MM = 17.0  # antero-posterior
+
+T2 = {
+    "background": 0.0,
+    "soft": 0.22,
+    "muscle": 0.28,
+    "fat": 0.82,
+    "marrow": 0.52,
+    "cortex": 0.08,
+    "nucleus": 0.80,
+    "annulus": 0.30,
+    "csf": 0.95,
+    "root": 0.35,
+    "posterior_bone": 0.45,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The L5-S1 disc finding built into the phantom (Fardon 2014 classes).
+
+    ``classification``: normal | bulge | protrusion | extrusion.
+    ``side``: left | right | central (LPS +x is the patient's left).
+    ``size_mm``: how far displaced material extends beyond the disc margin.
+    ``base_width_mm``: width of the herniation where it leaves the disc.
+    ``migration_mm``: extrusions only: caudal extension below the disc.
+    """
+
+    classification: str = "protrusion"
+    side: str = "left"
+    size_mm: float = 5.0
+    base_width_mm: float = 14.0
+    migration_mm: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.classification not in ("normal", "bulge", "protrusion", "extrusion"):
+            raise ValueError(f"unknown finding class {self.classification!r}")
+        if self.side not in ("left", "right", "central"):
+            raise ValueError(f"unknown side {self.side!r}")
+        if not 0 <= self.size_mm <= 15:
+            raise ValueError(f"size_mm {self.size_mm} outside 0..15 mm")
+
+    @property
+    def lateral_offset_mm(self) -> float:
+        return {"left": 9.0, "right": -9.0, "central": 0.0}[self.side]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A body or disc: centre, unit axis (inferior -> superior) and unit posterior direction."""
+
+    name: str
+    centre: np.ndarray
+    axis: np.ndarray
+    posterior: np.ndarray
+    half_height: float
+
+
+@dataclass
+class SpinePhantom:
+    finding: Finding = field(default_factory=Finding)
+    dark_disc: bool = False
+
+    def __post_init__(self) -> None:
+        self.bodies: dict[str, Segment] = {}
+        self.discs: dict[str, Segment] = {}
+        top = np.zeros(3)
+        below = "S1"
+        for level in LEVELS:
+            tilt = np.radians(TILT_DEG[level])
+            axis = np.array([0.0, -np.sin(tilt), np.cos(tilt)])
+            posterior = np.array([0.0, np.cos(tilt), np.sin(tilt)])
+            disc_name = f"{level}-{below}"
+            disc_h = DISC_HEIGHT_MM[disc_name]
+            self.discs[disc_name] = Segment(disc_name, top + axis * disc_h / 2, axis, posterior, disc_h / 2)
+            body_h = BODY_HEIGHT_MM[level]
+            self.bodies[level] = Segment(level, top + axis * (disc_h + body_h / 2), axis, posterior, body_h / 2)
+            top = top + axis * (disc_h + body_h)
+            below = level
+        tilt = np.radians(TILT_DEG["S1"])
+        axis = np.array([0.0, -np.sin(tilt), np.cos(tilt)])
+        posterior = np.array([0.0, np.cos(tilt), np.sin(tilt)])
+        self.bodies["S1"] = Segment("S1", -axis * 12.0, axis, posterior, 12.0)
+        self.bodies["S2"] = Segment("S2", -axis * 34.0 + posterior * 4.0, axis, posterior, 9.0)
+
+    # ---------------------------------------------------------------- geometry
+
+    @property
+    def l5s1(self) -> Segment:
+        return self.discs["L5-S1"]
+
+    def s1_foramen_lps(self, side: str) -> np.ndarray:
+        """Centre of the S1 foramen (posterior, where the S1 root exits), LPS mm."""
+        s1 = self.bodies["S1"]
+        sign = 1.0 if side == "left" else -1.0
+        return s1.centre + s1.posterior * (BODY_HALF_DEPTH_MM + 14.0) + np.array([sign * 14.0, 0, 0]) - s1.axis * 6.0
+
+    def _local(self, points: np.ndarray, segment: Segment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        d = points - segment.centre
+        return d[..., 0], d @ segment.posterior, d @ segment.axis
+
+    def _body(self, points, segment: Segment, scale: float = 1.0):
+        x, w, a = self._local(points, segment)
+        half_w, half_d = BODY_HALF_WIDTH_MM * scale, BODY_HALF_DEPTH_MM * scale
+        # kidney-shaped cross-section: the posterior wall is flattened
+        ellipse = (x / half_w) ** 2 + (w / half_d) ** 2
+        flat = w < half_d * 0.82
+        inside = (ellipse <= 1.0) & flat & (np.abs(a) <= segment.half_height)
+        cortex = inside & ((ellipse > 0.86) | (np.abs(a) > segment.half_height - 1.5) | (w > half_d * 0.74))
+        return inside, cortex
+
+    def disc_mask(self, points: np.ndarray, name: str = "L5-S1") -> tuple[np.ndarray, np.ndarray]:
+        """(whole disc including displaced material, nucleus) at ``points``."""
+        disc = self.discs[name]
+        x, w, a = self._local(points, disc)
+        # the disc bulges a little between endplates, like the real annulus
+        height_profile = disc.half_height * (1.0 - 0.15 * ((x / BODY_HALF_WIDTH_MM) ** 2))
+        ellipse = (x / BODY_HALF_WIDTH_MM) ** 2 + (w / BODY_HALF_DEPTH_MM) ** 2
+        inside = (ellipse <= 1.0) & (w < BODY_HALF_DEPTH_MM * 0.82) & (np.abs(a) <= height_profile)
+        nucleus = ((x / (BODY_HALF_WIDTH_MM * 0.55)) ** 2 + (w / (BODY_HALF_DEPTH_MM * 0.5)) ** 2 <= 1.0) & (
+            np.abs(a) <= disc.half_height * 0.6
+        )
+        if name == "L5-S1":
+            inside = inside | self._displaced(x, w, a, disc)
+        return inside, nucleus & inside
+
+    def _displaced(self, x, w, a, disc: Segment) -> np.ndarray:
+        f = self.finding
+        margin = BODY_HALF_DEPTH_MM * 0.82
+        within_height = np.abs(a) <= disc.half_height * 0.9
+        if f.classification == "normal" or f.size_mm <= 0:
+            return np.zeros_like(x, dtype=bool)
+        if f.classification == "bulge":
+            # circumferential displacement beyond the endplate outline, most posteriorly
+            ellipse = (x / (BODY_HALF_WIDTH_MM + f.size_mm)) ** 2 + (
+                w / (BODY_HALF_DEPTH_MM + f.size_mm)
+            ) ** 2
+            return (ellipse <= 1.0) & (w < margin + f.size_mm) & within_height & (w > -BODY_HALF_DEPTH_MM * 0.3)
+        x0 = f.lateral_offset_mm
+        depth = w - margin
+        if f.classification == "protrusion":
+            half_base = f.base_width_mm / 2
+            dome = ((x - x0) / half_base) ** 2 + (np.maximum(depth, 0) / f.size_mm) ** 2 <= 1.0
+            return dome & (depth > -2.0) & within_height
+        # extrusion: a narrow neck and a wider head that also migrates caudally
+        neck_half = f.base_width_mm / 2
+        head_half = neck_half * 1.6
+        neck = (np.abs(x - x0) <= neck_half) & (depth > -2.0) & (depth <= f.size_mm * 0.4) & within_height
+        head_centre_depth = f.size_mm * 0.65
+        head_radius_depth = f.size_mm * 0.4
+        head_a_low = -disc.half_height - f.migration_mm
+        head = (
+            (((x - x0) / head_half) ** 2 + ((depth - head_centre_depth) / head_radius_depth) ** 2 <= 1.0)
+            & (a >= head_a_low)
+            & (a <= disc.half_height * 0.9)
+        )
+        return neck | head
+
+    # ---------------------------------------------------------------- sampling
+
+    def sample(self, points: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """T2 intensity (0..1) and label masks at LPS ``points`` (..., 3)."""
+        x, y, z = points[..., 0], points[..., 1], points[..., 2]
+        image = np.full(points.shape[:-1], T2["background"], dtype=np.float32)
+        body_outline = (x / 160.0) ** 2 + ((y - 20.0) / 125.0) ** 2 <= 1.0
+        image[body_outline] = T2["soft"]
+        skin_y = 20.0 + 125.0 * np.sqrt(np.clip(1 - (x / 160.0) ** 2, 0, 1))
+        fat = body_outline & (y > skin_y - 18.0)
+        muscle = body_outline & (y > 28.0) & (y <= skin_y - 18.0) & (np.abs(x) < 75.0)
+        image[muscle] = T2["muscle"]
+        image[fat] = T2["fat"]
+        labels: dict[str, np.ndarray] = {}
+        bone = np.zeros(image.shape, dtype=bool)
+        for name, body in self.bodies.items():
+            scale = 0.8 if name == "S2" else 1.0
+            inside, cortex = self._body(points, body, scale)
+            # the thecal sac and posterior elements sit behind each body
+            canal_centre_w = BODY_HALF_DEPTH_MM + 10.0
+            bx, bw, ba = self._local(points, body)
+            reach = body.half_height + 6.0
+            canal = ((bx / 11.0) ** 2 + ((bw - canal_centre_w) / 7.5) ** 2 <= 1.0) & (np.abs(ba) <= reach)
+            lamina = (np.abs(bx) < 16.0) & (bw > canal_centre_w + 8.0) & (bw < canal_centre_w + 14.0) & (np.abs(ba) <= body.half_height * 0.7)
+            spinous = (np.abs(bx) < 4.0) & (bw >= canal_centre_w + 14.0) & (bw < canal_centre_w + 38.0) & (np.abs(ba) <= body.half_height * 0.55)
+            image[lamina | spinous] = T2["posterior_bone"]
+            bone |= lamina | spinous
+            if name not in ("S2",):
+                image[canal] = T2["csf"]
+                labels["thecal_sac"] = labels.get("thecal_sac", np.zeros(image.shape, bool)) | canal
+            image[inside] = T2["marrow"]
+            image[cortex] = T2["cortex"]
+            labels[f"{name}_body"] = inside
+            bone |= inside
+        for name in self.discs:
+            disc, nucleus = self.disc_mask(points, name)
+            image[disc] = T2["annulus"]
+            image[nucleus] = T2["annulus"] + 0.1 if self.dark_disc and name == "L5-S1" else T2["nucleus"]
+            if name == "L5-S1":
+                displaced_only = disc & ~self.disc_mask_without_finding(points)
+                image[displaced_only] = T2["annulus"] + (0.05 if self.dark_disc else 0.2)
+                labels["L5-S1_disc"] = disc
+            labels[f"{name}_disc"] = disc
+        for side in ("left", "right"):
+            root = self._s1_root(points, side)
+            image[root] = T2["root"]
+            labels[f"S1_root_{side}"] = root
+        labels["bone"] = bone
+        return image, labels
+
+    def disc_mask_without_finding(self, points: np.ndarray) -> np.ndarray:
+        disc = self.l5s1
+        x, w, a = self._local(points, disc)
+        height_profile = disc.half_height * (1.0 - 0.15 * ((x / BODY_HALF_WIDTH_MM) ** 2))
+        ellipse = (x / BODY_HALF_WIDTH_MM) ** 2 + (w / BODY_HALF_DEPTH_MM) ** 2
+        return (ellipse <= 1.0) & (w < BODY_HALF_DEPTH_MM * 0.82) & (np.abs(a) <= height_profile)
+
+    def _s1_root(self, points: np.ndarray, side: str) -> np.ndarray:
+        """The S1 root as a 5 mm tube from the thecal sac at L5-S1 to the S1 foramen."""
+        disc = self.l5s1
+        sign = 1.0 if side == "left" else -1.0
+        start = disc.centre + disc.posterior * (BODY_HALF_DEPTH_MM + 8.0) + np.array([sign * 6.0, 0, 0])
+        end = self.s1_foramen_lps(side)
+        direction = end - start
+        length = np.linalg.norm(direction)
+        direction = direction / length
+        d = points - start
+        t = np.clip(d @ direction, 0, length)
+        closest = start + t[..., None] * direction
+        return np.linalg.norm(points - closest, axis=-1) <= 2.5
