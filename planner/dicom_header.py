@@ -197,11 +197,30 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
             except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, OverflowError) as exc:
                 raise NotDicomError(path, f"not a readable DICOM data set: {exc}") from exc
             pixel_offset = fp.tell() if not _is_deflated(ds) else None
+            try:
+                _check_nesting(ds)
+            except RecursionError as exc:
+                raise NestingTooDeepError(path, "sequence nesting too deep to be a real object (refused)") from exc
             header = _header_from_dataset(path, ds, fp, pixel_offset, stat, part10)
         if caught:
             noted = tuple(f"lenient read: {w.message}" for w in caught)
             header = _replace(header, warnings=header.warnings + noted)
         return header
+
+
+MAX_SEQUENCE_DEPTH = 32
+
+
+def _check_nesting(ds) -> None:
+    """Raise RecursionError when sequences nest deeper than MAX_SEQUENCE_DEPTH (walked iteratively)."""
+    stack = [(ds, 0)]
+    while stack:
+        dataset, depth = stack.pop()
+        for element in dataset:
+            if element.VR == "SQ":
+                if depth + 1 > MAX_SEQUENCE_DEPTH:
+                    raise RecursionError(f"sequences nested deeper than {MAX_SEQUENCE_DEPTH}")
+                stack.extend((item, depth + 1) for item in element.value)
 
 
 def _at_pixel_data(tag, vr, length) -> bool:
@@ -266,7 +285,7 @@ def _header_from_dataset(path, ds, fp, pixel_offset, stat, part10) -> InstanceHe
         raise NotAnImageError(path, "not a stored instance: SOP Class and SOP Instance UIDs are empty")
     has_image_attributes = "Rows" in ds and "Columns" in ds
     if not ds.get("SOPClassUID") and not has_image_attributes:
-        if not transfer_syntax_uid and part10:
+        if not transfer_syntax_uid and len(meta) > 0:
             raise NotAnImageError(
                 path, "file meta has no Transfer Syntax UID and the data set has no SOP Class or image attributes"
             )

@@ -208,7 +208,7 @@ def _unpack_archive(path: str, archive_root: Path) -> str:
     stat = os.stat(path)
     digest = hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     target = archive_root / digest
-    done_marker = target / ".unpacked"
+    done_marker = archive_root / f"{digest}.unpacked"
     if done_marker.exists():
         return str(target)
     try:

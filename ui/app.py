@@ -67,7 +67,7 @@ def run_gui(demo: bool = False, screenshot: str | None = None, layout: str = "1x
         app.quit()
 
     if demo or first_run:
-        window.run_task(Task(_ensure_demo), "Preparing the demo study...", lambda folder: window.import_paths([str(folder)], on_done=open_demo_series))
+        window.run_task(Task(_ensure_demo), "Preparing the demo study...", lambda folder: window.import_paths([str(folder / "MR"), str(folder / "US")], on_done=open_demo_series))
     elif screenshot:
         QTimer.singleShot(500, save_and_quit)
     code = app.exec()

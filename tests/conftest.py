@@ -1,0 +1,97 @@
+"""Shared fixtures: the ../shared data, a small demo study, tiny DICOM files built in tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SAMPLES = SHARED / "dicom-samples"
+LUMBAR = SHARED / "lumbar-mri"
+
+
+def require_shared(path: Path) -> Path:
+    """The shared data is part of CI: its absence is a failure, not a skip."""
+    assert path.exists(), f"{path} is missing: tests read real DICOM from ../shared beside the checkout"
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_study(tmp_path_factory) -> Path:
+    from planner.demo import write_demo_study
+
+    out = tmp_path_factory.mktemp("demo")
+    write_demo_study(out, cine_frames=40)
+    return out
+
+
+def make_mr_slice(
+    path: Path,
+    *,
+    position=(0.0, 0.0, 0.0),
+    orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+    spacing=(0.5, 0.5),
+    rows=8,
+    columns=6,
+    series_uid: str | None = None,
+    frame_of_reference_uid: str = "1.2.826.0.1.3680043.8.498.1",
+    instance=1,
+    pixels: np.ndarray | None = None,
+    slope=None,
+) -> Path:
+    """Write a small valid MR Image Storage file; values in pixel (j, i) = 10 * j + i + instance."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.2"
+    ds.SeriesInstanceUID = series_uid or "1.2.826.0.1.3680043.8.498.3"
+    ds.FrameOfReferenceUID = frame_of_reference_uid
+    ds.Modality = "MR"
+    ds.PatientName = "TEST^PATIENT"
+    ds.PatientID = "T1"
+    ds.InstanceNumber = instance
+    ds.ImagePositionPatient = list(position)
+    ds.ImageOrientationPatient = list(orientation)
+    ds.PixelSpacing = list(spacing)
+    ds.SliceThickness = 1.0
+    ds.Rows, ds.Columns = rows, columns
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    if slope is not None:
+        ds.RescaleSlope, ds.RescaleIntercept = slope
+    if pixels is None:
+        j, i = np.mgrid[0:rows, 0:columns]
+        pixels = (10 * j + i + instance).astype(np.uint16)
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def make_stack(folder: Path, n: int, step=(0.0, 0.0, 2.0), skip=(), **kwargs) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    origin = np.array(kwargs.pop("origin", (0.0, 0.0, 0.0)))
+    paths = []
+    for k in range(n):
+        if k in skip:
+            continue
+        position = tuple(origin + np.array(step) * k)
+        paths.append(make_mr_slice(folder / f"s{k:03d}.dcm", position=position, instance=k + 1, **kwargs))
+    return paths
+
+
+@pytest.fixture
+def mr_slice(tmp_path) -> Path:
+    return make_mr_slice(tmp_path / "slice.dcm")

@@ -1,0 +1,104 @@
+"""Import into the study database: folders, zip, DICOMDIR, idempotence, persistence, progress, cancel."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import pytest
+
+from planner.database import StudyDatabase
+from planner.errors import DicomInputError
+from planner.importer import import_paths
+from planner.progress import CancelToken
+from tests.conftest import SAMPLES, make_stack, require_shared
+
+
+def test_folder_with_bad_files_keeps_the_good_series(tmp_path):
+    make_stack(tmp_path / "in" / "series", 5)
+    (tmp_path / "in" / "notes.txt").write_text("not dicom")
+    broken = tmp_path / "in" / "series" / "s002.dcm"
+    broken.write_bytes(broken.read_bytes()[:-7])
+    db = StudyDatabase(tmp_path / "db.sqlite")
+    report = import_paths([tmp_path / "in"], db)
+    assert {r.path.rsplit("/", 1)[-1] for r in report.rejected} == {"notes.txt", "s002.dcm"}
+    assert len(report.series) == 1 and report.series[0].n_instances == 4
+    assert report.series[0].kind == "mr-volume"
+
+
+def test_reimport_is_idempotent_and_a_second_start_needs_no_rescan(tmp_path):
+    make_stack(tmp_path / "in", 6)
+    db = StudyDatabase(tmp_path / "db.sqlite")
+    first = import_paths([tmp_path / "in"], db)
+    second = import_paths([tmp_path / "in"], db)
+    assert first.n_indexed == 6 and second.n_indexed == 0 and second.n_unchanged == 6
+    assert db.count_instances() == 6
+    db.close()
+    reopened = StudyDatabase(tmp_path / "db.sqlite")
+    assert len(reopened.studies()) == 1
+    assert reopened.series_summary(first.series[0].series_instance_uid).n_instances == 6
+
+
+def test_zip_archive(tmp_path):
+    files = make_stack(tmp_path / "in", 3)
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in files:
+            zf.write(f, f"DICOM/{f.name}")
+    db = StudyDatabase(tmp_path / "db.sqlite")
+    report = import_paths([archive], db)
+    assert report.series[0].n_instances == 3 and not report.rejected
+
+
+@pytest.mark.shared
+def test_dicomdir_finds_its_file_set(tmp_path):
+    require_shared(SAMPLES)
+    db = StudyDatabase(tmp_path / "db.sqlite")
+    report = import_paths([SAMPLES / "other" / "pydicom__dicomdirtests" / "DICOMDIR"], db)
+    assert not report.rejected
+    assert sum(s.n_instances for s in report.series) == 31
+    from planner.dicom_header import read_header
+
+    files = [p for p in (SAMPLES / "other" / "pydicom__dicomdirtests").rglob("*") if p.is_file() and p.name != "DICOMDIR"]
+    assert len(db.studies()) == len({read_header(p).study_instance_uid for p in files})
+
+
+def test_progress_and_cancel(tmp_path):
+    make_stack(tmp_path / "in", 150)
+    calls = []
+    token = CancelToken()
+
+    def progress(done, total, text):
+        calls.append((done, total))
+        if done >= 64:
+            token.cancel()
+
+    db = StudyDatabase(tmp_path / "db.sqlite")
+    report = import_paths([tmp_path / "in"], db, progress=progress, cancel=token)
+    assert report.cancelled
+    assert 0 < db.count_instances() < 150  # what was indexed before cancel is kept
+    assert calls and calls[-1][1] == 150
+
+
+def test_missing_path_stops_before_importing(tmp_path):
+    db = StudyDatabase(tmp_path / "db.sqlite")
+    with pytest.raises(DicomInputError, match="does not exist"):
+        import_paths([tmp_path / "nowhere"], db)
+
+
+def test_parallel_and_serial_agree(tmp_path):
+    make_stack(tmp_path / "in", 130)
+    serial = import_paths([tmp_path / "in"], StudyDatabase(tmp_path / "a.sqlite"), workers=1)
+    parallel = import_paths([tmp_path / "in"], StudyDatabase(tmp_path / "b.sqlite"), workers=2)
+    assert [s.as_json() for s in serial.series] == [s.as_json() for s in parallel.series]
+
+
+def test_demo_series_are_kept_apart(demo_study, tmp_path):
+    db = StudyDatabase(tmp_path / "db.sqlite")
+    report = import_paths([demo_study / "MR", demo_study / "US"], db)
+    kinds = sorted((s.description, s.kind) for s in report.series)
+    assert ("SAG T2 TSE", "mr-volume") in kinds
+    assert ("AX T2 TSE L5-S1", "mr-volume") in kinds
+    assert ("US MSK Gastrocnemius medial head, cine", "us-cine") in kinds
+    assert ("US Posterior sacrum S1 foramen, transverse", "us-single") in kinds
+    assert len(report.series) == 6 and not report.rejected

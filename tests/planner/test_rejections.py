@@ -1,0 +1,204 @@
+"""Every DicomInputError path, on small files built here: each names the file and the problem."""
+
+from __future__ import annotations
+
+import struct
+
+import pydicom
+import pytest
+from pydicom.uid import generate_uid
+
+from planner.dicom_header import read_header
+from planner.errors import (
+    DecodeError,
+    DicomInputError,
+    InvalidAttributeError,
+    MissingPixelDataError,
+    NestingTooDeepError,
+    NotAnImageError,
+    NotDicomError,
+    PixelDataSizeError,
+    TruncatedFileError,
+    UnsupportedTransferSyntaxError,
+)
+from planner.pixels import FrameSource
+from tests.conftest import make_mr_slice
+
+
+def _write_without_meta(path, ds):
+    """Write a bare implicit-VR data set: no preamble, no file meta (ACR-NEMA style)."""
+    with open(path, "wb") as fp:
+        out = pydicom.filebase.DicomFileLike(fp)
+        out.is_little_endian, out.is_implicit_VR = True, True
+        pydicom.filewriter.write_dataset(out, ds)
+
+
+def _edit(path, **changes):
+    ds = pydicom.dcmread(path)
+    for key, value in changes.items():
+        if value is None:
+            del ds[key]
+        else:
+            setattr(ds, key, value)
+    ds.save_as(path, enforce_file_format=False)
+    return path
+
+
+def test_text_file_is_not_dicom(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("patient notes, not an image\n" * 10)
+    with pytest.raises(NotDicomError, match="not a DICOM file: no preamble/DICM") as info:
+        read_header(path)
+    assert info.value.path == str(path)
+    assert str(path) in str(info.value)
+
+
+def test_empty_file_is_not_dicom(tmp_path):
+    path = tmp_path / "empty.dcm"
+    path.write_bytes(b"")
+    with pytest.raises(NotDicomError, match="not a DICOM file"):
+        read_header(path)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(DicomInputError, match="cannot be read"):
+        read_header(tmp_path / "gone.dcm")
+
+
+def test_truncated_pixel_data(mr_slice):
+    data = mr_slice.read_bytes()
+    mr_slice.write_bytes(data[:-10])
+    with pytest.raises(TruncatedFileError, match=r"truncated pixel data \(86 of 96 bytes\)"):
+        read_header(mr_slice)
+
+
+def test_pixel_data_shorter_than_rows_columns(mr_slice):
+    _edit(mr_slice, Rows=800)
+    with pytest.raises(PixelDataSizeError, match=r"Rows x Columns exceed pixel data \(800 x 6 x 16 bit"):
+        read_header(mr_slice)
+
+
+def test_no_pixel_data(mr_slice):
+    _edit(mr_slice, PixelData=None)
+    with pytest.raises(MissingPixelDataError, match="no Pixel Data in an MR Image object"):
+        read_header(mr_slice)
+
+
+def test_file_meta_without_transfer_syntax_and_no_image(tmp_path):
+    ds = pydicom.Dataset()
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.PatientID = "X"
+    path = tmp_path / "meta.dcm"
+    ds.save_as(path, enforce_file_format=False, implicit_vr=False, little_endian=True)
+    with pytest.raises(NotAnImageError, match="file meta has no Transfer Syntax UID"):
+        read_header(path)
+
+
+def test_query_identifier_is_not_a_stored_instance(tmp_path):
+    ds = pydicom.Dataset()
+    ds.QueryRetrieveLevel = "STUDY"
+    ds.SOPClassUID = ""
+    ds.SOPInstanceUID = ""
+    ds.PatientName = "*"
+    path = tmp_path / "query.dcm"
+    _write_without_meta(path, ds)
+    with pytest.raises(NotAnImageError, match="not a stored instance: a C-FIND query identifier"):
+        read_header(path)
+
+
+def test_invalid_number_of_frames(mr_slice):
+    ds = pydicom.dcmread(mr_slice)
+    ds.NumberOfFrames = "9"
+    ds.save_as(mr_slice, enforce_file_format=True)
+    raw = mr_slice.read_bytes()
+    mr_slice.write_bytes(raw.replace(b"IS\x02\x009 ", b"IS\x02\x001A"))
+    with pytest.raises(InvalidAttributeError, match=r"invalid NumberOfFrames '1A' \(IS must be an integer\)"):
+        read_header(mr_slice)
+
+
+def test_two_valued_rows(mr_slice):
+    raw = mr_slice.read_bytes()
+    # Rows (0028,0010) US VL=2 -> VL=4 with a second value, keeping the file consistent
+    tag = struct.pack("<HH", 0x0028, 0x0010) + b"US" + struct.pack("<H", 2)
+    index = raw.index(tag)
+    value = raw[index + 8 : index + 10]
+    patched = raw[:index] + struct.pack("<HH", 0x0028, 0x0010) + b"US" + struct.pack("<H", 4) + value + b"\x00\x00" + raw[index + 10 :]
+    mr_slice.write_bytes(patched)
+    with pytest.raises(InvalidAttributeError, match="Rows has 2 values"):
+        read_header(mr_slice)
+
+
+def test_sequence_nesting_too_deep(tmp_path):
+    ds = pydicom.dcmread(make_mr_slice(tmp_path / "deep.dcm"))
+    inner = pydicom.Dataset()
+    inner.PatientID = "deep"
+    for _ in range(2000):
+        outer = pydicom.Dataset()
+        outer.add_new(0x00091010, "SQ", [inner])
+        inner = outer
+    ds.add_new(0x00091000, "LO", "NESTING")
+    ds.add_new(0x00091010, "SQ", [inner])
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20000)
+    try:
+        ds.save_as(tmp_path / "deep.dcm", enforce_file_format=False)
+    finally:
+        sys.setrecursionlimit(limit)
+    with pytest.raises(NestingTooDeepError, match="sequence nesting too deep"):
+        read_header(tmp_path / "deep.dcm")
+
+
+def test_unsupported_transfer_syntax_names_the_decoder(mr_slice):
+    # JPEG XL is covered by the real GE Vivid cine in ../shared; pydicom cannot write that UID
+    ds = pydicom.dcmread(mr_slice)
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.102"  # MPEG-4 AVC/H.264
+    from pydicom.encaps import encapsulate
+
+    ds.PixelData = encapsulate([b"\xff\x0a" + b"\x00" * 30])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(mr_slice, enforce_file_format=True)
+    with pytest.raises(UnsupportedTransferSyntaxError, match=r"unsupported transfer syntax MPEG-4 .*\(1.2.840.10008.1.2.4.102\): video"):
+        read_header(mr_slice)
+
+
+def test_truncated_inside_encapsulated_fragments(mr_slice):
+    ds = pydicom.dcmread(mr_slice)
+    ds.compress(pydicom.uid.RLELossless)
+    ds.save_as(mr_slice, enforce_file_format=True)
+    data = mr_slice.read_bytes()
+    mr_slice.write_bytes(data[:-20])
+    with pytest.raises(TruncatedFileError, match="truncated file: ends inside the encapsulated RLE Lossless pixel data"):
+        read_header(mr_slice)
+
+
+def test_corrupt_compressed_frame_fails_on_decode(mr_slice):
+    ds = pydicom.dcmread(mr_slice)
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEG2000Lossless
+    from pydicom.encaps import encapsulate
+
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + b"\x00" * 40 + b"\xff\xd9"])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(mr_slice, enforce_file_format=True)
+    header = read_header(mr_slice)  # the header is fine; the codestream is not
+    with pytest.raises(DecodeError, match="no decoder succeeds"):
+        FrameSource(header).frame(0)
+
+
+def test_missing_pixel_representation_is_a_warning_not_silent(mr_slice):
+    _edit(mr_slice, PixelRepresentation=None)
+    header = read_header(mr_slice)
+    assert any("PixelRepresentation (Type 1) is missing; assumed 0" in w for w in header.warnings)
+    assert FrameSource(header).frame(0)[2, 3] == 24
+
+
+def test_no_file_meta_is_read_leniently_with_a_warning(tmp_path, mr_slice):
+    ds = pydicom.dcmread(mr_slice)
+    del ds.file_meta
+    path = tmp_path / "acr_nema.dcm"
+    _write_without_meta(path, ds)
+    header = read_header(path)
+    assert any("inferred as Implicit VR Little Endian" in w for w in header.warnings)
+    assert FrameSource(header).frame(0)[1, 1] == 12
