@@ -1,0 +1,29 @@
+"""Run every benchmark and print a Markdown table (paste it into the README).
+
+    python -m bench.run_all [--json FILE]
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+
+from bench import bench_index, bench_load_mr, bench_us_decode
+
+
+def main(argv: list[str]) -> int:
+    rows = [bench_index.run(), bench_load_mr.run(), *bench_us_decode.run()]
+    print(f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}\n")
+    print("| benchmark | ours | floor (same run) | ratio | target |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['benchmark']} | {r['ours']} {r['unit']} | {r['floor']} {r['unit']} ({r['floor_name']}) | {r['ratio']} | <= {r['target']} {'ok' if r['pass'] else 'MISSED'} |")
+    if "--json" in argv:
+        with open(argv[argv.index("--json") + 1], "w") as fp:
+            json.dump(rows, fp, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
