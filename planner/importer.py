@@ -324,12 +324,21 @@ def _read_headers(
         return
     # forkserver: safe to start from a process that runs Qt threads.
     context = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending = [pool.submit(_read_chunk, chunk) for chunk in chunks]
-        try:
-            for future in pending:
-                check(cancel)
-                yield future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+    done = 0
+    try:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            pending = [pool.submit(_read_chunk, chunk) for chunk in chunks]
+            try:
+                for future in pending:
+                    check(cancel)
+                    batch = future.result()
+                    done += 1
+                    yield batch
+            finally:
+                for future in pending:
+                    future.cancel()
+    except concurrent.futures.process.BrokenProcessPool:
+        # A worker died (out of memory, killed): nothing is lost, the rest is read here.
+        for chunk in chunks[done:]:
+            check(cancel)
+            yield _read_chunk(chunk)
