@@ -87,8 +87,9 @@ class InstanceHeader:
     ``kind`` is "image" (displayable pixels), "other" (a valid non-image object:
     SR, PDF, KO, PR, STL, raw data, SEG is an image) or "dicomdir".
     Geometry fields are None when absent. ``pixel_data_offset`` is the file
-    offset of the Pixel Data element header (None for deflated files and
-    non-images). ``warnings`` lists every lenient repair made while reading.
+    offset of the Pixel Data element header and ``pixel_value_offset`` that of
+    its value (both None for deflated files and non-images). ``warnings`` lists
+    every lenient repair made while reading.
     """
 
     path: str
@@ -132,6 +133,7 @@ class InstanceHeader:
     frame_time_ms: float | None = None
     us_regions: tuple[UltrasoundRegion, ...] = ()
     pixel_data_offset: int | None = None
+    pixel_value_offset: int | None = None
     pixel_data_encapsulated: bool = False
     file_size: int = 0
     file_mtime_ns: int = 0
@@ -620,7 +622,7 @@ def _check_pixel_data(path, fp, offset: int, element: tuple[int, int], header: I
     length, value_offset = element
     if length == 0xFFFFFFFF:
         _walk_fragments(path, fp, value_offset, header.file_size, header)
-        return _replace(header, pixel_data_offset=offset, pixel_data_encapsulated=True)
+        return _replace(header, pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=True)
     needed = header.frame_bytes * header.n_frames
     if length < needed:
         bits = header.bits_allocated
@@ -631,7 +633,7 @@ def _check_pixel_data(path, fp, offset: int, element: tuple[int, int], header: I
             f"Rows x Columns exceed pixel data ({header.rows} x {header.columns}{frames}{samples} x {bits} bit = "
             f"{human_bytes(needed)} declared, {length} bytes present)",
         )
-    return _replace(header, pixel_data_offset=offset, pixel_data_encapsulated=False)
+    return _replace(header, pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=False)
 
 
 def _walk_fragments(path, fp, value_offset: int, file_size: int, header: InstanceHeader) -> None:

@@ -52,12 +52,12 @@ class FrameSource:
         self._whole: np.ndarray | None = None  # all frames, when only a whole-file decode works
         self._fragments: list[list[tuple[int, int]]] | None = None
         self._value_offset: int | None = None
-        if header.pixel_data_offset is None or header.bits_allocated == 1:
+        if header.pixel_value_offset is None or header.bits_allocated == 1:
             return  # deflated or bit-packed: decoded whole on first use
         if header.pixel_data_encapsulated:
             self._fragments = _frame_fragments(header)
         else:
-            self._value_offset = _native_value_offset(header)
+            self._value_offset = header.pixel_value_offset
 
     @property
     def n_frames(self) -> int:
@@ -196,23 +196,11 @@ def _fill_defaults(ds, header: InstanceHeader) -> None:
         ds.file_meta.TransferSyntaxUID = header.transfer_syntax_uid
 
 
-def _native_value_offset(header: InstanceHeader) -> int:
-    """File offset of the first byte of native Pixel Data (after the element header)."""
-    with open(header.path, "rb") as fp:
-        fp.seek(header.pixel_data_offset + 4)
-        implicit = header.transfer_syntax_uid == pydicom.uid.ImplicitVRLittleEndian
-        if implicit:
-            return header.pixel_data_offset + 8
-        vr = fp.read(2)
-        long_form = vr in (b"OB", b"OW", b"OF", b"OD", b"OL", b"UN", b"OV")
-        return header.pixel_data_offset + (12 if long_form else 8)
-
-
 def _frame_fragments(header: InstanceHeader) -> list[list[tuple[int, int]]]:
     """(offset, length) of the fragments of each frame, from one walk over the item headers."""
     items: list[tuple[int, int]] = []
     with open(header.path, "rb") as fp:
-        position = header.pixel_data_offset + 12
+        position = header.pixel_value_offset
         while True:
             fp.seek(position)
             group, element, length = struct.unpack("<HHI", fp.read(8))
