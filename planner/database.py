@@ -214,9 +214,18 @@ class StudyDatabase:
         ).fetchall()
         return [header_from_json(json.loads(r[0])) for r in rows]
 
-    def instance_for_path(self, path: str) -> InstanceHeader | None:
-        row = self._connection.execute("SELECT header_json FROM instances WHERE path=?", (path,)).fetchone()
-        return header_from_json(json.loads(row[0])) if row else None
+    def series_of_paths(self, paths: Iterable[str]) -> set[str]:
+        """SeriesInstanceUIDs of the indexed files among ``paths`` (one query per 500 paths)."""
+        paths = list(paths)
+        uids: set[str] = set()
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._connection.execute(
+                f"SELECT DISTINCT series_instance_uid FROM instances WHERE path IN ({marks})", chunk
+            ).fetchall()
+            uids.update(r[0] for r in rows)
+        return uids
 
     def series_uids(self, study_instance_uid: str | None = None) -> list[str]:
         if study_instance_uid is None:

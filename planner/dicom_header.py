@@ -13,6 +13,7 @@ repair is returned in ``InstanceHeader.warnings``, never done silently.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import warnings
@@ -663,8 +664,6 @@ def _walk_fragments(path, fp, value_offset: int, file_size: int, header: Instanc
 
 
 def _replace(header: InstanceHeader, **changes) -> InstanceHeader:
-    import dataclasses
-
     return dataclasses.replace(header, **changes)
 
 
@@ -680,8 +679,6 @@ def read_dataset(path: str, stop_before_pixels: bool = False) -> Dataset:
 
 def header_to_json(header: InstanceHeader) -> dict:
     """A JSON-safe dict of ``header`` (for the study database)."""
-    import dataclasses
-
     data = dataclasses.asdict(header)
     data["us_regions"] = [dataclasses.asdict(r) for r in header.us_regions]
     return data

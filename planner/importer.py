@@ -94,7 +94,7 @@ def import_paths(
     archive_root = Path(archive_dir) if archive_dir else db.path.parent / "archives"
     report(progress, 0, 0, "Finding files")
     try:
-        files, early_rejections = _collect_files(paths, archive_root, cancel)
+        files, early_rejections = collect_files(paths, archive_root, cancel)
     except OperationCancelled:
         result.cancelled = True
         return result
@@ -103,7 +103,7 @@ def import_paths(
 
     known = db.file_states()
     to_read: list[str] = []
-    unchanged_series: set[str] = set()
+    unchanged_paths: set[str] = set()
     for path in files:
         state = known.get(path)
         if state is not None:
@@ -114,7 +114,7 @@ def import_paths(
             if stat is not None and (stat.st_size, stat.st_mtime_ns) == state[:2]:
                 if state[2] is None:
                     result.n_unchanged += 1
-                    unchanged_series.add(path)
+                    unchanged_paths.add(path)
                 else:
                     result.rejected.append(Rejection(path, state[2]))
                 continue
@@ -143,8 +143,8 @@ def import_paths(
         result.cancelled = True
     db.add_rejections(rejected_rows)
 
-    if unchanged_series:
-        touched.update(_series_of_paths(db, unchanged_series))
+    if unchanged_paths:
+        touched.update(db.series_of_paths(unchanged_paths))
     result.series = [s for s in (db.series_summary(uid) for uid in sorted(touched)) if s is not None]
     result.series.sort(key=lambda s: (s.study_instance_uid, s.series_number if s.series_number is not None else 1 << 30))
     report(progress, total, total, "Done")
@@ -159,19 +159,10 @@ def _stat_pair(path: str) -> tuple[int, int]:
         return 0, 0
 
 
-def _series_of_paths(db: StudyDatabase, paths: set[str]) -> set[str]:
-    uids = set()
-    for path in paths:
-        header = db.instance_for_path(path)
-        if header is not None:
-            uids.add(header.series_instance_uid)
-    return uids
-
-
 # ------------------------------------------------------------------- finding files
 
 
-def _collect_files(
+def collect_files(
     paths: Sequence[str | os.PathLike], archive_root: Path, cancel: CancelToken | None
 ) -> tuple[list[str], list[Rejection]]:
     """Absolute paths of every candidate file, in a stable order, zip archives unpacked."""
@@ -195,7 +186,7 @@ def _collect_files(
             except DicomInputError as exc:
                 rejections.append(Rejection(path, exc.reason))
                 continue
-            inner, inner_rejections = _collect_files([folder], archive_root, cancel)
+            inner, inner_rejections = collect_files([folder], archive_root, cancel)
             expanded.extend(inner)
             rejections.extend(inner_rejections)
         else:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from planner.dicom_header import InstanceHeader, read_header
 from planner.errors import DicomInputError
-from planner.importer import _collect_files  # one definition of "the files under a path"
+from planner.importer import collect_files
 from planner.progress import CancelToken, ProgressCallback
 from planner.series_index import is_ultrasound, series_kind
 from planner.ultrasound import UltrasoundClip
@@ -63,7 +63,7 @@ def read_path_series(path: str | os.PathLike) -> tuple[dict[str, list[InstanceHe
     """Headers of every file under ``path`` grouped by SeriesInstanceUID, plus (path, reason) rejections."""
     if not os.path.exists(path):
         raise DicomInputError(path, "does not exist")
-    files, early = _collect_files([path], archive_root=_scratch_archive_root(), cancel=None)
+    files, early = collect_files([path], archive_root=_scratch_archive_root(), cancel=None)
     series: dict[str, list[InstanceHeader]] = defaultdict(list)
     rejected = [(r.path, r.reason) for r in early]
     for file in files:

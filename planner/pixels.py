@@ -159,7 +159,7 @@ class FrameSource:
     def _rescue(self, index: int, first_error: Exception) -> np.ndarray:
         """Try GDCM in a child process for the whole file; raise DecodeError naming both failures."""
         h = self.header
-        if h.pixel_data_encapsulated and h.transfer_syntax_uid in ts.GDCM_RESCUES | {"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}:
+        if h.pixel_data_encapsulated and h.transfer_syntax_uid in ts.GDCM_RESCUES:
             with self._lock:
                 if self._whole is None:
                     try:

@@ -61,7 +61,7 @@ class UltrasoundClip:
         """
         if self.n_frames == 1:
             return np.zeros(1)
-        vector = self._timing_dataset.get("FrameTimeVector")
+        vector = self._dataset.get("FrameTimeVector")
         if vector is not None and len(vector) == self.n_frames:
             increments = np.array([float(v) for v in vector])
             increments[0] = 0.0
@@ -71,7 +71,7 @@ class UltrasoundClip:
 
     @property
     def timing_known(self) -> bool:
-        return self.n_frames == 1 or self.header.frame_time_ms is not None or "FrameTimeVector" in self._timing_dataset
+        return self.n_frames == 1 or self.header.frame_time_ms is not None or "FrameTimeVector" in self._dataset
 
     @property
     def frame_rate_hz(self) -> float:
@@ -80,7 +80,8 @@ class UltrasoundClip:
         return 1000.0 * (self.n_frames - 1) / float(self.frame_times_ms[-1]) if self.frame_times_ms[-1] > 0 else 0.0
 
     @cached_property
-    def _timing_dataset(self):
+    def _dataset(self):
+        """The full header, read once when timing vectors or palette LUTs are needed."""
         return read_dataset(self.header.path, stop_before_pixels=True)
 
     def frame_raw(self, index: int) -> np.ndarray:
@@ -91,12 +92,8 @@ class UltrasoundClip:
         """Frame ``index`` as displayed: (rows, columns) grey or (rows, columns, 3) RGB uint8."""
         raw = self._source.frame(index)
         if self.header.photometric_interpretation == "PALETTE COLOR":
-            return apply_palette(raw, self._palette_dataset)
+            return apply_palette(raw, self._dataset)
         return raw
-
-    @cached_property
-    def _palette_dataset(self):
-        return read_dataset(self.header.path, stop_before_pixels=True)
 
     def region_at(self, x: float, y: float) -> UltrasoundRegion | None:
         """The calibrated 2D region containing pixel column ``x``, row ``y``."""

@@ -60,6 +60,18 @@ class MRGrid:
         )
 
 
+def _grey_pixel_module(ds: Dataset, rows: int, columns: int, bits_allocated: int, bits_stored: int) -> None:
+    """Image Pixel module (PS3.3 C.7.6.3) of an unsigned MONOCHROME2 image."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = rows
+    ds.Columns = columns
+    ds.BitsAllocated = bits_allocated
+    ds.BitsStored = bits_stored
+    ds.HighBit = bits_stored - 1
+    ds.PixelRepresentation = 0
+
+
 class DemoWriter:
     def __init__(self, out: Path, seed: int, patient: dict, study_date: datetime.date) -> None:
         self.out = Path(out)
@@ -178,14 +190,7 @@ class DemoWriter:
             ds.ImagingFrequency = "63.6"
             ds.NumberOfAverages = "2"
             ds.FlipAngle = "150"
-            ds.SamplesPerPixel = 1
-            ds.PhotometricInterpretation = "MONOCHROME2"
-            ds.Rows = grid.rows
-            ds.Columns = grid.columns
-            ds.BitsAllocated = 16
-            ds.BitsStored = 12
-            ds.HighBit = 11
-            ds.PixelRepresentation = 0
+            _grey_pixel_module(ds, grid.rows, grid.columns, bits_allocated=16, bits_stored=12)
             ds.WindowCenter = "450"
             ds.WindowWidth = "900"
             ds.PixelData = np.ascontiguousarray(pixels[k]).tobytes()
@@ -210,14 +215,7 @@ class DemoWriter:
         region.PhysicalDeltaX = usp.DELTA_MM / 10.0
         region.PhysicalDeltaY = usp.DELTA_MM / 10.0
         ds.SequenceOfUltrasoundRegions = [region]
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows = usp.ROWS
-        ds.Columns = usp.COLUMNS
-        ds.BitsAllocated = 8
-        ds.BitsStored = 8
-        ds.HighBit = 7
-        ds.PixelRepresentation = 0
+        _grey_pixel_module(ds, usp.ROWS, usp.COLUMNS, bits_allocated=8, bits_stored=8)
         ds.LossyImageCompression = "00"
         ds.PatientOrientation = ""
         ds.InstanceNumber = 1
