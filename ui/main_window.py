@@ -114,7 +114,8 @@ class MainWindow(QMainWindow):
 
         def finish(result):
             self._end_task(task)
-            on_done(result)
+            self.status_text.setText("Ready")
+            on_done(result)  # may replace "Ready" with its own message
 
         def fail(message):
             self._end_task(task)
