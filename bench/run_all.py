@@ -9,10 +9,13 @@ import json
 import platform
 import sys
 
-from bench import bench_index, bench_load_mr, bench_us_decode
 
 
 def main(argv: list[str]) -> int:
+    # Imported here, not at module level: worker processes re-import the main module,
+    # and the application's own entry point (main.py) is kept just as light.
+    from bench import bench_index, bench_load_mr, bench_us_decode
+
     rows = [bench_index.run(), bench_load_mr.run(), *bench_us_decode.run()]
     print(f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}\n")
     print("| benchmark | ours | floor (same run) | ratio | target |")

@@ -254,5 +254,10 @@ class StudyDatabase:
     def rejected(self) -> list[tuple[str, str]]:
         return [tuple(r) for r in self._connection.execute("SELECT path, reason FROM rejected ORDER BY path")]
 
-    def count_instances(self) -> int:
-        return self._connection.execute("SELECT COUNT(*) FROM instances").fetchone()[0]
+    def count_instances(self, series_instance_uid: str | None = None) -> int:
+        """Indexed instances, of one series or of all."""
+        if series_instance_uid is None:
+            return self._connection.execute("SELECT COUNT(*) FROM instances").fetchone()[0]
+        return self._connection.execute(
+            "SELECT COUNT(*) FROM instances WHERE series_instance_uid=?", (series_instance_uid,)
+        ).fetchone()[0]

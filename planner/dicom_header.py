@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import BaseTag
 from pydicom.filereader import read_partial
 from pydicom.uid import UID
 
@@ -40,7 +43,6 @@ from planner.errors import (
 from planner.us_calibration import UltrasoundRegion, regions_from_dataset
 
 PIXEL_DATA_TAG = 0x7FE00010
-FLOAT_PIXEL_TAGS = (0x7FE00008, 0x7FE00009)
 ITEM_TAG = 0xFFFEE000
 SEQUENCE_DELIMITER_TAG = 0xFFFEE0DD
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -215,15 +217,30 @@ MAX_SEQUENCE_DEPTH = 32
 
 
 def _check_nesting(ds) -> None:
-    """Raise RecursionError when sequences nest deeper than MAX_SEQUENCE_DEPTH (walked iteratively)."""
+    """Raise RecursionError when sequences nest deeper than MAX_SEQUENCE_DEPTH (walked iteratively).
+
+    Only sequences are converted on the way; other elements stay raw (reading
+    them all would triple the cost of indexing a header).
+    """
     stack = [(ds, 0)]
     while stack:
         dataset, depth = stack.pop()
-        for element in dataset:
-            if element.VR == "SQ":
-                if depth + 1 > MAX_SEQUENCE_DEPTH:
-                    raise RecursionError(f"sequences nested deeper than {MAX_SEQUENCE_DEPTH}")
-                stack.extend((item, depth + 1) for item in element.value)
+        for raw in dataset.elements():
+            if _value_representation(raw) != "SQ":
+                continue
+            if depth + 1 > MAX_SEQUENCE_DEPTH:
+                raise RecursionError(f"sequences nested deeper than {MAX_SEQUENCE_DEPTH}")
+            stack.extend((item, depth + 1) for item in dataset[raw.tag].value)
+
+
+def _value_representation(element) -> str | None:
+    """The VR of a raw or converted element; implicit-VR raw elements take it from the dictionary."""
+    if element.VR is not None:
+        return element.VR
+    try:
+        return dictionary_VR(element.tag)
+    except KeyError:
+        return None
 
 
 def _at_pixel_data(tag, vr, length) -> bool:
@@ -257,12 +274,12 @@ def _plausible_first_element(head: bytes) -> bool:
 def _header_from_dataset(path, ds, fp, pixel_offset, stat, part10) -> InstanceHeader:
     repairs: list[str] = []
     meta = ds.file_meta
-    media_sop_class = str(meta.get("MediaStorageSOPClassUID", "") or "")
-    sop_class_uid = str(ds.get("SOPClassUID", "") or media_sop_class)
-    sop_instance_uid = str(ds.get("SOPInstanceUID", "") or meta.get("MediaStorageSOPInstanceUID", "") or "")
-    transfer_syntax_uid = str(meta.get("TransferSyntaxUID", "") or "")
+    media_sop_class = _text(meta, "MediaStorageSOPClassUID")
+    sop_class_uid = _text(ds, "SOPClassUID") or media_sop_class
+    sop_instance_uid = _text(ds, "SOPInstanceUID") or _text(meta, "MediaStorageSOPInstanceUID")
+    transfer_syntax_uid = _text(meta, "TransferSyntaxUID")
 
-    if media_sop_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
+    if media_sop_class == MEDIA_STORAGE_DIRECTORY or _has(ds, "DirectoryRecordSequence"):
         return InstanceHeader(
             path=path,
             kind="dicomdir",
@@ -278,16 +295,16 @@ def _header_from_dataset(path, ds, fp, pixel_offset, stat, part10) -> InstanceHe
     has_pixels = pixel_offset is not None and pixel_offset < stat.st_size and _tag_at(fp, pixel_offset, ds) == PIXEL_DATA_TAG
     if pixel_offset is None:  # deflated: read_partial decompressed into memory and stopped there
         has_pixels = "PixelData" in ds or _deflated_has_pixels(path)
-    has_float_pixels = any(t in ds for t in FLOAT_PIXEL_TAGS)
+    has_float_pixels = _has(ds, "FloatPixelData") or _has(ds, "DoubleFloatPixelData")
 
-    if "QueryRetrieveLevel" in ds and not ds.get("SOPInstanceUID"):
+    if _has(ds, "QueryRetrieveLevel") and not _text(ds, "SOPInstanceUID"):
         raise NotAnImageError(
             path, "not a stored instance: a C-FIND query identifier (no file meta, empty SOP Class/Instance UIDs)"
         )
-    if not sop_class_uid.strip() and not sop_instance_uid.strip() and "SOPClassUID" in ds:
+    if not sop_class_uid and not sop_instance_uid and _has(ds, "SOPClassUID"):
         raise NotAnImageError(path, "not a stored instance: SOP Class and SOP Instance UIDs are empty")
-    has_image_attributes = "Rows" in ds and "Columns" in ds
-    if not ds.get("SOPClassUID") and not has_image_attributes:
+    has_image_attributes = _has(ds, "Rows") and _has(ds, "Columns")
+    if not _text(ds, "SOPClassUID") and not has_image_attributes:
         if not transfer_syntax_uid and len(meta) > 0:
             raise NotAnImageError(
                 path, "file meta has no Transfer Syntax UID and the data set has no SOP Class or image attributes"
@@ -307,7 +324,7 @@ def _header_from_dataset(path, ds, fp, pixel_offset, stat, part10) -> InstanceHe
         repairs.append("no 128-byte preamble and DICM prefix; read leniently")
 
     if is_non_image_sop_class(sop_class_uid):
-        return _build(path, ds, "other", sop_class_uid, sop_instance_uid, transfer_syntax_uid, stat, repairs)
+        return InstanceHeader(**_attributes(path, ds, "other", sop_class_uid, sop_instance_uid, transfer_syntax_uid, stat, repairs))
 
     if not has_pixels and not has_float_pixels:
         private = [elem for elem in ds if elem.tag.is_private and elem.VR in ("OB", "OW", "UN") and _length(elem) > 1024]
@@ -323,11 +340,11 @@ def _header_from_dataset(path, ds, fp, pixel_offset, stat, part10) -> InstanceHe
     element = None
     if pixel_offset is not None and has_pixels:
         element = _pixel_element(path, fp, pixel_offset, ds, transfer_syntax_uid, stat.st_size)
-    header = _build(path, ds, "image", sop_class_uid, sop_instance_uid, transfer_syntax_uid, stat, repairs)
+    values = _attributes(path, ds, "image", sop_class_uid, sop_instance_uid, transfer_syntax_uid, stat, repairs)
     if element is not None:
-        header = _check_pixel_data(path, fp, pixel_offset, element, header)
-    ts.require_decoder(path, header.transfer_syntax_uid)
-    return header
+        values.update(_check_pixel_data(path, fp, pixel_offset, element, values))
+    ts.require_decoder(path, values["transfer_syntax_uid"])
+    return InstanceHeader(**values)
 
 
 def _length(element) -> int:
@@ -374,7 +391,8 @@ def _private_creator(ds, tag) -> str:
 # ---------------------------------------------------------------- attribute parsing
 
 
-def _build(path, ds, kind, sop_class_uid, sop_instance_uid, transfer_syntax_uid, stat, repairs) -> InstanceHeader:
+def _attributes(path, ds, kind, sop_class_uid, sop_instance_uid, transfer_syntax_uid, stat, repairs) -> dict[str, Any]:
+    """The :class:`InstanceHeader` fields of ``ds`` (pixel data offsets excepted), checked."""
     values: dict[str, Any] = dict(
         path=path,
         kind=kind,
@@ -416,33 +434,99 @@ def _build(path, ds, kind, sop_class_uid, sop_instance_uid, transfer_syntax_uid,
     if kind == "image":
         values.update(_image_attributes(path, ds, sop_class_uid, repairs))
     values["warnings"] = tuple(repairs)
-    return InstanceHeader(**values)
+    return values
+
+
+#: VRs whose raw bytes are ASCII whatever the Specific Character Set says.
+_ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
+#: VRs whose text may follow the Specific Character Set.
+_CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+#: Binary numeric VRs and their struct codes.
+_BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
+
+
+def _value(ds, keyword: str):
+    """The value of ``keyword`` in ``ds``, converted cheaply; None when absent.
+
+    Indexing reads about forty attributes per file, and pydicom's general
+    conversion (validation, charset lookup, MultiValue) triples the cost of a
+    header read. Raw elements of plain VRs are converted here instead: text
+    becomes ``str`` (multiple values stay joined by backslashes), binary
+    numbers ``int``/``float`` or a tuple of them. Text that is not pure ASCII,
+    sequences and anything unusual go through pydicom as before.
+    """
+    tag = _tag(keyword)
+    element = ds.get_item(tag)
+    if element is None:
+        return None
+    if not isinstance(element, RawDataElement):
+        return element.value
+    vr = _value_representation(element)
+    raw = element.value
+    if raw is None:
+        return ds[tag].value
+    if vr in _ASCII_VRS or vr in _CHARSET_VRS:
+        if raw.isascii() and b"\x1b" not in raw:
+            return raw.decode("ascii").strip(" \x00")
+        return ds[tag].value
+    code = _BINARY_VRS.get(vr)
+    if code is not None:
+        size = struct.calcsize(code)
+        if len(raw) == 0 or len(raw) % size:
+            return ds[tag].value
+        numbers = struct.unpack(("<" if element.is_little_endian else ">") + code * (len(raw) // size), raw)
+        return numbers[0] if len(numbers) == 1 else numbers
+    return ds[tag].value
+
+
+def _has(ds, keyword: str) -> bool:
+    """``keyword in ds`` without converting the keyword on every call."""
+    return _tag(keyword) in ds
+
+
+def _tag(keyword: str) -> BaseTag:
+    tag = _TAGS.get(keyword)
+    if tag is None:
+        tag = _TAGS[keyword] = BaseTag(tag_for_keyword(keyword))
+    return tag
+
+
+_TAGS: dict[str, BaseTag] = {}
 
 
 def _text(ds, keyword: str) -> str:
     try:
-        value = ds.get(keyword)
+        value = _value(ds, keyword)
     except Exception:  # undecodable text in a lenient read: leave it out
         return ""
     if value is None:
         return ""
-    if isinstance(value, pydicom.multival.MultiValue):
+    if isinstance(value, (pydicom.multival.MultiValue, list, tuple)):
         return "\\".join(str(v) for v in value)
     return str(value).strip()
 
 
+def _multiple(value) -> list | None:
+    """The values of a multi-valued attribute as a list; None when it holds one value."""
+    if isinstance(value, str):
+        return value.split("\\") if "\\" in value else None
+    if isinstance(value, (pydicom.multival.MultiValue, list, tuple)):
+        return list(value)
+    return None
+
+
 def _single_int(path, ds, keyword: str, default=None, repairs=None, required=False) -> int | None:
     """Parse a one-valued integer attribute strictly; say what is wrong with it."""
-    if keyword not in ds:
+    value = _value(ds, keyword)
+    if value is None and not _has(ds, keyword):
         if required and default is None:
             raise InvalidAttributeError(path, f"{keyword} (Type 1) is missing")
         if required and repairs is not None:
             repairs.append(f"{keyword} (Type 1) is missing; assumed {default}")
         return default
-    element = ds[keyword]
-    value = element.value
-    if isinstance(value, (pydicom.multival.MultiValue, list, tuple)):
-        raise InvalidAttributeError(path, f"{keyword} has {len(value)} values ({list(value)}); it must have exactly one")
+    several = _multiple(value)
+    if several is not None:
+        raise InvalidAttributeError(path, f"{keyword} has {len(several)} values ({several}); it must have exactly one")
     if value is None or value == "":
         if required:
             if default is None:
@@ -453,7 +537,7 @@ def _single_int(path, ds, keyword: str, default=None, repairs=None, required=Fal
     try:
         return int(str(value).strip()) if not isinstance(value, int) else int(value)
     except ValueError:
-        vr = element.VR
+        vr = _value_representation(ds.get_item(_TAGS[keyword]))
         raise InvalidAttributeError(path, f"invalid {keyword} '{value}' ({vr} must be an integer)") from None
 
 
@@ -466,11 +550,12 @@ def _optional_int(path, ds, keyword, repairs) -> int | None:
 
 
 def _floats(ds_or_item, keyword: str, count: int) -> tuple[float, ...] | None:
-    value = ds_or_item.get(keyword) if ds_or_item is not None else None
+    value = _value(ds_or_item, keyword) if ds_or_item is not None else None
     if value is None or value == "":
         return None
+    several = _multiple(value)
     try:
-        numbers = tuple(float(v) for v in (value if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]))
+        numbers = tuple(float(v) for v in (several if several is not None else [value]))
     except (TypeError, ValueError):
         return None
     return numbers if len(numbers) == count else None
@@ -497,7 +582,7 @@ def _image_attributes(path, ds, sop_class_uid, repairs) -> dict[str, Any]:
     pixel_representation = _single_int(path, ds, "PixelRepresentation", default=0, repairs=repairs, required=True)
     planar = _single_int(path, ds, "PlanarConfiguration", default=0) if samples > 1 else 0
 
-    is_enhanced = sop_class_uid in ENHANCED_SOP_CLASSES or "SharedFunctionalGroupsSequence" in ds
+    is_enhanced = sop_class_uid in ENHANCED_SOP_CLASSES or _has(ds, "SharedFunctionalGroupsSequence")
     spacing = _floats(ds, "PixelSpacing", 2)
     orientation = _floats(ds, "ImageOrientationPatient", 6)
     position = _floats(ds, "ImagePositionPatient", 3)
@@ -525,7 +610,7 @@ def _image_attributes(path, ds, sop_class_uid, repairs) -> dict[str, Any]:
         image_position_lps=position,
         image_orientation=orientation,
         slice_thickness_mm=thickness[0] if thickness else None,
-        image_type=tuple(str(v) for v in (ds.get("ImageType") or ())),
+        image_type=tuple(_text(ds, "ImageType").split("\\")) if _text(ds, "ImageType") else (),
         rescale_slope=(_floats(ds, "RescaleSlope", 1) or (1.0,))[0] or 1.0,
         rescale_intercept=(_floats(ds, "RescaleIntercept", 1) or (0.0,))[0],
         is_enhanced=is_enhanced,
@@ -618,30 +703,34 @@ def _pixel_element(path, fp, offset: int, ds, transfer_syntax_uid: str, file_siz
     return length, value_offset
 
 
-def _check_pixel_data(path, fp, offset: int, element: tuple[int, int], header: InstanceHeader) -> InstanceHeader:
-    """Compare the Pixel Data element with what the image attributes need; never allocate it."""
+def _check_pixel_data(path, fp, offset: int, element: tuple[int, int], values: dict[str, Any]) -> dict[str, Any]:
+    """Compare the Pixel Data element with what the image attributes need; never allocate it.
+
+    Returns the pixel data fields of the header.
+    """
     length, value_offset = element
     if length == 0xFFFFFFFF:
-        _walk_fragments(path, fp, value_offset, header.file_size, header)
-        return _replace(header, pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=True)
-    needed = header.frame_bytes * header.n_frames
+        _walk_fragments(path, fp, value_offset, values["file_size"], values["transfer_syntax_uid"])
+        return dict(pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=True)
+    rows, columns, n_frames = values["rows"], values["columns"], values["n_frames"]
+    bits, samples = values["bits_allocated"], values["samples_per_pixel"]
+    needed = native_frame_bytes(rows, columns, samples, bits, values["photometric_interpretation"]) * n_frames
     if length < needed:
-        bits = header.bits_allocated
-        frames = f" x {header.n_frames} frames" if header.n_frames > 1 else ""
-        samples = f" x {header.samples_per_pixel} samples" if header.samples_per_pixel > 1 else ""
+        frames = f" x {n_frames} frames" if n_frames > 1 else ""
+        samples_text = f" x {samples} samples" if samples > 1 else ""
         raise PixelDataSizeError(
             path,
-            f"Rows x Columns exceed pixel data ({header.rows} x {header.columns}{frames}{samples} x {bits} bit = "
+            f"Rows x Columns exceed pixel data ({rows} x {columns}{frames}{samples_text} x {bits} bit = "
             f"{human_bytes(needed)} declared, {length} bytes present)",
         )
-    return _replace(header, pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=False)
+    return dict(pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=False)
 
 
-def _walk_fragments(path, fp, value_offset: int, file_size: int, header: InstanceHeader) -> None:
+def _walk_fragments(path, fp, value_offset: int, file_size: int, transfer_syntax_uid: str) -> None:
     """Follow the item headers of encapsulated Pixel Data to the sequence delimiter."""
     position = value_offset
     n_items = 0
-    name = ts.short_name(header.transfer_syntax_uid)
+    name = ts.short_name(transfer_syntax_uid)
     while True:
         fp.seek(position)
         raw = fp.read(8)
@@ -679,9 +768,12 @@ def read_dataset(path: str, stop_before_pixels: bool = False) -> Dataset:
 
 def header_to_json(header: InstanceHeader) -> dict:
     """A JSON-safe dict of ``header`` (for the study database)."""
-    data = dataclasses.asdict(header)
+    data = {name: getattr(header, name) for name in _HEADER_FIELDS}  # shallow: asdict() deep-copies
     data["us_regions"] = [dataclasses.asdict(r) for r in header.us_regions]
     return data
+
+
+_HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(InstanceHeader))
 
 
 def header_from_json(data: dict) -> InstanceHeader:

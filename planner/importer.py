@@ -26,11 +26,13 @@ from planner.database import StudyDatabase
 from planner.dicom_header import InstanceHeader, read_header
 from planner.errors import DicomInputError, OperationCancelled
 from planner.progress import CancelToken, ProgressCallback, check, report
-from planner.series_index import SeriesSummary
+from planner.series_index import SeriesSummary, summarize
 
 #: Below this many files the start-up of worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400
 CHUNK = 64
+#: Headers kept in memory to summarise the touched series without reading them back.
+SUMMARY_CACHE_LIMIT = 20_000
 #: Refuse archives that would expand beyond this (zip bombs).
 MAX_ARCHIVE_BYTES = 16 * 1024**3
 
@@ -120,7 +122,8 @@ def import_paths(
                 continue
         to_read.append(path)
 
-    touched: set[str] = set()
+    read_here: dict[str, list[InstanceHeader]] = {}
+    n_cached = 0
     rejected_rows: list[tuple[str, str, int, int]] = []
     done = len(files) - len(to_read)
     total = len(files)
@@ -136,19 +139,29 @@ def import_paths(
             images_and_objects = [h for h in headers if h.kind != "dicomdir"]
             db.add_instances(images_and_objects)
             result.n_indexed += len(images_and_objects)
-            touched.update(h.series_instance_uid for h in images_and_objects)
+            for h in images_and_objects:
+                read_here.setdefault(h.series_instance_uid, []).append(h if n_cached < SUMMARY_CACHE_LIMIT else None)
+                n_cached += 1
             done += len(batch)
             report(progress, done, total, "Reading headers")
     except OperationCancelled:
         result.cancelled = True
     db.add_rejections(rejected_rows)
 
+    touched = set(read_here)
     if unchanged_paths:
         touched.update(db.series_of_paths(unchanged_paths))
-    result.series = [s for s in (db.series_summary(uid) for uid in sorted(touched)) if s is not None]
+    result.series = [s for s in (_summary(db, uid, read_here.get(uid)) for uid in sorted(touched)) if s is not None]
     result.series.sort(key=lambda s: (s.study_instance_uid, s.series_number if s.series_number is not None else 1 << 30))
     report(progress, total, total, "Done")
     return result
+
+
+def _summary(db: StudyDatabase, series_uid: str, read: list[InstanceHeader | None] | None) -> SeriesSummary | None:
+    """Summarise a series from the headers just read when they are all of it, else from the database."""
+    if read and None not in read and db.count_instances(series_uid) == len(read):
+        return summarize(read)
+    return db.series_summary(series_uid)
 
 
 def _stat_pair(path: str) -> tuple[int, int]:
@@ -315,6 +328,8 @@ def _read_headers(
         return
     # forkserver: safe to start from a process that runs Qt threads.
     context = multiprocessing.get_context("forkserver")
+    # Workers fork from a server that has already imported the reader (once per process).
+    context.set_forkserver_preload(["planner.dicom_header"])
     done = 0
     try:
         with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:

@@ -88,6 +88,21 @@ class FrameSource:
         except Exception as exc:
             return self._rescue(index, exc)
 
+    def frame_into(self, index: int, out: np.ndarray) -> None:
+        """Decode frame ``index`` straight into ``out`` (shape ``frame_shape``, any dtype).
+
+        Native greyscale frames of the matching dtype are read from the file
+        into ``out`` without an intermediate copy; everything else is decoded
+        and then copied (converted when the dtypes differ).
+        """
+        dtype = self.native_dtype
+        if dtype is not None and out.dtype == dtype and out.flags.c_contiguous and out.shape == self.frame_shape:
+            if not 0 <= index < self.n_frames:
+                raise IndexError(f"frame {index} of {self.n_frames}")
+            self._read_native_into(index, out)
+            return
+        out[...] = self.frame(index)
+
     def all_frames(self, out: np.ndarray | None = None) -> np.ndarray:
         """Decode every frame into ``out`` (or a new array) of shape (n_frames, *frame_shape)."""
         first = self.frame(0)
@@ -123,8 +138,44 @@ class FrameSource:
             raise DecodeError(self.header.path, f"file changed on disk: {length} bytes expected at {offset}")
         return data
 
+    @property
+    def native_dtype(self) -> np.dtype | None:
+        """The dtype of a frame read as stored, when it needs no decoder (little-endian greyscale)."""
+        h = self.header
+        if (
+            self._value_offset is None
+            or h.samples_per_pixel != 1
+            or h.bits_allocated not in (8, 16, 32)
+            or h.transfer_syntax_uid == pydicom.uid.ExplicitVRBigEndian
+            or not 0 < h.bits_stored <= h.bits_allocated
+        ):
+            return None
+        return np.dtype(f"<{'i' if h.pixel_representation else 'u'}{h.bits_allocated // 8}")
+
+    def _read_native_into(self, index: int, out: np.ndarray) -> None:
+        """Read a native frame into ``out``; unused high bits are masked or sign-extended as pydicom does."""
+        h = self.header
+        frame_bytes = h.frame_bytes
+        with open(h.path, "rb") as fp:
+            fp.seek(self._value_offset + index * frame_bytes)
+            n = fp.readinto(memoryview(out).cast("B"))
+        if n != frame_bytes:
+            raise DecodeError(h.path, f"file changed on disk: {frame_bytes} bytes expected, {n} read")
+        unused = h.bits_allocated - h.bits_stored
+        if unused:
+            if h.pixel_representation:
+                np.left_shift(out, unused, out=out)
+                np.right_shift(out, unused, out=out)
+            else:
+                np.bitwise_and(out, (1 << h.bits_stored) - 1, out=out)
+
     def _decode_frame(self, index: int) -> np.ndarray:
         h = self.header
+        dtype = self.native_dtype
+        if dtype is not None:
+            out = np.empty(self.frame_shape, dtype=dtype)
+            self._read_native_into(index, out)
+            return out
         decoder = get_decoder(h.transfer_syntax_uid)
         if self._fragments is not None:
             parts = self._fragments[index]

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
 
 from planner.dicom_header import InstanceHeader
 from planner.geometry import orientation_label
@@ -79,7 +78,9 @@ def n_positions(headers: Sequence[InstanceHeader]) -> int:
     """Distinct slice positions (rounded to 0.01 mm) in single-frame headers; enhanced frames count as positions."""
     enhanced_frames = max((h.n_frames for h in headers if h.is_enhanced), default=0)
     positions = {
-        tuple(np.round(h.image_position_lps, 2)) for h in headers if h.image_position_lps is not None and not h.is_enhanced
+        tuple(round(v, 2) for v in h.image_position_lps)
+        for h in headers
+        if h.image_position_lps is not None and not h.is_enhanced
     }
     return max(len(positions), 1 if headers else 0, enhanced_frames if enhanced_frames > 1 else 0)
 
@@ -95,7 +96,8 @@ def summarize(headers: Sequence[InstanceHeader]) -> SeriesSummary:
         for h in ordered:
             seen.extend(r for r in h.us_regions if r not in seen)
         regions = tuple(seen)
-    orientations = {orientation_label(h.image_orientation) for h in ordered if h.image_orientation}
+    distinct = {h.image_orientation for h in ordered if h.image_orientation}
+    orientations = {orientation_label(o) for o in distinct}
     warnings = tuple(dict.fromkeys(w for h in ordered for w in h.warnings))
     return SeriesSummary(
         series_instance_uid=first.series_instance_uid,

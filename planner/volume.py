@@ -273,20 +273,24 @@ def _build_volume(stack: list[_Frame], orientation, first: InstanceHeader, warni
         affine = affine_from_attributes(reference.position, orientation, spacing, step)
 
     sources: dict[str, FrameSource] = {}
-    first_pixels = _decode(stack[0], sources)
-    dtype = first_pixels.dtype
+    first_source = _source(stack[0], sources)
+    frame_shape = first_source.frame_shape
     rescaled = any(f.slope != 1.0 or f.intercept != 0.0 for f in stack)
     if rescaled:
-        dtype = np.float32
-    array = np.empty((len(stack), *first_pixels.shape), dtype=dtype)
+        dtype = np.dtype(np.float32)
+    else:
+        dtype = first_source.native_dtype or first_source.frame(stack[0].index).dtype
+    array = np.empty((len(stack), *frame_shape), dtype=dtype)
     for k, frame in enumerate(stack):
-        pixels = first_pixels if k == 0 else _decode(frame, sources)
-        if pixels.shape != first_pixels.shape:
-            raise InconsistentSeriesError(frame.header.path, f"frame size {pixels.shape} differs from {first_pixels.shape} in the same series")
+        source = _source(frame, sources)
+        if source.frame_shape != frame_shape:
+            raise InconsistentSeriesError(frame.header.path, f"frame size {source.frame_shape} differs from {frame_shape} in the same series")
         if rescaled:
-            array[k] = pixels.astype(np.float32) * frame.slope + frame.intercept
+            pixels = source.frame(frame.index)
+            np.multiply(pixels, frame.slope, out=array[k], casting="unsafe")
+            array[k] += frame.intercept
         else:
-            array[k] = pixels
+            source.frame_into(frame.index, array[k])
     return Volume(
         array=array,
         image_to_lps=affine,
@@ -299,11 +303,11 @@ def _build_volume(stack: list[_Frame], orientation, first: InstanceHeader, warni
     )
 
 
-def _decode(frame: _Frame, sources: dict[str, FrameSource]) -> np.ndarray:
+def _source(frame: _Frame, sources: dict[str, FrameSource]) -> FrameSource:
     source = sources.get(frame.header.path)
     if source is None:
         source = sources[frame.header.path] = FrameSource(frame.header)
-    return source.frame(frame.index)
+    return source
 
 
 def _regular_step(stack: list[_Frame], orientation, path: str) -> np.ndarray:
