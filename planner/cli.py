@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--demo", action="store_true", help="start the GUI with the demo study loaded")
     parser.add_argument("--screenshot", metavar="PNG", help="GUI: render, save the window as PNG and exit")
-    parser.add_argument("--layout", default="1x3", help="GUI layout for --screenshot (1x1, 1x3, 2x2, mr+us)")
+    parser.add_argument("--layout", default=None, help="GUI layout: 1x1, 1x3, 2x2 (three MPR + 3D) or mr+us (default: the last one used)")
     parser.add_argument("--db", metavar="FILE", help="study database (default: in the user data directory)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from planner.dicom_header import InstanceHeader, header_from_json, header_to_json
 from planner.errors import DatabaseError
 from planner.series_index import SeriesSummary, summarize
@@ -63,6 +65,13 @@ CREATE TABLE IF NOT EXISTS instances (
 );
 CREATE INDEX IF NOT EXISTS instances_by_series ON instances(series_instance_uid);
 CREATE INDEX IF NOT EXISTS instances_by_sop ON instances(sop_instance_uid);
+CREATE TABLE IF NOT EXISTS thumbnails (
+    series_instance_uid TEXT PRIMARY KEY,
+    rows INTEGER NOT NULL,
+    columns INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    pixels BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rejected (
     path TEXT PRIMARY KEY,
     reason TEXT NOT NULL,
@@ -253,6 +262,26 @@ class StudyDatabase:
 
     def rejected(self) -> list[tuple[str, str]]:
         return [tuple(r) for r in self._connection.execute("SELECT path, reason FROM rejected ORDER BY path")]
+
+    def thumbnail(self, series_instance_uid: str) -> np.ndarray | None:
+        """The stored preview of a series (uint8, rows x columns [x 3]) or None."""
+        row = self._connection.execute(
+            "SELECT rows, columns, samples, pixels FROM thumbnails WHERE series_instance_uid=?", (series_instance_uid,)
+        ).fetchone()
+        if row is None:
+            return None
+        rows, columns, samples, blob = row
+        shape = (rows, columns) if samples == 1 else (rows, columns, samples)
+        return np.frombuffer(blob, dtype=np.uint8).reshape(shape)
+
+    def set_thumbnail(self, series_instance_uid: str, pixels: np.ndarray) -> None:
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        samples = 1 if pixels.ndim == 2 else pixels.shape[2]
+        with self._lock, self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO thumbnails VALUES (?,?,?,?,?)",
+                (series_instance_uid, pixels.shape[0], pixels.shape[1], samples, pixels.tobytes()),
+            )
 
     def count_instances(self, series_instance_uid: str | None = None) -> int:
         """Indexed instances, of one series or of all."""

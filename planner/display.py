@@ -26,3 +26,60 @@ def to_display_uint8(pixels: np.ndarray, center: float | None = None, width: flo
     low = center - width / 2
     scaled = (pixels.astype(np.float32) - low) * (255.0 / width)
     return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+#: Window presets offered in every MR view, in menu order.
+PRESETS = ("Auto", "T2 spine", "Bone", "Full range")
+
+
+def window_preset(name: str, pixels: np.ndarray, modality: str = "MR") -> tuple[float, float]:
+    """(center, width) of preset ``name`` for an image whose values are sampled in ``pixels``.
+
+    MR values have no absolute scale, so MR presets are percentiles of the
+    non-zero voxels: "T2 spine" keeps fluid (CSF, a hydrated nucleus) bright
+    without clipping it and spreads the darker annulus, bone and muscle;
+    "Bone" narrows onto the dark half, where cortex, endplates and marrow
+    differ. CT uses the usual Hounsfield windows.
+    """
+    values = pixels[pixels != 0] if np.any(pixels) else pixels.ravel()
+    if values.size == 0:
+        return 0.5, 1.0
+    if name == "Full range":
+        low, high = float(pixels.min()), float(pixels.max())
+    elif modality == "CT" and name == "Bone":
+        return 400.0, 2000.0
+    elif modality == "CT" and name == "T2 spine":
+        return 40.0, 400.0  # soft tissue
+    elif name == "T2 spine":
+        low, high = np.percentile(values, [1.0, 99.9])
+    elif name == "Bone":
+        low, high = np.percentile(values, [1.0, 70.0])
+    elif name == "Auto":
+        return auto_window(pixels)
+    else:
+        raise ValueError(f"unknown window preset {name!r}; choose one of {', '.join(PRESETS)}")
+    width = max(float(high - low), 1e-6)
+    return float(low) + width / 2, width
+
+
+class WindowLevel:
+    """The window of one image shared by the views that show it; listeners hear changes."""
+
+    def __init__(self, center: float, width: float) -> None:
+        self.center = float(center)
+        self.width = max(float(width), 1e-6)
+        self._listeners: list = []
+
+    def subscribe(self, listener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def set(self, center: float, width: float) -> None:
+        center, width = float(center), max(float(width), 1e-6)
+        if (center, width) != (self.center, self.width):
+            self.center, self.width = center, width
+            for listener in list(self._listeners):
+                listener()

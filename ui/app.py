@@ -1,14 +1,19 @@
-"""Start the desktop application (``python main.py [--demo] [--screenshot PNG]``)."""
+"""Start the desktop application (``python main.py [--demo] [--screenshot PNG] [--layout L]``)."""
 
 from __future__ import annotations
 
-import os
 import sys
+import time
 from pathlib import Path
 
 from planner.database import StudyDatabase, default_database_path
 
-DEMO_ORDER = ("SAG T2 TSE", "AX T2 TSE L5-S1", "US MSK Gastrocnemius medial head, cine", "US Posterior sacrum S1 foramen, transverse")
+#: Demo series opened in each layout, in order (series descriptions of the demo study).
+DEMO_SERIES = {
+    "mr+us": ("SAG T2 TSE", "US MSK Gastrocnemius medial head, cine"),
+    "default": ("SAG T2 TSE", "AX T2 TSE L5-S1"),
+}
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
 
 def demo_folder() -> Path:
@@ -24,25 +29,32 @@ def _ensure_demo(progress=None, cancel=None) -> Path:
     return folder
 
 
-def run_gui(demo: bool = False, screenshot: str | None = None, layout: str = "1x3", db_path: str | None = None) -> int:
-    from PySide6.QtCore import QTimer
+def run_gui(demo: bool = False, screenshot: str | None = None, layout: str | None = None, db_path: str | None = None) -> int:
+    started = time.perf_counter()
+    from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from ui.main_window import MainWindow
+    from ui.snapshot import widget_image
     from ui.worker import Task
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Spine Injection Planner")
-    style = Path(__file__).resolve().parent.parent / "resources" / "style.qss"
+    app.setOrganizationName("SpineInjectionPlanner")
+    style = RESOURCES / "style.qss"
     if style.exists():
         app.setStyleSheet(style.read_text())
     db = StudyDatabase(db_path)
-    window = MainWindow(db, layout=layout)
+    # Screenshots must not depend on (or change) the user's saved window state.
+    settings = QSettings(str(Path(db.path).parent / "screenshot-settings.ini"), QSettings.IniFormat) if screenshot else None
+    window = MainWindow(db, layout=layout, settings=settings)
+    if screenshot:
+        window.resize(1600, 960)
     window.show()
     first_run = not db.studies()
 
     def open_demo_series(_report=None) -> None:
-        wanted = list(DEMO_ORDER)[: len(window.views)]
+        wanted = list(DEMO_SERIES.get(window.layout_name, DEMO_SERIES["default"]))
         pending = []
         for study in db.studies():
             for uid in db.series_uids(study.study_instance_uid):
@@ -54,6 +66,7 @@ def run_gui(demo: bool = False, screenshot: str | None = None, layout: str = "1x
 
     def _open_next(pending) -> None:
         if not pending:
+            window.status_text.setText(f"Ready ({time.perf_counter() - started:.1f} s from start)")
             if screenshot:
                 QTimer.singleShot(300, save_and_quit)
             return
@@ -62,12 +75,16 @@ def run_gui(demo: bool = False, screenshot: str | None = None, layout: str = "1x
 
     def save_and_quit() -> None:
         app.processEvents()
-        window.grab().save(screenshot)
+        widget_image(window).save(screenshot)
         window.close()
         app.quit()
 
     if demo or first_run:
-        window.run_task(Task(_ensure_demo), "Preparing the demo study...", lambda folder: window.import_paths([str(folder / "MR"), str(folder / "US")], on_done=open_demo_series))
+        window.run_task(
+            Task(_ensure_demo),
+            "Preparing the demo study...",
+            lambda folder: window.import_paths([str(folder / "MR"), str(folder / "US")], on_done=open_demo_series),
+        )
     elif screenshot:
         QTimer.singleShot(500, save_and_quit)
     code = app.exec()

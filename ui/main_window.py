@@ -1,65 +1,150 @@
-"""The main window: study browser on the left, image views on the right, long work in workers."""
+"""The main window: study browser, view layouts (MPR, 3D, ultrasound), measurements, long work in workers.
+
+Where things are:
+- study browser (left dock): :meth:`MainWindow.refresh_browser`, thumbnails in a background task;
+- views (centre): three :class:`~ui.render.slice_view.SliceView`, one
+  :class:`~ui.render.scene_view.SceneView`, one :class:`~ui.cine_view.CineView`,
+  arranged by :meth:`MainWindow.set_layout`;
+- what the views share: :class:`~ui.context.ViewerContext` (crosshair, measurements, undo stack, tool);
+- measurements (right dock): :class:`~ui.measurement_panel.MeasurementPanel`.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QThreadPool, Qt, Signal
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, QSize, QThreadPool, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
     QFileDialog,
     QGridLayout,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
+    QVBoxLayout,
     QWidget,
 )
 
 from planner.database import StudyDatabase
-from planner.errors import PlannerError
+from planner.display import PRESETS, WindowLevel, auto_window, window_preset
 from planner.importer import ImportReport, import_paths
 from planner.loader import LoadedSeries, load_series
-from ui.image_view import ImageView
+from planner.mpr import View, volume_center
+from planner.thumbnails import series_thumbnail
+from ui.cine_view import CineView
+from ui.context import TOOLS, ViewerContext
+from ui.measurement_panel import MeasurementPanel
+from ui.render.scene_view import SceneView
+from ui.render.slice_view import SliceView
+from ui.render.vtk_image import VtkVolume
+from ui.snapshot import widget_image
 from ui.worker import Task
 
-LAYOUT_VIEWS = {"1x1": 1, "1x3": 3, "2x2": 4, "mr+us": 2}
+LAYOUTS = {"1x1": "One view", "1x3": "Three MPR views", "2x2": "MPR + 3D", "mr+us": "MR beside ultrasound"}
+TOOL_LABELS = {
+    "crosshair": "Crosshair",
+    "window": "Window/level",
+    "pan": "Pan",
+    "zoom": "Zoom",
+    "rotate": "Rotate planes",
+    "distance": "Distance",
+    "angle": "Angle",
+}
+
+
+class _Shown:
+    """A volume on screen: its VTK image and the window shared by the views showing it."""
+
+    def __init__(self, loaded: LoadedSeries) -> None:
+        self.loaded = loaded
+        self.volume = loaded.volumes[0]
+        self.layer = VtkVolume(self.volume)
+        sample = self.volume.array[:, ::4, ::4]
+        self.window = WindowLevel(*auto_window(sample))
 
 
 class MainWindow(QMainWindow):
-    """Observes the study database; every slow call runs in a :class:`~ui.worker.Task`."""
+    """Observes the study database and the viewer context; every slow call runs in a :class:`~ui.worker.Task`."""
 
-    series_loaded = Signal(object)
+    series_shown = Signal(object)
 
-    def __init__(self, db: StudyDatabase, layout: str = "1x3") -> None:
+    def __init__(self, db: StudyDatabase, layout: str | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
         self.db = db
+        self.settings = settings or QSettings("SpineInjectionPlanner", "Workstation")
         self.setWindowTitle("Spine Injection Planner")
         self.resize(1500, 900)
         self._tasks: set[Task] = set()
         self._current_task: Task | None = None
+        self.context = ViewerContext()
+        self.primary: _Shown | None = None
+        self.secondary: _Shown | None = None
 
+        # views: created once, arranged by set_layout
+        self.slice_views = {view: SliceView(view, self.context) for view in (View.AXIAL, View.SAGITTAL, View.CORONAL)}
+        self.scene_view = SceneView(self.context)
+        self.cine_view = CineView(self.context)
+        for view in self.slice_views.values():
+            view.cursor_moved.connect(self._show_cursor)
+        self.cine_view.canvas.cursor_moved.connect(self._show_us_cursor)
+        self.view_area = QWidget()
+        self.grid = QGridLayout(self.view_area)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(2)
+        self.setCentralWidget(self.view_area)
+
+        self._build_browser()
+        self.measurement_panel = MeasurementPanel(self.context, self._regions_for)
+        dock = QDockWidget("Measurements", self)
+        dock.setObjectName("measurements")
+        dock.setWidget(self.measurement_panel)
+        self.addDockWidget(Qt.RightDockWidgetArea, dock)
+        self.measurement_dock = dock
+
+        self._build_status_bar()
+        self._build_actions()
+        self.setAcceptDrops(True)
+
+        self.layout_name = ""
+        self.set_layout(layout or str(self.settings.value("layout", "2x2")))
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = self.settings.value("state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self.refresh_browser()
+
+    # ------------------------------------------------------------ construction
+
+    def _build_browser(self) -> None:
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter: patient, description, modality...")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._apply_filter)
         self.browser = QTreeWidget()
-        self.browser.setHeaderLabels(["Study / series", "Kind", "Images", "Frames"])
-        self.browser.setColumnWidth(0, 260)
+        self.browser.setHeaderLabels(["Study / series", "Modality", "Kind", "Images", "Frames"])
+        self.browser.setColumnWidth(0, 250)
+        self.browser.setIconSize(QSize(48, 48))
         self.browser.itemDoubleClicked.connect(self._open_item)
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.filter_edit)
+        layout.addWidget(self.browser, 1)
+        dock = QDockWidget("Studies", self)
+        dock.setObjectName("studies")
+        dock.setWidget(panel)
+        self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+        self.browser_dock = dock
 
-        self.views = [ImageView() for _ in range(LAYOUT_VIEWS.get(layout, 3))]
-        grid_widget = QWidget()
-        grid = QGridLayout(grid_widget)
-        grid.setContentsMargins(0, 0, 0, 0)
-        columns = 2 if layout in ("2x2", "mr+us") else len(self.views)
-        for n, view in enumerate(self.views):
-            grid.addWidget(view, n // columns, n % columns)
-        self._next_view = 0
-
-        splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(self.browser)
-        splitter.addWidget(grid_widget)
-        splitter.setSizes([380, 1120])
-        self.setCentralWidget(splitter)
-
+    def _build_status_bar(self) -> None:
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
         self.progress.hide()
@@ -67,35 +152,183 @@ class MainWindow(QMainWindow):
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self._cancel)
         self.status_text = QLabel("")
+        self.cursor_text = QLabel("")
+        self.cursor_text.setMinimumWidth(380)
         self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.cursor_text)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
 
-        menu = self.menuBar().addMenu("&File")
-        menu.addAction("Import folder...", self._import_folder_dialog)
-        menu.addAction("Import files...", self._import_files_dialog)
-        menu.addSeparator()
-        menu.addAction("Quit", self.close)
-        self.setAcceptDrops(True)
-        self.refresh_browser()
+    def _build_actions(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction("Import folder...", self._import_folder_dialog)
+        file_menu.addAction("Import files...", self._import_files_dialog)
+        file_menu.addSeparator()
+        file_menu.addAction("Export view as PNG...", lambda: self._export_dialog(True))
+        file_menu.addAction("Export view as PNG without annotations...", lambda: self._export_dialog(False))
+        file_menu.addSeparator()
+        file_menu.addAction("Quit", QKeySequence.Quit, self.close)
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self.undo_action = edit_menu.addAction("Undo", QKeySequence("Ctrl+Z"), self.context.undo_stack.undo)
+        self.redo_action = edit_menu.addAction("Redo", QKeySequence("Ctrl+Shift+Z"), self.context.undo_stack.redo)
+        edit_menu.addAction("Delete measurement", QKeySequence.Delete, self.measurement_panel.delete_selected)
+        self.context.undo_stack.subscribe(self._update_undo_actions)
+        self._update_undo_actions()
+
+        toolbar = self.addToolBar("Tools")
+        toolbar.setObjectName("tools")
+        self.tool_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for tool in TOOLS:
+            action = QAction(TOOL_LABELS[tool], self, checkable=True)
+            action.triggered.connect(lambda _checked, t=tool: self.context.set_tool(t))
+            group.addAction(action)
+            toolbar.addAction(action)
+            self.tool_actions[tool] = action
+        self.tool_actions["crosshair"].setChecked(True)
+        self.context.tool_changed.connect(lambda t: self.tool_actions[t].setChecked(True))
+        toolbar.addSeparator()
+        self.preset_box = QComboBox()
+        self.preset_box.addItems(PRESETS)
+        self.preset_box.setToolTip("Window preset")
+        self.preset_box.activated.connect(lambda _i: self.apply_preset(self.preset_box.currentText()))
+        toolbar.addWidget(self.preset_box)
+        self.layout_box = QComboBox()
+        for key, label in LAYOUTS.items():
+            self.layout_box.addItem(label, key)
+        self.layout_box.activated.connect(lambda _i: self.set_layout(self.layout_box.currentData()))
+        toolbar.addWidget(self.layout_box)
+
+        view_menu = self.menuBar().addMenu("&View")
+        self.annotations_action = view_menu.addAction("Show annotations")
+        self.annotations_action.setCheckable(True)
+        self.annotations_action.setChecked(True)
+        self.annotations_action.setShortcut(QKeySequence("Ctrl+T"))
+        self.annotations_action.toggled.connect(self.context.set_annotations)
+        view_menu.addAction("Reset views", QKeySequence("Ctrl+R"), self.reset_views)
+        view_menu.addAction("Reset plane rotation", self.context.mpr.reset_rotation)
+        view_menu.addSeparator()
+        for key, label in LAYOUTS.items():
+            view_menu.addAction(label, lambda k=key: self.set_layout(k))
+        view_menu.addSeparator()
+        view_menu.addAction(self.browser_dock.toggleViewAction())
+        view_menu.addAction(self.measurement_dock.toggleViewAction())
+
+    # ------------------------------------------------------------ layouts
+
+    def set_layout(self, name: str) -> None:
+        """Arrange the views: "1x1", "1x3", "2x2" (three MPR + 3D) or "mr+us"."""
+        if name not in LAYOUTS:
+            name = "2x2"
+        axial, sagittal, coronal = (self.slice_views[v] for v in (View.AXIAL, View.SAGITTAL, View.CORONAL))
+        main_view = self._main_slice_view()
+        placements = {
+            "1x1": [(main_view, 0, 0)],
+            "1x3": [(axial, 0, 0), (sagittal, 0, 1), (coronal, 0, 2)],
+            "2x2": [(axial, 0, 0), (sagittal, 0, 1), (coronal, 1, 0), (self.scene_view, 1, 1)],
+            "mr+us": [(main_view, 0, 0), (self.cine_view, 0, 1)],
+        }[name]
+        for widget in (*self.slice_views.values(), self.scene_view, self.cine_view):
+            self.grid.removeWidget(widget)
+            widget.hide()
+        for row in range(3):
+            self.grid.setRowStretch(row, 0)
+            self.grid.setColumnStretch(row, 0)
+        for widget, row, column in placements:
+            self.grid.addWidget(widget, row, column)
+            self.grid.setRowStretch(row, 1)
+            self.grid.setColumnStretch(column, 1)
+            widget.show()
+        self.layout_name = name
+        self.layout_box.setCurrentIndex(list(LAYOUTS).index(name))
+        self.settings.setValue("layout", name)
+        for widget, _, _ in placements:
+            if isinstance(widget, SliceView):
+                widget.refresh()
+
+    def _main_slice_view(self) -> SliceView:
+        """The view in the acquisition plane of the primary series (sagittal for a spine study)."""
+        if self.primary is not None:
+            label = self.primary.volume.orientation
+            return self.slice_views[{"AX": View.AXIAL, "COR": View.CORONAL}.get(label, View.SAGITTAL)]
+        return self.slice_views[View.SAGITTAL]
+
+    def visible_views(self) -> list[QWidget]:
+        return [w for w in (*self.slice_views.values(), self.scene_view, self.cine_view) if w.isVisible()]
+
+    def reset_views(self) -> None:
+        for view in self.slice_views.values():
+            view.reset_view()
+        self.scene_view.reset_view()
 
     # ------------------------------------------------------------ study browser
 
     def refresh_browser(self) -> None:
         self.browser.clear()
+        missing: list[str] = []
         for study in self.db.studies():
             label = f"{study.study_date or '-'}  {study.description or 'study'}"
-            study_item = QTreeWidgetItem([label, "", "", ""])
+            study_item = QTreeWidgetItem([label, "", "", "", ""])
+            study_item.setData(0, Qt.UserRole + 1, f"{study.patient_name} {study.patient_id} {label}".lower())
             self.browser.addTopLevelItem(study_item)
             for uid in self.db.series_uids(study.study_instance_uid):
                 summary = self.db.series_summary(uid)
                 if summary is None:
                     continue
                 text = f"{summary.series_number or ''} {summary.description or summary.modality}".strip()
-                item = QTreeWidgetItem([text, summary.kind, str(summary.n_instances), str(summary.n_frames)])
+                item = QTreeWidgetItem([text, summary.modality, summary.kind, str(summary.n_instances), str(summary.n_frames)])
                 item.setData(0, Qt.UserRole, uid)
+                item.setData(0, Qt.UserRole + 1, f"{text} {summary.modality} {summary.kind}".lower())
+                thumbnail = self.db.thumbnail(uid)
+                if thumbnail is not None:
+                    item.setIcon(0, _icon(thumbnail))
+                elif summary.is_image:
+                    missing.append(uid)
                 study_item.addChild(item)
             study_item.setExpanded(True)
+        self._apply_filter(self.filter_edit.text())
+        if missing:
+            task = Task(self._make_thumbnails, missing)
+            task.signals.finished.connect(lambda _r, t=task: (self._tasks.discard(t), self._show_thumbnails()))
+            task.signals.failed.connect(lambda _m, t=task: self._tasks.discard(t))  # a preview is optional
+            self._tasks.add(task)
+            QThreadPool.globalInstance().start(task)
+
+    def _make_thumbnails(self, uids: list[str], progress=None, cancel=None) -> None:
+        for uid in uids:
+            if cancel is not None and cancel.cancelled:
+                return
+            try:
+                pixels = series_thumbnail(self.db.instances(uid))
+            except Exception:  # noqa: BLE001 - an undecodable series just has no preview
+                continue
+            if pixels is not None:
+                self.db.set_thumbnail(uid, pixels)
+
+    def _show_thumbnails(self) -> None:
+        for n in range(self.browser.topLevelItemCount()):
+            study = self.browser.topLevelItem(n)
+            for m in range(study.childCount()):
+                item = study.child(m)
+                if item.icon(0).isNull():
+                    thumbnail = self.db.thumbnail(item.data(0, Qt.UserRole))
+                    if thumbnail is not None:
+                        item.setIcon(0, _icon(thumbnail))
+
+    def _apply_filter(self, text: str) -> None:
+        words = text.lower().split()
+        for n in range(self.browser.topLevelItemCount()):
+            study = self.browser.topLevelItem(n)
+            study_text = study.data(0, Qt.UserRole + 1) or ""
+            any_shown = False
+            for m in range(study.childCount()):
+                item = study.child(m)
+                haystack = f"{study_text} {item.data(0, Qt.UserRole + 1)}"
+                shown = all(w in haystack for w in words)
+                item.setHidden(not shown)
+                any_shown |= shown
+            study.setHidden(not any_shown)
 
     def _open_item(self, item: QTreeWidgetItem) -> None:
         uid = item.data(0, Qt.UserRole)
@@ -119,6 +352,7 @@ class MainWindow(QMainWindow):
 
         def fail(message):
             self._end_task(task)
+            self.status_text.setText("Failed: see the message")
             show_error(self, message)
 
         task.signals.progress.connect(self._on_progress)
@@ -191,26 +425,131 @@ class MainWindow(QMainWindow):
         return self.run_task(Task(load_series, headers), "Loading series...", done)
 
     def show_series(self, loaded: LoadedSeries) -> None:
-        view = self.views[self._next_view % len(self.views)]
-        self._next_view += 1
+        """Put a loaded series on screen.
+
+        The first MR/CT series fills the MPR and 3D views. A second series of
+        the same frame of reference in another plane (an axial beside a
+        sagittal) replaces the reformat in the view of its plane and snaps to
+        its own slices as the crosshair moves. Ultrasound goes to the cine view.
+        """
         header = loaded.headers[0]
-        if loaded.volumes:
-            volume = loaded.volumes[0]
-            title = f"{header.series_description}  {volume.orientation}  {volume.shape[2]}x{volume.shape[1]}x{volume.shape[0]}"
-            view.set_source(title, volume.shape[0], lambda k, v=volume: v.array[k])
+        if loaded.clips:
+            self.cine_view.set_clip(loaded.clips[0])
+            if self.layout_name != "mr+us":
+                self.set_layout("mr+us")
         else:
-            clip = loaded.clips[0]
-            calibration = "calibrated" if clip.is_calibrated else "NOT CALIBRATED"
-            title = f"{header.series_description}  {clip.n_frames} frames  {calibration}"
-            view.set_source(title, clip.n_frames, clip.frame, start=0)
+            shown = _Shown(loaded)
+            volume = shown.volume
+            same_world = (
+                self.primary is not None
+                and volume.frame_of_reference_uid
+                and volume.frame_of_reference_uid == self.primary.volume.frame_of_reference_uid
+                and volume.orientation != self.primary.volume.orientation
+            )
+            patient = _patient_text(header)
+            if same_world:
+                self.secondary = shown
+                view = self.slice_views[{"SAG": View.SAGITTAL, "COR": View.CORONAL}.get(volume.orientation, View.AXIAL)]
+                view.set_volume(shown.layer, shown.window, native=True, patient_text=patient)
+            else:
+                self.primary, self.secondary = shown, None
+                self.context.mpr.reset_rotation()
+                self.context.mpr.set_center(volume_center(volume))
+                for view in self.slice_views.values():
+                    view.set_volume(shown.layer, shown.window, patient_text=patient)
+                self.scene_view.set_volume(shown.layer, shown.window)
+                if self.layout_name in ("1x1", "mr+us"):
+                    self.set_layout(self.layout_name)  # the main view follows the acquisition plane
         for warning in loaded.warnings[:3]:
             self.status_text.setText(f"Note: {warning}")
+        self.series_shown.emit(loaded)
+
+    def apply_preset(self, name: str) -> None:
+        for shown in (self.primary, self.secondary):
+            if shown is not None:
+                array = shown.volume.array
+                pixels = array if name == "Full range" else array[:, ::4, ::4]  # percentiles: a sample is enough
+                shown.window.set(*window_preset(name, pixels, shown.volume.modality))
+
+    def _regions_for(self, measurement):
+        clip = self.cine_view.clip
+        if measurement.space == "us-pixels" and clip is not None and clip.sop_instance_uid == measurement.sop_instance_uid:
+            return clip.regions
+        return ()
+
+    def _show_cursor(self, point, value) -> None:
+        if point is None:
+            self.cursor_text.setText("")
+            return
+        text = f"LPS {point[0]:7.1f} {point[1]:7.1f} {point[2]:7.1f} mm"
+        self.cursor_text.setText(text + (f"   value {value:g}" if value is not None else "   outside"))
+
+    def _show_us_cursor(self, pixel) -> None:
+        clip = self.cine_view.clip
+        if pixel is None or clip is None:
+            self.cursor_text.setText("")
+            return
+        x, y = pixel
+        region = clip.region_at(x, y)
+        where = "not calibrated" if region is None else f"region {region.spatial_format_name}"
+        self.cursor_text.setText(f"pixel ({x:.0f}, {y:.0f})  {where}")
+
+    def _update_undo_actions(self) -> None:
+        stack = self.context.undo_stack
+        self.undo_action.setEnabled(stack.can_undo)
+        self.redo_action.setEnabled(stack.can_redo)
+        self.undo_action.setText(f"Undo {stack.undo_text}".strip())
+        self.redo_action.setText(f"Redo {stack.redo_text}".strip())
+
+    # ------------------------------------------------------------------ export
+
+    def view_image(self, widget: QWidget, annotations: bool = True) -> QImage:
+        """The current picture of one view, with or without annotations."""
+        shown = self.context.show_annotations
+        self.context.set_annotations(annotations)
+        try:
+            return widget_image(widget)
+        finally:
+            self.context.set_annotations(shown)
+
+    def active_view(self) -> QWidget:
+        focused = self.focusWidget()
+        for widget in self.visible_views():
+            if focused is not None and (widget is focused or widget.isAncestorOf(focused)):
+                return widget
+        return self.visible_views()[0]
+
+    def _export_dialog(self, annotations: bool) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export view as PNG", "view.png", "PNG images (*.png)")
+        if path:
+            if not self.view_image(self.active_view(), annotations).save(path, "PNG"):
+                show_error(self, f"{path}: the image could not be written")
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("state", self.saveState())
+        self.settings.setValue("layout", self.layout_name)
         for task in list(self._tasks):
             task.cancel()
         QThreadPool.globalInstance().waitForDone(5000)
+        self.cine_view.pause()
+        for view in (*self.slice_views.values(), self.scene_view):
+            view.detach()
+            view.Finalize()
         super().closeEvent(event)
+
+
+def _patient_text(header) -> str:
+    when = header.study_date
+    date = f"{when[:4]}-{when[4:6]}-{when[6:]}" if len(when) == 8 else when
+    return f"{header.patient_name.replace('^', ' ')}\n{header.patient_id}  {date}"
+
+
+def _icon(pixels: np.ndarray) -> QIcon:
+    pixels = np.ascontiguousarray(pixels)
+    fmt = QImage.Format_Grayscale8 if pixels.ndim == 2 else QImage.Format_RGB888
+    image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0], fmt).copy()
+    return QIcon(QPixmap.fromImage(image))
 
 
 def show_error(parent, message: str) -> None:
@@ -222,6 +561,7 @@ def show_import_report(parent, report: ImportReport) -> None:
     lines = [f"{r.path}\n    {r.reason}" for r in report.rejected[:30]]
     more = f"\n... and {len(report.rejected) - 30} more" if len(report.rejected) > 30 else ""
     box = QMessageBox(parent)
+    box.setObjectName("import-report")
     box.setWindowTitle("Import report")
     box.setText(f"{len(report.rejected)} file(s) could not be imported. The other files were imported.")
     box.setDetailedText("\n".join(lines) + more)

@@ -1,0 +1,403 @@
+"""Ultrasound viewer: cine playback at the recorded frame rate, calibrated depth ruler, measurements.
+
+Playback time comes from :class:`planner.cine.CinePlayer` (frames are skipped
+rather than time stretched). Distances and angles are drawn in frame pixels and
+measured by :mod:`planner.measurements` with the clip's calibration regions; an
+uncalibrated clip shows a "NOT CALIBRATED" badge and measures in pixels only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from planner.cine import SPEEDS, CinePlayer
+from planner.display import to_display_uint8
+from planner.measurements import evaluate
+from planner.ultrasound import UltrasoundClip
+from ui.context import ViewerContext
+
+MEASURE = QColor(90, 215, 255)
+SELECTED = QColor(255, 190, 50)
+HANDLE_PX = 6
+CACHE_FRAMES = 48
+
+
+class FrameCanvas(QWidget):
+    """Paints one frame fitted to the widget, with ruler, badge and measurements; converts mouse to pixels."""
+
+    cursor_moved = Signal(object)  # (x, y) frame pixel or None
+
+    def __init__(self, viewer: "CineView") -> None:
+        super().__init__(viewer)
+        self.viewer = viewer
+        self.image: QImage | None = None
+        self.setMouseTracking(True)
+        self.setMinimumSize(200, 160)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self._drag = None
+        self._drawing: list[tuple[float, float]] = []
+        self._hover: tuple[float, float] | None = None
+
+    # geometry: frame pixel centre (x, y) <-> widget position
+    def _fit(self) -> tuple[float, float, float]:
+        clip = self.viewer.clip
+        rows, columns = clip.shape
+        scale = min(self.width() / columns, self.height() / rows)
+        return scale, (self.width() - columns * scale) / 2, (self.height() - rows * scale) / 2
+
+    def to_widget(self, x: float, y: float) -> QPointF:
+        scale, ox, oy = self._fit()
+        return QPointF(ox + (x + 0.5) * scale, oy + (y + 0.5) * scale)
+
+    def to_pixel(self, wx: float, wy: float) -> tuple[float, float]:
+        scale, ox, oy = self._fit()
+        return (wx - ox) / scale - 0.5, (wy - oy) / scale - 0.5
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), Qt.black)
+        clip = self.viewer.clip
+        if clip is None or self.image is None:
+            painter.end()
+            return
+        scale, ox, oy = self._fit()
+        rows, columns = clip.shape
+        painter.setRenderHint(QPainter.SmoothPixmapTransform)
+        painter.drawImage(QRectF(ox, oy, columns * scale, rows * scale), self.image)
+        painter.setRenderHint(QPainter.Antialiasing)
+        if self.viewer.context.show_annotations:
+            self._paint_ruler(painter)
+            self._paint_text(painter)
+        self._paint_badge(painter)
+        self._paint_measurements(painter)
+        painter.end()
+
+    def _paint_badge(self, painter: QPainter) -> None:
+        if self.viewer.clip.is_calibrated:
+            return
+        painter.setFont(QFont(self.font().family(), 11, QFont.Bold))
+        text = "NOT CALIBRATED - pixels only"
+        width = painter.fontMetrics().horizontalAdvance(text) + 16
+        box = QRectF(self.width() - width - 8, 8, width, 24)
+        painter.fillRect(box, QColor(190, 40, 40, 220))
+        painter.setPen(Qt.white)
+        painter.drawText(box, Qt.AlignCenter, text)
+
+    def _paint_text(self, painter: QPainter) -> None:
+        viewer = self.viewer
+        painter.setPen(QColor(220, 220, 220))
+        painter.setFont(QFont(self.font().family(), 10))
+        player = viewer.player
+        seconds = player.time_of(player.frame) / 1000.0
+        lines = [viewer.clip.header.series_description or "Ultrasound", f"frame {player.frame + 1}/{player.n_frames}   {seconds:.2f} s"]
+        for n, line in enumerate(lines):
+            painter.drawText(QPointF(8, 18 + 16 * n), line)
+
+    def _paint_ruler(self, painter: QPainter) -> None:
+        """A depth scale in mm along the right edge of each calibrated 2D region."""
+        for region in self.viewer.clip.regions:
+            if not region.is_spatial:
+                continue
+            x0, y0, x1, y1 = region.bounds_px
+            # Depth 0 is the reference pixel's row (the transducer face) when given, else the region top.
+            zero_y = region.reference_pixel[1] + y0 if region.reference_pixel else y0
+            dy = region.physical_delta_y_mm
+            depth_total = (y1 - zero_y) * dy
+            painter.setPen(QPen(QColor(230, 230, 230), 1))
+            painter.setFont(QFont(self.font().family(), 8))
+            base = self.to_widget(x1, max(zero_y, y0))
+            bottom = self.to_widget(x1, y1)
+            painter.drawLine(QPointF(base.x() + 6, base.y()), QPointF(bottom.x() + 6, bottom.y()))
+            mm = int(np.ceil(max(0.0, (y0 - zero_y) * dy) / 5.0)) * 5
+            while mm <= depth_total + 1e-6:
+                y = zero_y + mm / dy
+                p = self.to_widget(x1, y)
+                major = mm % 10 == 0
+                painter.drawLine(QPointF(p.x() + 6, p.y()), QPointF(p.x() + (14 if major else 10), p.y()))
+                if major:
+                    painter.drawText(QPointF(p.x() + 16, p.y() + 4), f"{mm // 10} cm" if mm else "0")
+                mm += 5
+
+    def _paint_measurements(self, painter: QPainter) -> None:
+        viewer = self.viewer
+        painter.setFont(QFont(self.font().family(), 10, QFont.Bold))
+        for m in viewer.measurements_here():
+            color = SELECTED if m.id == viewer.context.selected else MEASURE
+            painter.setPen(QPen(color, 2))
+            points = [self.to_widget(*p) for p in m.points]
+            for a, b in zip(points, points[1:]):
+                painter.drawLine(a, b)
+            for p in points:
+                painter.drawRect(QRectF(p.x() - HANDLE_PX / 2, p.y() - HANDLE_PX / 2, HANDLE_PX, HANDLE_PX))
+            anchor = points[-1] if m.kind == "distance" else points[1]
+            painter.drawText(anchor + QPointF(8, -8), evaluate(m, viewer.clip.regions).text)
+        if self._drawing:
+            painter.setPen(QPen(SELECTED, 1.5, Qt.DashLine))
+            points = [self.to_widget(*p) for p in self._drawing + ([self._hover] if self._hover else [])]
+            for a, b in zip(points, points[1:]):
+                painter.drawLine(a, b)
+
+    # ------------------------------------------------------------------ input
+
+    def _handle_at(self, wx: float, wy: float):
+        for m in self.viewer.measurements_here():
+            for index, p in enumerate(m.points):
+                q = self.to_widget(*p)
+                if abs(q.x() - wx) <= HANDLE_PX and abs(q.y() - wy) <= HANDLE_PX:
+                    return m.id, index
+        return None
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.setFocus()
+        if self.viewer.clip is None or event.button() != Qt.LeftButton:
+            return
+        wx, wy = event.position().x(), event.position().y()
+        handle = self._handle_at(wx, wy)
+        context = self.viewer.context
+        if handle is not None:
+            context.select(handle[0])
+            self._drag = {"handle": handle}
+            return
+        point = self.to_pixel(wx, wy)
+        if context.tool == "distance":
+            self._drawing = [point]
+            self._drag = {"distance": (wx, wy)}
+        elif context.tool == "angle":
+            self._drawing.append(point)
+            if len(self._drawing) == 3:
+                self._commit("angle")
+        self.update()
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self.viewer.clip is None:
+            return
+        point = self.to_pixel(event.position().x(), event.position().y())
+        self.cursor_moved.emit(point)
+        if self._drag and "handle" in self._drag:
+            measurement_id, index = self._drag["handle"]
+            self.viewer.context.measurements.move_point(measurement_id, index, point)
+        elif self._drawing:
+            self._hover = point
+            self.update()
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt API
+        drag, self._drag = self._drag, None
+        if not drag:
+            return
+        if "handle" in drag:
+            self.viewer.context.undo_stack.end_merge()
+        elif "distance" in drag and self._drawing:
+            wx, wy = event.position().x(), event.position().y()
+            if np.hypot(wx - drag["distance"][0], wy - drag["distance"][1]) > 3:
+                self._drawing.append(self.to_pixel(wx, wy))
+                self._commit("distance")
+
+    def _commit(self, kind: str) -> None:
+        points, self._drawing, self._hover = self._drawing, [], None
+        self.viewer.add_measurement(kind, points)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        key = event.key()
+        if key == Qt.Key_Space:
+            self.viewer.toggle_play()
+        elif key in (Qt.Key_Right, Qt.Key_Left):
+            self.viewer.step(1 if key == Qt.Key_Right else -1)
+        elif key == Qt.Key_Escape:
+            self._drawing, self._hover = [], None
+            self.update()
+        elif key == Qt.Key_Delete and self.viewer.context.selected is not None:
+            if self.viewer.context.measurements.get(self.viewer.context.selected) is not None:
+                self.viewer.context.measurements.remove(self.viewer.context.selected)
+            self.viewer.context.select(None)
+        else:
+            super().keyPressEvent(event)
+
+    def leaveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.cursor_moved.emit(None)
+        super().leaveEvent(event)
+
+
+class CineView(QWidget):
+    """Canvas plus transport controls: play/pause, step, loop, speed, frame slider with time."""
+
+    def __init__(self, context: ViewerContext, parent=None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.clip: UltrasoundClip | None = None
+        self.player: CinePlayer | None = None
+        self._cache: OrderedDict[int, QImage] = OrderedDict()
+        self.canvas = FrameCanvas(self)
+
+        self.play_button = QToolButton()
+        self.play_button.setText("Play")
+        self.play_button.clicked.connect(self.toggle_play)
+        back = QToolButton()
+        back.setText("<")
+        back.setToolTip("Previous frame (Left)")
+        back.clicked.connect(lambda: self.step(-1))
+        forward = QToolButton()
+        forward.setText(">")
+        forward.setToolTip("Next frame (Right)")
+        forward.clicked.connect(lambda: self.step(1))
+        self.loop_box = QCheckBox("Loop")
+        self.loop_box.setChecked(True)
+        self.loop_box.toggled.connect(self._set_loop)
+        self.speed_box = QComboBox()
+        for speed in SPEEDS:
+            self.speed_box.addItem(f"{speed:g}x", speed)
+        self.speed_box.setCurrentIndex(SPEEDS.index(1.0))
+        self.speed_box.currentIndexChanged.connect(self._set_speed)
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.time_label = QLabel("")
+        self.time_label.setMinimumWidth(150)
+
+        controls = QHBoxLayout()
+        controls.setContentsMargins(4, 0, 4, 2)
+        for widget in (back, self.play_button, forward, self.slider, self.time_label, self.loop_box, self.speed_box):
+            controls.addWidget(widget, 1 if widget is self.slider else 0)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.canvas, 1)
+        layout.addLayout(controls)
+
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+        context.measurements_changed.connect(self.canvas.update)
+        context.selection_changed.connect(lambda _id: self.canvas.update())
+        context.annotations_changed.connect(lambda _shown: self.canvas.update())
+
+    # ------------------------------------------------------------------ content
+
+    def set_clip(self, clip: UltrasoundClip) -> None:
+        self.pause()
+        self.clip = clip
+        self._cache.clear()
+        self.player = CinePlayer(clip.frame_times_ms, loop=self.loop_box.isChecked())
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, clip.n_frames - 1)
+        self.slider.setValue(0)
+        self.slider.blockSignals(False)
+        self.play_button.setEnabled(clip.n_frames > 1)
+        self.show_frame(0)
+
+    def show_frame(self, index: int) -> None:
+        if self.clip is None:
+            return
+        self.player.seek(index, time.monotonic())
+        self.canvas.image = self._image(self.player.frame)
+        self._sync_controls()
+        self.canvas.update()
+
+    def _image(self, index: int) -> QImage:
+        image = self._cache.get(index)
+        if image is None:
+            pixels = np.ascontiguousarray(to_display_uint8(self.clip.frame(index)))
+            fmt = QImage.Format_Grayscale8 if pixels.ndim == 2 else QImage.Format_RGB888
+            image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0], fmt).copy()
+            self._cache[index] = image
+            while len(self._cache) > CACHE_FRAMES:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(index)
+        return image
+
+    def _sync_controls(self) -> None:
+        player = self.player
+        self.slider.blockSignals(True)
+        self.slider.setValue(player.frame)
+        self.slider.blockSignals(False)
+        rate = f"  {self.clip.frame_rate_hz:.0f} fps" if self.clip.n_frames > 1 else ""
+        self.time_label.setText(f"{player.time_of(player.frame) / 1000:.2f} / {player.duration_ms / 1000:.2f} s{rate}")
+        self.play_button.setText("Pause" if player.playing else "Play")
+
+    def measurements_here(self):
+        if self.clip is None:
+            return []
+        return [
+            m
+            for m in self.context.measurements.for_series(self.clip.header.series_instance_uid, self.player.frame)
+            if m.space == "us-pixels" and m.sop_instance_uid == self.clip.sop_instance_uid
+        ]
+
+    def add_measurement(self, kind: str, points) -> None:
+        measurement = self.context.measurements.add(
+            kind,
+            points,
+            "us-pixels",
+            series_instance_uid=self.clip.header.series_instance_uid,
+            sop_instance_uid=self.clip.sop_instance_uid,
+            frame=self.player.frame,
+        )
+        self.context.select(measurement.id)
+
+    # ------------------------------------------------------------------ playback
+
+    def toggle_play(self) -> None:
+        if self.player is None:
+            return
+        if self.player.playing:
+            self.pause()
+        else:
+            self.player.play(time.monotonic())
+            self._start_timer()
+            self._sync_controls()
+
+    def _start_timer(self) -> None:
+        """Tick about once per frame interval at the current speed (at least every 100 ms, at most every 10 ms)."""
+        player = self.player
+        interval_ms = float(np.min(np.diff(player.times_ms))) if player.n_frames > 1 else 33.0
+        self.timer.start(int(np.clip(min(interval_ms, 100.0) / player.speed, 10, 100)))
+
+    def pause(self) -> None:
+        if self.player is not None:
+            self.player.pause()
+            self._sync_controls()
+        self.timer.stop()
+
+    def step(self, delta: int) -> None:
+        if self.player is None:
+            return
+        self.timer.stop()
+        self.player.step(delta)
+        self.show_frame(self.player.frame)
+
+    def _tick(self) -> None:
+        before = self.player.frame
+        frame = self.player.tick(time.monotonic())
+        if not self.player.playing:
+            self.timer.stop()
+        if frame != before or not self.player.playing:
+            self.canvas.image = self._image(frame)
+            self._sync_controls()
+            self.canvas.update()
+
+    def _slider_moved(self, value: int) -> None:
+        self.show_frame(value)
+
+    def _set_loop(self, loop: bool) -> None:
+        if self.player is not None:
+            self.player.loop = loop
+
+    def _set_speed(self, _index: int) -> None:
+        if self.player is not None:
+            self.player.set_speed(self.speed_box.currentData(), time.monotonic())
+            if self.player.playing:
+                self._start_timer()

@@ -1,0 +1,140 @@
+"""The 3D view: the three MPR planes of the volume placed in LPS, an outline, and an orientation cube.
+
+Rotate with the left button, zoom with the right button or wheel, pan with the
+middle button (VTK trackball camera). Surfaces of segmentations are added by
+:meth:`SceneView.add_surface` when later features produce them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+from vtkmodules.vtkCommonDataModel import vtkPlane
+from vtkmodules.vtkFiltersModeling import vtkOutlineFilter
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+from vtkmodules.vtkInteractionWidgets import vtkOrientationMarkerWidget
+from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
+from vtkmodules.vtkRenderingCore import vtkActor, vtkImageSlice, vtkPolyDataMapper, vtkRenderer
+from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
+
+import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
+import vtkmodules.vtkRenderingFreeType  # noqa: F401
+
+from planner.display import WindowLevel
+from planner.mpr import View
+from ui.context import ViewerContext
+from ui.render.vtk_image import VtkVolume
+
+
+class SceneView(QVTKRenderWindowInteractor):
+    """Slice planes in 3D, following the shared crosshair and rotation."""
+
+    def __init__(self, context: ViewerContext, parent=None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.layer: VtkVolume | None = None
+        self.window_level: WindowLevel | None = None
+        self.setMinimumSize(160, 160)
+        self.renderer = vtkRenderer()
+        self.renderer.SetBackground(0.06, 0.07, 0.09)
+        self.renderer.SetBackground2(0.18, 0.2, 0.25)
+        self.renderer.GradientBackgroundOn()
+        self.GetRenderWindow().AddRenderer(self.renderer)
+        self.GetRenderWindow().GetInteractor().SetInteractorStyle(vtkInteractorStyleTrackballCamera())
+
+        self.planes: dict[View, tuple[vtkPlane, vtkImageSlice]] = {}
+        for view in View:
+            plane = vtkPlane()
+            mapper = vtkImageResliceMapper()
+            mapper.SetSlicePlane(plane)
+            actor = vtkImageSlice()
+            actor.SetMapper(mapper)
+            actor.SetVisibility(False)
+            self.renderer.AddViewProp(actor)
+            self.planes[view] = (plane, actor)
+
+        self.outline = vtkOutlineFilter()
+        outline_mapper = vtkPolyDataMapper()
+        outline_mapper.SetInputConnection(self.outline.GetOutputPort())
+        self.outline_actor = vtkActor()
+        self.outline_actor.SetMapper(outline_mapper)
+        self.outline_actor.GetProperty().SetColor(0.6, 0.6, 0.6)
+        self.outline_actor.SetVisibility(False)
+        self.renderer.AddViewProp(self.outline_actor)
+        self.surfaces: list[vtkActor] = []
+
+        cube = vtkAnnotatedCubeActor()
+        # LPS: +x is the patient's left, +y posterior, +z superior.
+        cube.SetXPlusFaceText("L")
+        cube.SetXMinusFaceText("R")
+        cube.SetYPlusFaceText("P")
+        cube.SetYMinusFaceText("A")
+        cube.SetZPlusFaceText("S")
+        cube.SetZMinusFaceText("I")
+        cube.GetCubeProperty().SetColor(0.25, 0.3, 0.4)
+        self.marker = vtkOrientationMarkerWidget()
+        self.marker.SetOrientationMarker(cube)
+        self.marker.SetInteractor(self.GetRenderWindow().GetInteractor())
+        self.marker.SetViewport(0.0, 0.0, 0.22, 0.22)
+        self.marker.SetEnabled(1)
+        self.marker.InteractiveOff()
+
+        context.mpr.subscribe(self._on_mpr)
+
+    def set_volume(self, layer: VtkVolume, window: WindowLevel) -> None:
+        self.layer = layer
+        if self.window_level is not None:
+            self.window_level.unsubscribe(self._on_window)
+        self.window_level = window
+        window.subscribe(self._on_window)
+        for _, actor in self.planes.values():
+            actor.GetMapper().SetInputData(layer.image)
+            actor.SetUserMatrix(layer.matrix)
+            actor.SetVisibility(True)
+        self.outline.SetInputData(layer.image)
+        self.outline_actor.SetUserMatrix(layer.matrix)
+        self.outline_actor.SetVisibility(True)
+        self._on_window()
+        self.reset_view()
+
+    def reset_view(self) -> None:
+        """Look at the patient from the front-left, head up."""
+        self._update_planes()
+        camera = self.renderer.GetActiveCamera()
+        camera.SetFocalPoint(0, 0, 0)
+        camera.SetPosition(*(np.array([0.6, -1.0, 0.35]) * 500.0))  # anterior-left, a little above
+        camera.SetViewUp(0, 0, 1)
+        self.renderer.ResetCamera()
+        self._render()
+
+    def add_surface(self, actor: vtkActor) -> None:
+        self.surfaces.append(actor)
+        self.renderer.AddViewProp(actor)
+        self._render()
+
+    def _on_window(self) -> None:
+        if self.window_level is None:
+            return
+        for _, actor in self.planes.values():
+            actor.GetProperty().SetColorWindow(self.window_level.width)
+            actor.GetProperty().SetColorLevel(self.window_level.center)
+        self._render()
+
+    def _on_mpr(self, _what: str) -> None:
+        self._update_planes()
+        self._render()
+
+    def _update_planes(self) -> None:
+        if self.layer is None:
+            return
+        for view, (plane, _) in self.planes.items():
+            geometry = self.context.mpr.plane(view)
+            plane.SetOrigin(*geometry.origin)
+            plane.SetNormal(*geometry.normal)
+
+    def _render(self) -> None:
+        if self.isVisible():
+            self.GetRenderWindow().Render()
+
+    def detach(self) -> None:
+        self.context.mpr.unsubscribe(self._on_mpr)
