@@ -15,15 +15,17 @@ def best_of(function, repeats: int = 3) -> float:
     return best
 
 
-def row(name: str, ours: float, floor: float, floor_name: str, target: float, unit: str = "s") -> dict:
-    ratio = ours / floor
+def row(name: str, ours: float, floor: float | None, floor_name: str, target: float, unit: str = "s") -> dict:
+    """One result. ``floor=None`` marks an absolute target: ``ours`` itself is compared with ``target``."""
+    ratio = ours / floor if floor is not None else None
+    value = ratio if ratio is not None else ours
     return {
         "benchmark": name,
         "ours": round(ours, 4),
-        "floor": round(floor, 4),
+        "floor": round(floor, 4) if floor is not None else None,
         "floor_name": floor_name,
-        "ratio": round(ratio, 3),
+        "ratio": round(ratio, 3) if ratio is not None else None,
         "target": target,
         "unit": unit,
-        "pass": ratio <= target,
+        "pass": value <= target,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,8 @@ def run_gui(demo: bool = False, screenshot: str | None = None, layout: str | Non
     def _open_next(pending) -> None:
         if not pending:
             window.status_text.setText(f"Ready ({time.perf_counter() - started:.1f} s from start)")
+            if os.environ.get("SPINE_PLANNER_TIMING"):  # read by bench/bench_gui.py
+                print(f"first-render-monotonic={time.monotonic()}", flush=True)
             if screenshot:
                 QTimer.singleShot(300, save_and_quit)
             return

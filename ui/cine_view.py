@@ -80,11 +80,11 @@ class FrameCanvas(QWidget):
         painter.setRenderHint(QPainter.SmoothPixmapTransform)
         painter.drawImage(QRectF(ox, oy, columns * scale, rows * scale), self.image)
         painter.setRenderHint(QPainter.Antialiasing)
-        if self.viewer.context.show_annotations:
+        if self.viewer.context.show_annotations:  # off: the image alone (an export without annotations)
             self._paint_ruler(painter)
             self._paint_text(painter)
-        self._paint_badge(painter)
-        self._paint_measurements(painter)
+            self._paint_badge(painter)
+            self._paint_measurements(painter)
         painter.end()
 
     def _paint_badge(self, painter: QPainter) -> None:
@@ -109,7 +109,8 @@ class FrameCanvas(QWidget):
             painter.drawText(QPointF(8, 18 + 16 * n), line)
 
     def _paint_ruler(self, painter: QPainter) -> None:
-        """A depth scale in mm along the right edge of each calibrated 2D region."""
+        """A depth scale in mm beside each calibrated 2D region, on the side with more room (ticks >= 25 px apart)."""
+        scale = self._fit()[0]
         for region in self.viewer.clip.regions:
             if not region.is_spatial:
                 continue
@@ -117,21 +118,27 @@ class FrameCanvas(QWidget):
             # Depth 0 is the reference pixel's row (the transducer face) when given, else the region top.
             zero_y = region.reference_pixel[1] + y0 if region.reference_pixel else y0
             dy = region.physical_delta_y_mm
-            depth_total = (y1 - zero_y) * dy
+            major = next((mm for mm in (10, 20, 50, 100) if mm / dy * scale >= 25), 100)
+            minor = major / 2
             painter.setPen(QPen(QColor(230, 230, 230), 1))
             painter.setFont(QFont(self.font().family(), 8))
-            base = self.to_widget(x1, max(zero_y, y0))
-            bottom = self.to_widget(x1, y1)
-            painter.drawLine(QPointF(base.x() + 6, base.y()), QPointF(bottom.x() + 6, bottom.y()))
-            mm = int(np.ceil(max(0.0, (y0 - zero_y) * dy) / 5.0)) * 5
-            while mm <= depth_total + 1e-6:
-                y = zero_y + mm / dy
-                p = self.to_widget(x1, y)
-                major = mm % 10 == 0
-                painter.drawLine(QPointF(p.x() + 6, p.y()), QPointF(p.x() + (14 if major else 10), p.y()))
-                if major:
-                    painter.drawText(QPointF(p.x() + 16, p.y() + 4), f"{mm // 10} cm" if mm else "0")
-                mm += 5
+            left_room = self.to_widget(x0, y0).x()
+            right_room = self.width() - self.to_widget(x1, y0).x()
+            side = -1 if left_room >= right_room else 1
+            top = self.to_widget(x0 if side < 0 else x1, max(zero_y, y0))
+            bottom = self.to_widget(x0 if side < 0 else x1, y1)
+            x = top.x() + 6 * side
+            painter.drawLine(QPointF(x, top.y()), QPointF(x, bottom.y()))
+            depth = np.ceil(max(0.0, (y0 - zero_y) * dy) / minor) * minor
+            while depth <= (y1 - zero_y) * dy + 1e-6:
+                y = self.to_widget(x0, zero_y + depth / dy).y()
+                is_major = abs(depth / major - round(depth / major)) < 1e-6
+                painter.drawLine(QPointF(x, y), QPointF(x + (8 if is_major else 4) * side, y))
+                if is_major:
+                    label = f"{depth / 10:g} cm" if depth else "0"
+                    width = painter.fontMetrics().horizontalAdvance(label)
+                    painter.drawText(QPointF(x - 10 - width if side < 0 else x + 10, y + 4), label)
+                depth += minor
 
     def _paint_measurements(self, painter: QPainter) -> None:
         viewer = self.viewer

@@ -28,6 +28,19 @@ class ViewerContext(QObject):
         self.tool = "crosshair"
         self.show_annotations = True
         self.selected: int | None = None
+        self._plane_providers: dict = {}
+
+    def plane_of(self, view):
+        """The plane a view shows now: the MPR plane, or the acquired slice of a view showing its own series."""
+        provider = self._plane_providers.get(view)
+        return provider() if provider is not None else self.mpr.plane(view)
+
+    def provide_plane(self, view, provider) -> None:
+        """Let ``provider()`` answer :meth:`plane_of` for ``view`` (None restores the MPR plane)."""
+        if provider is None:
+            self._plane_providers.pop(view, None)
+        else:
+            self._plane_providers[view] = provider
 
     def set_tool(self, tool: str) -> None:
         if tool not in TOOLS:

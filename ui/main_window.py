@@ -451,6 +451,10 @@ class MainWindow(QMainWindow):
                 self.secondary = shown
                 view = self.slice_views[{"SAG": View.SAGITTAL, "COR": View.CORONAL}.get(volume.orientation, View.AXIAL)]
                 view.set_volume(shown.layer, shown.window, native=True, patient_text=patient)
+                # Go to the new series (its middle slice); every view redraws where that slice cuts it.
+                self.context.mpr.set_center(volume_center(volume))
+                for other in self.slice_views.values():
+                    other.refresh()
             else:
                 self.primary, self.secondary = shown, None
                 self.context.mpr.reset_rotation()

@@ -93,6 +93,12 @@ def test_second_series_of_the_frame_of_reference_snaps_to_its_nearest_slice(make
     assert axial.current_slice() == 5
     depth = axial.plane.to_plane(target)[2]
     assert abs(depth) < 1e-6  # the view shows slice 5 itself
+    # the sagittal view draws where that oblique slice cuts it: a tilted line, as steep as the series
+    sagittal = window.slice_views[View.SAGITTAL]
+    (xa, ya, _), (xb, yb, _) = (sagittal.crosshair[View.AXIAL].points.GetPoint(i) for i in (0, 1))
+    drawn_tilt = np.degrees(np.arctan2(abs(yb - ya), abs(xb - xa)))
+    series_tilt = np.degrees(np.arccos(abs(axial.plane.normal @ np.array([0.0, 0.0, 1.0]))))
+    assert series_tilt > 5 and drawn_tilt == pytest.approx(series_tilt, abs=0.5)
 
 
 def test_window_level_changes_the_displayed_pixels(make_window, qtbot, demo_study):
@@ -136,6 +142,8 @@ def test_distance_across_n_voxels_reads_n_times_the_spacing(make_window, qtbot, 
     assert value.unit == "mm"
     assert value.value == pytest.approx(n * 0.7, abs=1.5 * view._mm_per_pixel())
     assert f"{value.value:.1f} mm" in window.measurement_panel.values()[0]
+    (xa, _, _), (xb, _, _) = (view.scale_bar.points.GetPoint(i) for i in (0, 1))
+    assert abs(xb - xa) * view._mm_per_pixel() / view.devicePixelRatioF() == pytest.approx(view.scale_bar_mm)
 
 
 def test_undo_and_redo_restore_measurements(make_window, qtbot, demo_study):
@@ -264,3 +272,23 @@ def test_layout_is_restored_on_the_next_start(qtbot, tmp_path):
     assert second.layout_name == "mr+us"
     second.close()
     db.close()
+
+
+def test_view_export_with_and_without_annotations(make_window, qtbot, demo_study, tmp_path):
+    window = make_window("1x3")
+    _import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"])
+    view = window.slice_views[View.SAGITTAL]
+    window.context.measurements.add("distance", [window.context.mpr.center, window.context.mpr.center + [0, 20, 0]], "lps",
+                                    series_instance_uid=view.volume.series_instance_uid)
+
+    def colourful(image) -> int:  # overlays are coloured, the MR is grey
+        rgb = image.convertToFormat(image.Format.Format_RGB888)
+        data = np.frombuffer(rgb.constBits(), dtype=np.uint8, count=rgb.sizeInBytes())
+        data = data.reshape(rgb.height(), rgb.bytesPerLine())[:, : rgb.width() * 3].reshape(rgb.height(), rgb.width(), 3).astype(int)
+        return int((np.ptp(data, axis=2) > 40).sum())
+
+    with_annotations = window.view_image(view, annotations=True)
+    without = window.view_image(view, annotations=False)
+    assert colourful(with_annotations) > 200 and colourful(without) == 0
+    assert window.context.show_annotations  # the on-screen choice is restored after the export
+    assert without.save(str(tmp_path / "clean.png"))

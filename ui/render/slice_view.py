@@ -81,7 +81,11 @@ class _Overlay:
 
 
 class SliceView(QVTKRenderWindowInteractor):
-    """A 2D reslice of one volume in the plane ``view`` of the shared MPR (or the volume's own plane)."""
+    """A 2D reslice of one volume in the plane ``view`` of the shared MPR (or the volume's own plane).
+
+    With annotations off (View menu, Ctrl+T, or a PNG export without them) only the image is drawn:
+    no crosshair, text, letters, scale bar or measurements.
+    """
 
     cursor_moved = Signal(object, object)  # LPS point (ndarray) or None, voxel value or None
     activated = Signal(object)  # this view, when the user clicks into it
@@ -100,6 +104,7 @@ class SliceView(QVTKRenderWindowInteractor):
         self._drag: dict | None = None
         self._drawing: list[np.ndarray] = []  # points of a measurement being drawn
         self._hover: np.ndarray | None = None
+        self.scale_bar_mm = 0  # length of the scale bar shown, mm
 
         self.setMinimumSize(160, 160)
         self.setFocusPolicy(Qt.StrongFocus)
@@ -108,6 +113,7 @@ class SliceView(QVTKRenderWindowInteractor):
         self.renderer = vtkRenderer()
         self.renderer.SetBackground(0.0, 0.0, 0.0)
         window.AddRenderer(self.renderer)
+        window.SetMultiSamples(0)  # no MSAA for 2D images: it costs more than the image itself on software GL
         self.GetRenderWindow().GetInteractor().SetInteractorStyle(vtkInteractorStyleUser())
         camera = self.renderer.GetActiveCamera()
         camera.ParallelProjectionOn()
@@ -116,6 +122,7 @@ class SliceView(QVTKRenderWindowInteractor):
         self.mapper.SliceFacesCameraOn()
         self.mapper.SliceAtFocalPointOn()
         self.mapper.BorderOn()
+        self.mapper.ResampleToScreenPixelsOff()  # reslice at image resolution; cached while the plane stays
         self.image_actor = vtkImageSlice()
         self.image_actor.SetMapper(self.mapper)
         self.image_actor.GetProperty().SetInterpolationTypeToLinear()
@@ -127,6 +134,11 @@ class SliceView(QVTKRenderWindowInteractor):
         self.selected_lines = _Overlay(self.renderer, SELECTED_COLOR, 2.5)
         self.drawing_lines = _Overlay(self.renderer, SELECTED_COLOR, 1.5)
         self.scale_bar = _Overlay(self.renderer, (0.9, 0.9, 0.9), 2.0)
+        self.scale_label = vtkTextActor()
+        self.scale_label.GetTextProperty().SetFontSize(13)
+        self.scale_label.GetTextProperty().SetColor(0.9, 0.9, 0.9)
+        self.scale_label.GetTextProperty().SetJustificationToCentered()
+        self.renderer.AddViewProp(self.scale_label)
         self.labels: list[vtkTextActor] = []
         self.corners = vtkCornerAnnotation()
         self.corners.SetMinimumFontSize(13)
@@ -156,6 +168,7 @@ class SliceView(QVTKRenderWindowInteractor):
             self.window_level.unsubscribe(self._on_window)
         self.window_level = window
         window.subscribe(self._on_window)
+        self.context.provide_plane(self.view, self._compute_plane if native else None)
         self.mapper.SetInputData(layer.image)
         self.image_actor.SetUserMatrix(layer.matrix)
         self.image_actor.SetVisibility(True)
@@ -163,6 +176,7 @@ class SliceView(QVTKRenderWindowInteractor):
         self.reset_view()
 
     def clear(self) -> None:
+        self.context.provide_plane(self.view, None)
         self.layer = None
         self.image_actor.SetVisibility(False)
         self.refresh()
@@ -291,11 +305,18 @@ class SliceView(QVTKRenderWindowInteractor):
         return a, b
 
     def _update_crosshair(self, plane: mprlib.Plane) -> None:
+        """Draw where each other view's plane cuts this one (an acquired oblique slice shows tilted)."""
         show = self.context.show_annotations
         for other, overlay in self.crosshair.items():
-            other_normal = self.context.mpr.plane(other).normal
-            direction = np.cross(plane.normal, other_normal)
-            segment = self._line_across(self.context.mpr.center, direction) if show else None
+            segment = None
+            if show:
+                other_plane = self.context.plane_of(other)
+                direction = np.cross(plane.normal, other_plane.normal)
+                if np.linalg.norm(direction) > 1e-6:
+                    across = np.cross(direction, plane.normal)  # in this plane, perpendicular to the line
+                    denominator = float(other_plane.normal @ across)
+                    offset = -float(other_plane.normal @ (plane.origin - other_plane.origin)) / denominator
+                    segment = self._line_across(plane.origin + offset * across, direction)
             overlay.set_segments([segment] if segment else [])
             overlay.set_visible(segment is not None)
 
@@ -341,13 +362,16 @@ class SliceView(QVTKRenderWindowInteractor):
         xy = [self.widget_xy(p)[:2] for p in points]
         drawing = [(self._display(*xy[i]), self._display(*xy[i + 1])) for i in range(len(xy) - 1)]
         self.drawing_lines.set_segments(drawing)
+        shown = self.context.show_annotations
         for overlay in (self.measure_lines, self.selected_lines, self.drawing_lines):
-            overlay.set_visible(True)
+            overlay.set_visible(shown)
+        for label in self.labels:
+            label.SetVisibility(shown)
 
     def _update_text(self, plane: mprlib.Plane) -> None:
         show = self.context.show_annotations
         volume = self.volume
-        letters = plane.edge_letters()
+        letters = plane.edge_letters() if show else {"left": "", "right": "", "top": "", "bottom": ""}
         self.letters.SetText(6, letters["left"])
         self.letters.SetText(5, letters["right"])
         self.letters.SetText(7, letters["top"])
@@ -356,6 +380,7 @@ class SliceView(QVTKRenderWindowInteractor):
             for corner in range(4):
                 self.corners.SetText(corner, "")
             self.scale_bar.set_visible(False)
+            self.scale_label.SetVisibility(False)
             return
         k = mprlib.nearest_slice(volume, self.context.mpr.center)
         name = "native" if self.native else self.view.value
@@ -378,11 +403,10 @@ class SliceView(QVTKRenderWindowInteractor):
         segments = [((x0, y), (x1, y)), ((x0, y - 5), (x0, y + 5)), ((x1, y - 5), (x1, y + 5))]
         self.scale_bar.set_segments([(self._display(*a), self._display(*b)) for a, b in segments])
         self.scale_bar.set_visible(True)
-        self.corners.SetText(1, f"{length} mm\n\n")
-
-    def scale_bar_mm(self) -> float:
-        text = self.corners.GetText(1).strip()
-        return float(text.split()[0]) if text else 0.0
+        self.scale_label.SetInput(f"{length} mm")
+        self.scale_label.SetDisplayPosition(*(int(v) for v in self._display((x0 + x1) / 2, y - 8)))
+        self.scale_label.SetVisibility(True)
+        self.scale_bar_mm = length
 
     # ----------------------------------------------------------------- input
 
