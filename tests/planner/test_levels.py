@@ -1,0 +1,72 @@
+"""Disc localisation on the real sagittal T2 studies of ../shared/lumbar-mri (first stage of issue 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner.levels import find_disc_chain, midsagittal
+from planner.loader import load_series, read_path_series
+from tests.conftest import LUMBAR, require_shared
+
+CASES = ("vb1-02", "vb1-03", "vb1-06", "vb1-07", "vb1-08")
+
+
+def _study(case: str):
+    folder = require_shared(LUMBAR) / case
+    series, rejected = read_path_series(folder / "dicom" / "sag_t2")
+    assert not rejected
+    (headers,) = series.values()
+    volume = load_series(headers).volumes[0]
+    labels = np.load(folder / "vertebrae.npz")["labels"]
+    centroids = []
+    for label in range(1, int(labels.max()) + 1):
+        k, j, i = np.nonzero(labels == label)
+        centroids.append((volume.image_to_lps @ np.array([i.mean(), j.mean(), k.mean(), 1.0]))[:3])
+    return volume, centroids
+
+
+def _between_bodies(point, centroids) -> int | None:
+    """Index L when ``point`` lies between labelled bodies L+1 and L+2 in the sagittal plane (y, z)."""
+    for n in range(len(centroids) - 1):
+        a, b = centroids[n][1:], centroids[n + 1][1:]
+        t = (point[1:] - a) @ (b - a) / ((b - a) @ (b - a))
+        if 0.15 < t < 0.85 and np.linalg.norm(point[1:] - (a + t * (b - a))) < 12.0:
+            return n
+    return None
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("case", CASES)
+def test_disc_chain_follows_real_discs_between_labelled_bodies(case):
+    volume, centroids = _study(case)
+    image, chain = find_disc_chain(volume)
+    assert image.pixels.shape[0] >= 300  # 1 mm rows over the whole field of view
+    gaps = [_between_bodies(image.to_lps(disc.row, disc.column), centroids) for disc in chain]
+    found = [g for g in gaps if g is not None]
+    assert len(found) >= 4, f"{case}: only {len(found)} discs between labelled bodies ({gaps})"
+    assert found == sorted(found, reverse=True)  # superior to inferior, in anatomical order, no level twice
+    # a disc outside every labelled gap is above the labels (they stop at T10), at most one is a stray
+    top = max(c[2] for c in centroids)
+    wrong_in_range = [
+        n for n, (disc, gap) in enumerate(zip(chain, gaps)) if gap is None and image.to_lps(disc.row, disc.column)[2] < top - 15
+    ]
+    assert len(wrong_in_range) <= 1, f"{case}: discs outside every labelled gap: {wrong_in_range}"
+
+
+def test_midsagittal_is_in_the_patient_frame_whatever_the_row_order(demo_study):
+    series, _ = read_path_series(demo_study / "MR" / "SAG_T2")
+    (headers,) = series.values()
+    volume = load_series(headers).volumes[0]
+    image = midsagittal(volume)
+    flipped = type(volume)(volume.array[:, ::-1, :].copy(), volume.image_to_lps @ _flip_rows(volume.shape[1]))
+    again = midsagittal(flipped)
+    assert image.pixels.shape == again.pixels.shape
+    assert np.abs(image.pixels - again.pixels).mean() < 0.01
+
+
+def _flip_rows(n_rows: int) -> np.ndarray:
+    flip = np.eye(4)
+    flip[1, 1] = -1.0
+    flip[1, 3] = n_rows - 1
+    return flip
