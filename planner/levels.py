@@ -106,12 +106,11 @@ def _rotated(pixels: np.ndarray, degrees: float) -> np.ndarray:
     return sitk.GetArrayFromImage(sitk.Resample(image, image, transform, sitk.sitkLinear, 0.0))
 
 
-def disc_score(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel disc score and the tilt (degrees) that gives it (see the module docstring)."""
-    best = np.zeros_like(pixels, dtype=np.float32)
-    best_tilt = np.zeros_like(pixels, dtype=np.float32)
+def disc_score_maps(pixels: np.ndarray, tilts=TILTS_DEG) -> np.ndarray:
+    """Disc score per tilt: array [len(tilts), rows, columns] (see the module docstring)."""
     order = sitk.RecursiveGaussianImageFilter
-    for tilt in TILTS_DEG:
+    maps = np.zeros((len(tilts), *pixels.shape), dtype=np.float32)
+    for n, tilt in enumerate(tilts):
         turned = sitk.GetImageFromArray(_rotated(pixels, tilt))
         edges = sitk.RecursiveGaussian(turned, 1.5, False, order.FirstOrder, 1)  # across the endplate
         edges = sitk.GetArrayFromImage(sitk.RecursiveGaussian(edges, 8.0, False, order.ZeroOrder, 0))  # along it
@@ -120,11 +119,15 @@ def disc_score(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             upper = np.roll(edges, height // 2, axis=0)
             lower = np.roll(edges, -(height - height // 2), axis=0)
             score = np.maximum(score, np.where(upper * lower < 0, np.minimum(np.abs(upper), np.abs(lower)), 0.0))
-        score = _rotated(score, -tilt)
-        better = score > best
-        best[better] = score[better]
-        best_tilt[better] = tilt
-    return best, best_tilt
+        maps[n] = _rotated(score, -tilt)
+    return maps
+
+
+def disc_score(pixels: np.ndarray, tilts=TILTS_DEG) -> tuple[np.ndarray, np.ndarray]:
+    """Best disc score over ``tilts`` per pixel, and the tilt (degrees) that gives it."""
+    maps = disc_score_maps(pixels, tilts)
+    best = maps.argmax(axis=0)
+    return np.take_along_axis(maps, best[None], axis=0)[0], np.asarray(tilts, dtype=np.float32)[best]
 
 
 def disc_candidates(pixels: np.ndarray, radius_px: int = 7, limit: int = 150) -> list[DiscCandidate]:
