@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.observable import Observable
+
 
 def auto_window(pixels: np.ndarray, low_percentile: float = 0.5, high_percentile: float = 99.5) -> tuple[float, float]:
     """(center, width) covering the given percentiles of the non-zero pixels."""
@@ -62,24 +64,15 @@ def window_preset(name: str, pixels: np.ndarray, modality: str = "MR") -> tuple[
     return float(low) + width / 2, width
 
 
-class WindowLevel:
+class WindowLevel(Observable):
     """The window of one image shared by the views that show it; listeners hear changes."""
 
     def __init__(self, center: float, width: float) -> None:
         self.center = float(center)
         self.width = max(float(width), 1e-6)
-        self._listeners: list = []
-
-    def subscribe(self, listener) -> None:
-        self._listeners.append(listener)
-
-    def unsubscribe(self, listener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
 
     def set(self, center: float, width: float) -> None:
         center, width = float(center), max(float(width), 1e-6)
         if (center, width) != (self.center, self.width):
             self.center, self.width = center, width
-            for listener in list(self._listeners):
-                listener()
+            self._notify()

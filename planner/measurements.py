@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from planner.errors import UncalibratedError
+from planner.observable import Observable
 from planner.undo import Command, UndoStack
 from planner.us_calibration import UltrasoundRegion, distance_mm, spatial_region_at
 
@@ -88,21 +89,13 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(a @ b / norms, -1.0, 1.0))))
 
 
-class MeasurementSet:
+class MeasurementSet(Observable):
     """The measurements of a session; every edit is one undoable command."""
 
     def __init__(self, undo: UndoStack) -> None:
         self.undo_stack = undo
         self._items: dict[int, Measurement] = {}
         self._ids = itertools.count(1)
-        self._listeners: list[Callable[[], None]] = []
-
-    def subscribe(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
-
-    def _changed(self) -> None:
-        for listener in list(self._listeners):
-            listener()
 
     def __iter__(self):
         return iter(list(self._items.values()))
@@ -150,8 +143,8 @@ class MeasurementSet:
 
     def _put(self, measurement: Measurement) -> None:
         self._items[measurement.id] = measurement
-        self._changed()
+        self._notify()
 
     def _drop(self, measurement_id: int) -> None:
         self._items.pop(measurement_id, None)
-        self._changed()
+        self._notify()

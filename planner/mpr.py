@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from planner.geometry import direction_letters, lps_to_ijk
+from planner.observable import Observable
 
 
 class View(enum.Enum):
@@ -71,31 +71,19 @@ class Plane:
         }
 
 
-class MprState:
-    """Crosshair point and plane rotation shared by linked views; listeners hear every change."""
+class MprState(Observable):
+    """Crosshair point and plane rotation shared by linked views.
+
+    Listeners are called with "center" or "rotation" after each change.
+    """
 
     def __init__(self, center_lps=(0.0, 0.0, 0.0), rotation: np.ndarray | None = None) -> None:
         self.center = np.asarray(center_lps, dtype=float).copy()
         self.rotation = np.eye(3) if rotation is None else np.asarray(rotation, dtype=float).copy()
-        self._listeners: list[Callable[[str], None]] = []
 
     @classmethod
     def centered_on(cls, volume) -> "MprState":
         return cls(volume_center(volume))
-
-    # ------------------------------------------------------------ observing
-
-    def subscribe(self, listener: Callable[[str], None]) -> None:
-        """``listener(what)`` is called with "center" or "rotation" after each change."""
-        self._listeners.append(listener)
-
-    def unsubscribe(self, listener: Callable[[str], None]) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
-
-    def _changed(self, what: str) -> None:
-        for listener in list(self._listeners):
-            listener(what)
 
     # ------------------------------------------------------------ geometry
 
@@ -112,7 +100,7 @@ class MprState:
             raise ValueError(f"crosshair position must be finite, got {point_lps}")
         if not np.allclose(point, self.center, atol=1e-9):
             self.center = point.copy()
-            self._changed("center")
+            self._notify("center")
 
     def scroll(self, view: View, steps: float, volume=None, step_mm: float | None = None) -> None:
         """Move the crosshair ``steps`` slices along ``view``'s normal (towards the viewer's back for +)."""
@@ -124,12 +112,12 @@ class MprState:
         """Turn every plane about ``view``'s normal through the crosshair (in-plane rotation of ``view``)."""
         axis = self.plane(view).normal
         self.rotation = rotation_about(axis, np.radians(degrees)) @ self.rotation
-        self._changed("rotation")
+        self._notify("rotation")
 
     def reset_rotation(self) -> None:
         if not np.allclose(self.rotation, np.eye(3)):
             self.rotation = np.eye(3)
-            self._changed("rotation")
+            self._notify("rotation")
 
     @property
     def is_oblique(self) -> bool:

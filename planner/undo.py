@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Hashable
 
+from planner.observable import Observable
+
 
 @dataclass
 class Command:
@@ -25,21 +27,13 @@ class Command:
     merge_key: Hashable | None = None
 
 
-class UndoStack:
+class UndoStack(Observable):
     """Linear history of commands; listeners hear every change (to enable menu items)."""
 
     def __init__(self, limit: int = 500) -> None:
         self._done: list[Command] = []
         self._undone: list[Command] = []
         self._limit = limit
-        self._listeners: list[Callable[[], None]] = []
-
-    def subscribe(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
-
-    def _changed(self) -> None:
-        for listener in list(self._listeners):
-            listener()
 
     def push(self, command: Command) -> None:
         """Run ``command`` and record it (merging it into the previous one when their keys match)."""
@@ -51,7 +45,7 @@ class UndoStack:
             self._done.append(command)
             del self._done[: -self._limit]
         self._undone.clear()
-        self._changed()
+        self._notify()
 
     def end_merge(self) -> None:
         """Stop merging into the last command (e.g. when the mouse button is released)."""
@@ -65,7 +59,7 @@ class UndoStack:
         command = self._done.pop()
         command.undo()
         self._undone.append(command)
-        self._changed()
+        self._notify()
         return True
 
     def redo(self) -> bool:
@@ -74,7 +68,7 @@ class UndoStack:
         command = self._undone.pop()
         command.redo()
         self._done.append(command)
-        self._changed()
+        self._notify()
         return True
 
     @property
@@ -96,4 +90,4 @@ class UndoStack:
     def clear(self) -> None:
         self._done.clear()
         self._undone.clear()
-        self._changed()
+        self._notify()
