@@ -31,6 +31,9 @@ import SimpleITK as sitk
 from planner.volume import Volume
 
 TILTS_DEG = tuple(range(-50, 51, 10))
+#: Tilts for following the column caudally: the lowest lumbar discs and the sacrum turn further.
+STEEP_TILTS_DEG = tuple(range(-80, 51, 5))
+LUMBAR_NAMES = ("L5-S1", "L4-L5", "L3-L4", "L2-L3", "L1-L2", "T12-L1", "T11-T12", "T10-T11", "T9-T10", "T8-T9")
 DISC_HEIGHTS_MM = tuple(range(4, 17, 2))
 PIXEL_MM = 1.0
 
@@ -74,14 +77,16 @@ def _sitk_volume(volume: Volume) -> sitk.Image:
     return image
 
 
-def midsagittal(volume: Volume, slab_mm: float = 6.0) -> MidSagittal:
-    """The bias-normalised mean of a ``slab_mm`` slab through the centre of ``volume``, in the patient frame."""
+def midsagittal(volume: Volume, slab_mm: float = 6.0, x_mm: float | None = None) -> MidSagittal:
+    """The bias-normalised mean of a ``slab_mm`` slab at ``x_mm`` (default: the centre of ``volume``), in the patient frame."""
     k, j, i = volume.shape
     grid = np.array([[a, b, c] for a in (0, i - 1) for b in (0, j - 1) for c in (0, k - 1)], dtype=float)
     corners = grid @ volume.image_to_lps[:3, :3].T + volume.image_to_lps[:3, 3]
     center = corners.mean(axis=0)
     y0, y1 = corners[:, 1].min(), corners[:, 1].max()
     z0, z1 = corners[:, 2].min(), corners[:, 2].max()
+    if x_mm is not None:
+        center[0] = x_mm
     n_x = max(1, int(round(slab_mm)))
     reference = sitk.Image([int((y1 - y0) / PIXEL_MM) + 1, int((z1 - z0) / PIXEL_MM) + 1, n_x], sitk.sitkFloat32)
     # output index axes: column -> +y (posterior), row -> -z (inferior), slab -> +x
@@ -188,3 +193,194 @@ def find_disc_chain(volume: Volume) -> tuple[MidSagittal, list[DiscCandidate]]:
     """Mid-sagittal image and the chain of discs found in it (superior to inferior)."""
     image = midsagittal(volume)
     return image, disc_chain(disc_candidates(image.pixels))
+
+
+def track_caudally(
+    chain: list[DiscCandidate], maps: np.ndarray, tilts=STEEP_TILTS_DEG, max_steps: int = 8, stop_ratio: float = 0.15
+) -> list[DiscCandidate]:
+    """Follow the column below the last disc of ``chain``, one junction at a time, to where it ends.
+
+    Each step looks for the best disc score in a window along the last disc's
+    normal (0.65-1.3 times the last spacing, 12 mm either side), with a tilt
+    no more than 40 degrees steeper or 15 degrees flatter than the last one:
+    the lumbosacral junction and the sacral segments below it turn
+    progressively, and their (often degenerated, thin) discs score weakly,
+    too weakly for the chain's global search. Stops when the score falls
+    under ``stop_ratio`` of the chain's median or the window leaves the image.
+    """
+    chain = list(chain)
+    if len(chain) < 2:
+        return chain
+    tilts = np.asarray(tilts, dtype=float)
+    floor = stop_ratio * float(np.median([c.score for c in chain]))
+    rows, columns = maps.shape[1:]
+    for _ in range(max_steps):
+        last, before = chain[-1], chain[-2]
+        spacing = float(np.hypot(last.row - before.row, last.column - before.column))
+        normal = last.normal_rc()
+        across = np.array([-normal[1], normal[0]])
+        allowed = (tilts >= last.tilt_deg - 40) & (tilts <= last.tilt_deg + 15)
+        along = np.arange(0.65 * spacing, 1.3 * spacing, 1.0)
+        side = np.arange(-12.0, 12.5, 1.0)
+        points = np.array([last.row, last.column]) + along[:, None, None] * normal + side[None, :, None] * across
+        r = np.rint(points[..., 0]).astype(int).ravel()
+        c = np.rint(points[..., 1]).astype(int).ravel()
+        inside = (r >= 0) & (r < rows) & (c >= 0) & (c < columns)
+        if not inside.any():
+            break
+        r, c = r[inside], c[inside]
+        scores = np.where(allowed[:, None], maps[:, r, c], -1.0)
+        k, m = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        if scores[k, m] < floor:
+            break
+        chain.append(DiscCandidate(float(r[m]), float(c[m]), float(tilts[k]), float(scores[k, m])))
+    return chain
+
+
+@dataclass(frozen=True)
+class Level:
+    """One labelled disc: name, centre and unit normal (pointing superior) in LPS mm, height in mm."""
+
+    name: str
+    center_lps: tuple[float, float, float]
+    normal_lps: tuple[float, float, float]
+    height_mm: float
+
+
+@dataclass
+class LevelResult:
+    """The labelled discs (inferior first), the mid-sagittal image they were found in, and warnings."""
+
+    levels: list[Level]
+    image: MidSagittal
+    chain: list[DiscCandidate]
+    lumbosacral_index: int
+    warnings: list[str]
+
+    def level(self, name: str) -> Level | None:
+        return next((level for level in self.levels if level.name == name), None)
+
+
+class LevelError(ValueError):
+    """The levels cannot be counted (no column, no sacrum); the message says what is missing."""
+
+
+def _direction(a: DiscCandidate, b: DiscCandidate) -> float:
+    return float(np.degrees(np.arctan2(b.column - a.column, b.row - a.row)))
+
+
+def lumbosacral_scores(chain: list[DiscCandidate]) -> np.ndarray:
+    """How much each junction of ``chain`` looks like the lumbosacral one (NaN where it cannot be judged).
+
+    The column bends towards posterior ever more steeply down the lordosis,
+    and at the lumbosacral junction the bend stops: the sacrum below runs on
+    as one piece. The score is the turn into a junction (change of step
+    direction plus the change of disc tilt: the wedge of the body above)
+    minus the turn out of it. It needs two junctions above and one below.
+    """
+    scores = np.full(len(chain), np.nan)
+    for k in range(2, len(chain) - 1):
+        turn_in = _direction(chain[k - 1], chain[k]) - _direction(chain[k - 2], chain[k - 1])
+        turn_in += chain[k - 1].tilt_deg - chain[k].tilt_deg
+        turn_out = _direction(chain[k], chain[k + 1]) - _direction(chain[k - 1], chain[k])
+        turn_out += chain[k].tilt_deg - chain[k + 1].tilt_deg
+        scores[k] = turn_in - turn_out
+    return scores
+
+
+def _disc_height_mm(image: MidSagittal, disc: DiscCandidate) -> float:
+    """Full width at half contrast of the disc along its normal, over its central 12 mm."""
+    normal = disc.normal_rc()
+    across = np.array([-normal[1], normal[0]])
+    t = np.arange(-16.0, 16.01, 0.5)
+    s = np.arange(-6.0, 6.1, 1.0)
+    points = np.array([disc.row, disc.column]) + t[:, None, None] * normal + s[None, :, None] * across
+    profile = _bilinear(image.pixels, points[..., 0], points[..., 1]).mean(axis=1)
+    base = float(np.median(np.r_[profile[:8], profile[-8:]]))
+    centre = slice(len(t) // 2 - 6, len(t) // 2 + 7)
+    k = centre.start + int(np.argmax(np.abs(profile[centre] - base)))
+    deviation = (profile - base) * np.sign(profile[k] - base)
+    half = abs(profile[k] - base) / 2
+    lo = hi = k
+    while lo > 0 and deviation[lo - 1] > half:
+        lo -= 1
+    while hi < len(t) - 1 and deviation[hi + 1] > half:
+        hi += 1
+    return float((hi - lo + 1) * 0.5)
+
+
+def _bilinear(image: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    r = np.clip(rows, 0, image.shape[0] - 1.001)
+    c = np.clip(columns, 0, image.shape[1] - 1.001)
+    r0, c0 = np.floor(r).astype(int), np.floor(c).astype(int)
+    fr, fc = r - r0, c - c0
+    return (
+        image[r0, c0] * (1 - fr) * (1 - fc)
+        + image[r0 + 1, c0] * fr * (1 - fc)
+        + image[r0, c0 + 1] * (1 - fr) * fc
+        + image[r0 + 1, c0 + 1] * fr * fc
+    )
+
+
+def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
+    """Find and label the lumbar discs of a sagittal series, counting up from the sacrum.
+
+    ``level_shift`` moves every label by that many levels (+1: what was
+    called L5-S1 becomes L4-L5), for the user who counts differently
+    (transitional anatomy). Raises :class:`LevelError` when there is no
+    column of discs or no sacrum to count from.
+    """
+    image = midsagittal(volume)
+    maps = disc_score_maps(image.pixels, STEEP_TILTS_DEG)
+    chain = disc_chain(disc_candidates(image.pixels))
+    if len(chain) < 2:
+        raise LevelError("no column of intervertebral discs found in the mid-sagittal plane of the sagittal series")
+    full = track_caudally(chain, maps)
+    scores = lumbosacral_scores(full)
+    # The sacral slope tilts the lumbosacral disc further towards posterior-inferior than the
+    # discs of the lordosis above; and the junction needs the sacrum below it: two more
+    # junctions when the column shows them.
+    tilts = np.array([disc.tilt_deg for disc in full])
+    steep = tilts <= float(np.median([disc.tilt_deg for disc in chain])) - 20.0
+    eligible = np.isfinite(scores) & steep & (np.arange(len(full)) <= len(full) - 3) & (scores > 0)
+    warnings: list[str] = []
+    if not eligible.any():
+        eligible = np.isfinite(scores) & steep & (scores > 0)
+        if eligible.any():
+            warnings.append("The sacrum is only partly in the field of view: the level count is doubtful.")
+    if not eligible.any():
+        raise LevelError(
+            "the sacrum was not found below the lumbar discs (the column does not turn into a sacrum "
+            "in the field of view), so the levels cannot be counted from S1"
+        )
+    ranked = np.argsort(np.where(eligible, scores, -np.inf))[::-1]
+    index = int(ranked[0])
+    if eligible.sum() > 1 and scores[ranked[1]] > 0.7 * scores[index]:
+        warnings.append(
+            "Counting is doubtful: the junction one "
+            + ("level above" if ranked[1] < index else "level below") * (abs(int(ranked[1]) - index) == 1)
+            + ("another level" if abs(int(ranked[1]) - index) != 1 else "")
+            + " also looks lumbosacral (transitional anatomy?); confirm or shift the labels."
+        )
+    if index + 1 < len(full) and full[index + 1].score >= full[index].score and _disc_height_mm(
+        image, full[index + 1]
+    ) >= max(6.0, 0.8 * _disc_height_mm(image, full[index])):
+        warnings.append("The S1-S2 junction looks disc-like (a possible lumbarised S1): confirm the level count.")
+    lumbosacral = index + level_shift
+    if not 0 <= lumbosacral < len(full):
+        raise LevelError(f"a level shift of {level_shift} moves L5-S1 outside the discs found")
+    if level_shift:
+        warnings.append(f"Levels shifted by {level_shift:+d} by the user.")
+    levels = []
+    for n, name in enumerate(LUMBAR_NAMES):
+        k = lumbosacral - n
+        if k < 0:
+            break
+        disc = full[k]
+        normal_rc = -disc.normal_rc()  # superior
+        normal = np.array([0.0, normal_rc[1], -normal_rc[0]])
+        center = image.to_lps(disc.row, disc.column)
+        levels.append(
+            Level(name, tuple(float(v) for v in center), tuple(float(v) for v in normal), _disc_height_mm(image, disc))
+        )
+    return LevelResult(levels, image, full, lumbosacral, warnings)

@@ -70,3 +70,40 @@ def _flip_rows(n_rows: int) -> np.ndarray:
     flip[1, 1] = -1.0
     flip[1, 3] = n_rows - 1
     return flip
+
+
+def _plane_sides(labels: np.ndarray, volume, value: int, level) -> np.ndarray:
+    """Signed distances (mm, + superior of the disc plane) of the voxels labelled ``value``."""
+    k, j, i = np.nonzero(labels == value)
+    points = np.c_[i, j, k, np.ones(len(i))] @ volume.image_to_lps.T
+    return (points[:, :3] - np.array(level.center_lps)) @ np.array(level.normal_lps)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("case", CASES)
+def test_l5_s1_found_between_the_l5_body_and_the_sacrum(case):
+    from planner.levels import find_levels
+
+    volume, _ = _study(case)
+    labels = np.load(require_shared(LUMBAR) / case / "vertebrae.npz")["labels"]  # 1 = L5, 2 = L4, ...
+    result = find_levels(volume)
+    l5s1, l4l5 = result.level("L5-S1"), result.level("L4-L5")
+    l5_below_l4l5 = _plane_sides(labels, volume, 1, l4l5)
+    l5_above_l5s1 = _plane_sides(labels, volume, 1, l5s1)
+    l4_above_l4l5 = _plane_sides(labels, volume, 2, l4l5)
+    assert np.mean(l5_above_l5s1 > -1.0) > 0.95, f"{case}: L5 is not above the L5-S1 disc"
+    assert np.mean(l5_below_l4l5 < 1.0) > 0.9, f"{case}: L5 is not below the L4-L5 disc"
+    assert np.mean(l4_above_l4l5 > -1.0) > 0.9, f"{case}: L4 is not above the L4-L5 disc"
+    # the disc touches the L5 body: its centre is within a disc height of L5's inferior endplate
+    assert np.percentile(l5_above_l5s1, 1) < 10.0
+    assert all(len(level.name) for level in result.levels) and result.levels[0].name == "L5-S1"
+
+
+@pytest.mark.shared
+def test_level_shift_moves_every_label_by_one():
+    from planner.levels import find_levels
+
+    volume, _ = _study("vb1-03")
+    plain, shifted = find_levels(volume), find_levels(volume, level_shift=1)
+    assert shifted.level("L4-L5").center_lps == plain.level("L5-S1").center_lps  # +1: one level more below
+    assert any("shifted" in warning for warning in shifted.warnings)
