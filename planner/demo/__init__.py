@@ -2,7 +2,7 @@
 
 Writes, for one synthetic patient and one study (deterministic for a seed):
 
-* ``MR/SAG_T2``: sagittal T2 of L1-S2, 15 slices x 4 mm;
+* ``MR/SAG_T2``: sagittal T2 of L1 to the sacral tip, 15 slices x 4 mm;
 * ``MR/AX_T2_L4L5`` and ``MR/AX_T2_L5S1``: axial T2 blocks angled along each disc,
   7 slices x 4 mm; all MR share one Frame of Reference;
 * ``US/GASTROCNEMIUS``: calibrated B-mode cine of the medial gastrocnemius with
@@ -65,8 +65,8 @@ def write_demo_study(
     truth["s1_foramen_lps"] = {side: phantom.s1_foramen_lps(side).round(3).tolist() for side in ("left", "right")}
     (out / "truth").mkdir(parents=True, exist_ok=True)
 
-    # ---- sagittal T2, L1 to S2: rows run superior -> inferior, columns anterior -> posterior
-    centre_z = 70.0
+    # ---- sagittal T2, L1 to the sacral tip: rows run superior -> inferior, columns anterior -> posterior
+    centre_z = 40.0
     sagittal = MRGrid(
         name="SAG_T2",
         description="SAG T2 TSE",

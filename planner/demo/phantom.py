@@ -20,9 +20,18 @@ import numpy as np
 
 LEVELS = ("L5", "L4", "L3", "L2", "L1")
 #: Body axis tilt from +z towards anterior (-y), degrees, from L5 upwards: lordosis.
-TILT_DEG = {"S1": 40.0, "L5": 22.0, "L4": 12.0, "L3": 2.0, "L2": -6.0, "L1": -12.0}
+TILT_DEG = {"S1": 40.0, "L5": 35.0, "L4": 12.0, "L3": 2.0, "L2": -6.0, "L1": -12.0}
 BODY_HEIGHT_MM = {"L5": 26.0, "L4": 27.0, "L3": 27.0, "L2": 26.0, "L1": 25.0}
 DISC_HEIGHT_MM = {"L5-S1": 10.0, "L4-L5": 11.0, "L3-L4": 10.0, "L2-L3": 9.0, "L1-L2": 8.5}
+#: Sacral segments: height along their axis (mm), axis tilt (degrees, as TILT_DEG) and cross-section scale.
+SACRUM = {
+    "S1": (27.0, 40.0, 1.0),
+    "S2": (22.0, 36.0, 0.85),
+    "S3": (18.0, 28.0, 0.7),
+    "S4": (14.0, 18.0, 0.55),
+    "S5": (11.0, 6.0, 0.45),
+}
+SACRAL_REMNANT_MM = 2.0
 BODY_HALF_WIDTH_MM = 23.0  # lateral (x)
 BODY_HALF_DEPTH_MM = 17.0  # antero-posterior
 
@@ -80,6 +89,7 @@ class Segment:
     axis: np.ndarray
     posterior: np.ndarray
     half_height: float
+    scale: float = 1.0  # cross-section relative to a lumbar body
 
 
 @dataclass
@@ -103,11 +113,15 @@ class SpinePhantom:
             self.bodies[level] = Segment(level, top + axis * (disc_h + body_h / 2), axis, posterior, body_h / 2)
             top = top + axis * (disc_h + body_h)
             below = level
-        tilt = np.radians(TILT_DEG["S1"])
-        axis = np.array([0.0, -np.sin(tilt), np.cos(tilt)])
-        posterior = np.array([0.0, np.cos(tilt), np.sin(tilt)])
-        self.bodies["S1"] = Segment("S1", -axis * 12.0, axis, posterior, 12.0)
-        self.bodies["S2"] = Segment("S2", -axis * 34.0 + posterior * 4.0, axis, posterior, 9.0)
+        # The sacrum: five fused segments, ever smaller, curving posteriorly (sacral kyphosis),
+        # joined by thin dark remnants of discs; S1's superior endplate is the origin.
+        top = np.zeros(3)
+        for name, (height, tilt_deg, scale) in SACRUM.items():
+            tilt = np.radians(tilt_deg)
+            axis = np.array([0.0, -np.sin(tilt), np.cos(tilt)])
+            posterior = np.array([0.0, np.cos(tilt), np.sin(tilt)])
+            self.bodies[name] = Segment(name, top - axis * height / 2, axis, posterior, height / 2, scale)
+            top = top - axis * (height + SACRAL_REMNANT_MM) + posterior * (1.0 - scale) * 4.0
 
     # ---------------------------------------------------------------- geometry
 
@@ -119,7 +133,7 @@ class SpinePhantom:
         """Centre of the S1 foramen (posterior, where the S1 root exits), LPS mm."""
         s1 = self.bodies["S1"]
         sign = 1.0 if side == "left" else -1.0
-        return s1.centre + s1.posterior * (BODY_HALF_DEPTH_MM + 14.0) + np.array([sign * 14.0, 0, 0]) - s1.axis * 6.0
+        return s1.centre + s1.posterior * (BODY_HALF_DEPTH_MM + 14.0) + np.array([sign * 14.0, 0, 0]) - s1.axis * 4.5
 
     def _local(self, points: np.ndarray, segment: Segment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         d = points - segment.centre
@@ -198,8 +212,7 @@ class SpinePhantom:
         labels: dict[str, np.ndarray] = {}
         bone = np.zeros(image.shape, dtype=bool)
         for name, body in self.bodies.items():
-            scale = 0.8 if name == "S2" else 1.0
-            inside, cortex = self._body(points, body, scale)
+            inside, cortex = self._body(points, body, body.scale)
             # the thecal sac and posterior elements sit behind each body
             canal_centre_w = BODY_HALF_DEPTH_MM + 10.0
             bx, bw, ba = self._local(points, body)
@@ -207,9 +220,11 @@ class SpinePhantom:
             canal = ((bx / 11.0) ** 2 + ((bw - canal_centre_w) / 7.5) ** 2 <= 1.0) & (np.abs(ba) <= reach)
             lamina = (np.abs(bx) < 16.0) & (bw > canal_centre_w + 8.0) & (bw < canal_centre_w + 14.0) & (np.abs(ba) <= body.half_height * 0.7)
             spinous = (np.abs(bx) < 4.0) & (bw >= canal_centre_w + 14.0) & (bw < canal_centre_w + 38.0) & (np.abs(ba) <= body.half_height * 0.55)
+            if body.scale < 0.8:  # below S2: no thecal sac, the sacral canal narrows to nothing
+                canal &= np.zeros_like(canal)
             image[lamina | spinous] = T2["posterior_bone"]
             bone |= lamina | spinous
-            if name not in ("S2",):
+            if canal.any():
                 image[canal] = T2["csf"]
                 labels["thecal_sac"] = labels.get("thecal_sac", np.zeros(image.shape, bool)) | canal
             image[inside] = T2["marrow"]
