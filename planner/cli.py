@@ -20,7 +20,6 @@ from pathlib import Path
 from planner.errors import PlannerError
 
 LATER = {
-    "analyze": "find the L5-S1 level, segment the disc and classify its bulge (issue 4)",
     "plan": "build a suggested injection plan with safety checks (issue 5)",
     "export": "export the plan as DICOM SR/SEG/KO/PDF or send it to PACS (issue 6)",
 }
@@ -57,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dark-disc", action="store_true", help="degenerated (dark) L5-S1 disc")
     p.add_argument("--cine-frames", type=int, default=150)
 
+    p = sub.add_parser("analyze", help="find the levels, segment the L5-S1 disc and classify its bulge (LDN 2.0)")
+    p.add_argument("study", help="study folder, file or archive")
+    p.add_argument("--out", required=True, help="folder for analysis.json and l5s1_disc_seg.dcm")
+    p.add_argument("--level-shift", type=int, default=0, help="move every level label by N (+1: L5-S1 becomes L4-L5)")
+    p.add_argument("--segmenter", default="classical", help="segmenter plugin (entry-point group spine_planner.segmenters)")
     for name, text in LATER.items():
         p = sub.add_parser(name, help=f"{text} (not available yet)")
         p.add_argument("args", nargs=argparse.REMAINDER)
@@ -73,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             return _info(args)
         if args.command == "demo-data":
             return _demo(args)
+        if args.command == "analyze":
+            return _analyze(args)
         if args.command in LATER:
             print(f"main.py {args.command}: not available yet: {LATER[args.command]}", file=sys.stderr)
             return 1
@@ -142,6 +148,20 @@ def _info(args) -> int:
     else:
         for key, value in result.items():
             print(f"{key}: {value}")
+    return 0
+
+
+def _analyze(args) -> int:
+    from planner.analysis import analyze_study
+
+    result = analyze_study(args.study, args.out, level_shift=args.level_shift, segmenter=args.segmenter)
+    print(
+        f"L5-S1: {result['classification']}, side {result['side']}, zone {result['zone']}, "
+        f"max displacement {result['max_displacement_mm']} mm over {result['displaced_arc_deg']} degrees"
+    )
+    for warning in result["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"written: {Path(args.out) / 'analysis.json'}")
     return 0
 
 

@@ -355,7 +355,7 @@ def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
         )
     ranked = np.argsort(np.where(eligible, scores, -np.inf))[::-1]
     index = int(ranked[0])
-    if eligible.sum() > 1 and scores[ranked[1]] > 0.7 * scores[index]:
+    if eligible.sum() > 1 and scores[ranked[1]] > 0.75 * scores[index]:
         warnings.append(
             "Counting is doubtful: the junction one "
             + ("level above" if ranked[1] < index else "level below") * (abs(int(ranked[1]) - index) == 1)

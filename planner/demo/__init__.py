@@ -41,6 +41,7 @@ def write_demo_study(
     bias: float = 0.25,
     dark_disc: bool = False,
     cine_frames: int = 150,
+    ultrasound: bool = True,
 ) -> dict:
     """Write the demo study under ``out`` and return the ground truth (also in ``out/truth/truth.json``)."""
     out = Path(out)
@@ -104,6 +105,12 @@ def write_demo_study(
         writer.write_mr_series(grid, image)
         np.savez_compressed(out / "truth" / f"{grid.name}_labels.npz", **{k: v for k, v in labels.items()})
         truth["series"][grid.name] = writer.series_truth(grid)
+
+    truth["study_instance_uid"] = writer.study_instance_uid
+    truth["frame_of_reference_uid"] = writer.frame_of_reference_uid
+    if not ultrasound:  # MR only (analysis tests)
+        (out / "truth" / "truth.json").write_text(json.dumps(truth, indent=2))
+        return truth
 
     # ---- ultrasound
     frame_time_ms = 1000.0 / 30.0

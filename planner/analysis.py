@@ -1,0 +1,126 @@
+"""``main.py analyze``: level finding, disc segmentation and bulge analysis of one study (issue 4).
+
+    result = analyze_study("study/", "out/")  # writes out/analysis.json and out/l5s1_disc_seg.dcm
+
+The study's series are found by geometry, not by name: the sagittal MR series
+with the most slices through the spine is analysed; an axial series whose
+volume contains the L5-S1 disc centre is reported alongside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from planner.bulge import analyse_bulge
+from planner.errors import PlannerError
+from planner.levels import LevelError, find_levels
+from planner.loader import load_series, read_path_series
+from planner import segmenters
+from planner.segmentation import SegmentationFailed
+from planner.volume import Volume
+
+
+class AnalysisError(PlannerError):
+    """The study cannot be analysed; the message is a sentence saying what is missing."""
+
+
+@dataclass
+class StudySeries:
+    uid: str
+    description: str
+    headers: list
+    volume: Volume
+
+
+def _mr_volumes(path) -> tuple[list[StudySeries], list[tuple[str, str]]]:
+    series, rejected = read_path_series(path)
+    found = []
+    for uid, headers in series.items():
+        if headers[0].modality != "MR":
+            continue
+        try:
+            loaded = load_series(headers)
+        except PlannerError:
+            continue
+        if loaded.volumes:
+            found.append(StudySeries(uid, headers[0].series_description, headers, loaded.volumes[0]))
+    return found, rejected
+
+
+def _normal(volume: Volume) -> np.ndarray:
+    return np.abs(volume.axes_lps[:, 2])
+
+
+def _contains(volume: Volume, point) -> bool:
+    index = np.linalg.solve(volume.image_to_lps, np.r_[np.asarray(point, float), 1.0])[:3]
+    shape = volume.shape[::-1]  # i, j, k
+    return all(-0.5 <= index[a] <= shape[a] - 0.5 for a in range(3))
+
+
+def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = segmenters.DEFAULT) -> dict:
+    """Analyse the study at ``study_path``; write and return ``analysis.json``'s content."""
+    series, _ = _mr_volumes(study_path)
+    sagittal = [s for s in series if _normal(s.volume)[0] > 0.8 and s.volume.shape[0] >= 5]
+    if not sagittal:
+        raise AnalysisError(f"{study_path}: no sagittal MR series (at least 5 slices) to find the levels on")
+    sag = max(sagittal, key=lambda s: (("T2" in s.description.upper()), s.volume.shape[0]))
+    try:
+        levels = find_levels(sag.volume, level_shift=level_shift)
+    except LevelError as exc:
+        raise AnalysisError(f"{study_path}: {exc}") from exc
+    l5s1 = levels.level("L5-S1")
+    try:
+        segment = segmenters.load(segmenter)
+    except segmenters.SegmenterNotFound as exc:
+        raise AnalysisError(str(exc)) from exc
+    try:
+        seg = segment(sag.volume, l5s1.center_lps, l5s1.normal_lps)
+    except SegmentationFailed as exc:
+        raise AnalysisError(f"{study_path}: the L5-S1 disc could not be segmented: {exc}") from exc
+    finding = analyse_bulge(seg)
+    axial = [
+        s for s in series if _normal(s.volume)[2] > 0.6 and s is not sag and _contains(s.volume, l5s1.center_lps)
+    ]
+    mask = seg.series_mask(sag.volume)
+    center = mask_center = np.argwhere(mask).mean(axis=0) if mask.any() else None
+    result = {
+        "level": "L5-S1",
+        **{k: v for k, v in finding.as_dict().items()},
+        "disc_volume_ml": round(seg.volume_ml(), 2),
+        "levels": [
+            {
+                "name": level.name,
+                "center_lps": [round(v, 2) for v in level.center_lps],
+                "normal_lps": [round(v, 4) for v in level.normal_lps],
+                "height_mm": round(level.height_mm, 1),
+            }
+            for level in levels.levels
+        ],
+        "series": {
+            "sagittal": sag.uid,
+            "axial": axial[0].uid if axial else None,
+        },
+        "segmenter": segmenter,
+        "warnings": levels.warnings + seg.warnings + finding.warnings,
+    }
+    if center is not None:
+        lps = sag.volume.image_to_lps @ np.r_[center[::-1], 1.0]
+        result["disc_center_lps"] = [round(float(v), 2) for v in lps[:3]]
+    del mask_center
+    if not axial:
+        result["warnings"].append("No axial series through L5-S1: the analysis used the sagittal series reformatted.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if mask.any():
+        from planner.dicom_seg import write_segmentation
+
+        write_segmentation(sag.volume, sag.headers, {"L5-S1 disc": mask}, out / "l5s1_disc_seg.dcm")
+    else:
+        result["warnings"].append("The disc mask is empty on the sagittal grid: no SEG written.")
+    (out / "analysis.json").write_text(json.dumps(result, indent=1))
+    return result

@@ -1,0 +1,234 @@
+"""Bulge analysis of the segmented L5-S1 disc by Lumbar Disc Nomenclature 2.0 (Fardon et al. 2014).
+
+In the disc frame (:mod:`planner.segmentation`), the reference outline is the
+endplate outline; the displacement profile d(theta) is how far disc tissue
+reaches beyond it along rays from the outline's centre, theta = 0 pointing
+posterior and +90 degrees to the patient's left. From that profile and the
+displaced material itself:
+
+* normal: nothing displaced by more than ``THRESHOLD_MM``;
+* bulge: displaced over more than 25 % (90 degrees) of the circumference,
+  circumferential (> 270 degrees, side bilateral) or asymmetric;
+* protrusion: localized, displaced material no wider than its base;
+* extrusion: wider than its base (the dome), or reaching above/below the
+  endplates (migration, with direction and distance);
+* sequestration is reported by segmenters that keep disconnected fragments;
+  the classical one grows displaced material from the disc, so never.
+
+Arcs between 90 and 180 degrees are flagged: the literature disagrees there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from planner.segmentation import STEP_MM, DiscSegmentation
+
+THRESHOLD_MM = 1.5
+ZONES_MM = ((8.0, "central"), (16.0, "subarticular"), (26.0, "foraminal"))
+
+
+@dataclass
+class BulgeFinding:
+    classification: str
+    side: str
+    zone: str
+    focal: str | None
+    max_displacement_mm: float
+    displaced_arc_deg: float
+    base_width_mm: float
+    dome_width_mm: float
+    migration_mm: float
+    migration_direction: str | None
+    disc_height_mm: dict
+    canal: dict
+    s1_root_contact: dict
+    profile_mm: list[float]
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "classification": self.classification,
+            "side": self.side,
+            "zone": self.zone,
+            "focal": self.focal,
+            "max_displacement_mm": round(self.max_displacement_mm, 2),
+            "displaced_arc_deg": round(self.displaced_arc_deg, 1),
+            "base_width_mm": round(self.base_width_mm, 2),
+            "dome_width_mm": round(self.dome_width_mm, 2),
+            "migration_mm": round(self.migration_mm, 2),
+            "migration_direction": self.migration_direction,
+            "disc_height_mm": {k: round(v, 2) for k, v in self.disc_height_mm.items()},
+            "canal": {k: (round(v, 1) if v is not None else None) for k, v in self.canal.items()},
+            "s1_root_contact": self.s1_root_contact,
+            "displacement_profile_mm": [round(v, 2) for v in self.profile_mm],
+        }
+
+
+def _ray_extent(mask: np.ndarray, centre: np.ndarray, angles: np.ndarray, max_mm: float = 60.0) -> np.ndarray:
+    """Distance (mm) from ``centre`` (p, l index) to the last mask pixel along each ray."""
+    radii = np.arange(0.0, max_mm, STEP_MM / 2)
+    dp, dl = np.cos(angles), np.sin(angles)
+    p = np.rint(centre[0] + radii[None, :] / STEP_MM * dp[:, None]).astype(int)
+    l = np.rint(centre[1] + radii[None, :] / STEP_MM * dl[:, None]).astype(int)
+    inside = (p >= 0) & (p < mask.shape[0]) & (l >= 0) & (l < mask.shape[1])
+    hit = np.zeros_like(inside)
+    hit[inside] = mask[p[inside], l[inside]]
+    last = np.where(hit.any(axis=1), hit.shape[1] - 1 - np.argmax(hit[:, ::-1], axis=1), 0)
+    return radii[last]
+
+
+def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
+    frame = seg.frame
+    n_mm, p_mm, l_mm = (frame.axis_mm(a) for a in range(3))
+    outline = seg.outline
+    rim = outline & ~np.pad(outline[1:-1, 1:-1] & outline[:-2, 1:-1] & outline[2:, 1:-1] & outline[1:-1, :-2] & outline[1:-1, 2:], 1)
+    top = float(np.nanmedian(seg.upper_mm[rim]))
+    bottom = float(np.nanmedian(seg.lower_mm[rim]))
+    within = (n_mm <= top + 1.0) & (n_mm >= bottom - 1.0)
+    disc2d = seg.disc[within].any(axis=0) | outline
+    centre = np.argwhere(outline).mean(axis=0)
+    angles = np.radians(np.arange(360.0))
+    profile = np.maximum(0.0, _ray_extent(disc2d, centre, angles) - _ray_extent(outline, centre, angles))
+    displaced = profile >= THRESHOLD_MM
+    arc = float(displaced.sum())
+    max_d = float(profile.max()) if displaced.any() else 0.0
+    warnings: list[str] = []
+
+    # migration: displaced material beyond the endplate planes
+    beyond = seg.displaced & ~within[:, None, None]
+    migration, direction = 0.0, None
+    if beyond.any():
+        n_idx = np.nonzero(beyond.any(axis=(1, 2)))[0]
+        up, down = n_mm[n_idx].max() - top, bottom - n_mm[n_idx].min()
+        if max(up, down) > 2.0:
+            migration, direction = (float(up), "cranial") if up >= down else (float(down), "caudal")
+
+    # the displaced material in the axial projection: base on the outline, dome beyond it
+    beyond_outline = disc2d & ~outline
+    l_grid = np.broadcast_to(l_mm[None, :], outline.shape)
+    p_grid = np.broadcast_to(p_mm[:, None], outline.shape)
+    base_width = dome_width = 0.0
+    side, zone, focal = "central", "central", None
+    if displaced.any():
+        # side from the displaced arc's direction (theta 0 posterior, +90 the patient's left)
+        weights = profile * displaced
+        mean_sin = float((weights * np.sin(angles)).sum() / weights.sum())
+        lateral = float(np.average(l_grid[beyond_outline], weights=None)) if beyond_outline.any() else 0.0
+        centre_l = float(l_mm[int(round(centre[1]))])
+        offset = lateral - centre_l
+        if arc > 270:
+            side = "bilateral"
+        elif abs(offset) < 4.0 and abs(mean_sin) < 0.35:
+            side = "central"
+        else:
+            side = "left" if offset > 0 else "right"
+        # base: the displaced stretch of the outline; dome: widest chord of the material parallel to it
+        chord = np.sort(np.degrees(angles[displaced]))
+        widths = []
+        for distance in np.arange(0.5, max_d + 0.01, STEP_MM):
+            ring = beyond_outline & (_distance_from(outline) >= distance) & (_distance_from(outline) < distance + STEP_MM)
+            if ring.any():
+                widths.append(_width_across(ring, p_grid, l_grid, angles[displaced], profile[displaced]))
+        base_width = widths[0] if widths else 0.0
+        dome_width = max(widths) if widths else 0.0
+        focal = "focal" if arc < 45 else "broad-based"
+        radial = abs(offset)
+        zone = next((name for limit, name in ZONES_MM if radial < limit), "extraforaminal")
+        posterior_share = float((weights * np.cos(angles)).sum() / weights.sum())
+        if posterior_share < -0.3:
+            zone = "anterior"
+        del chord
+
+    if not displaced.any():
+        classification = "normal"
+    elif arc > 90.0:
+        classification = "bulge"
+        focal = None
+        if 90.0 < arc < 180.0:
+            warnings.append(
+                f"Displaced arc {arc:.0f} degrees: between 90 and 180 degrees, where bulge and broad-based "
+                "protrusion are told apart differently in the literature."
+            )
+    elif migration > 0 or dome_width > base_width + 3.0:
+        classification = "extrusion"
+    else:
+        classification = "protrusion"
+
+    heights = _disc_heights(seg, p_mm, l_mm)
+    canal = _canal(seg, p_mm, l_mm, top, bottom)
+    contact = _root_contact(beyond_outline, p_grid, l_grid, float(l_mm[int(round(centre[1]))]), seg)
+    return BulgeFinding(
+        classification, side, zone, focal, max_d, arc, base_width, dome_width, migration, direction,
+        heights, canal, contact, profile.tolist(), warnings,
+    )
+
+
+def _distance_from(mask: np.ndarray) -> np.ndarray:
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    return sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, useImageSpacing=False)) * STEP_MM
+
+
+def _width_across(ring, p_grid, l_grid, angles, weights) -> float:
+    """Extent of ``ring`` perpendicular to the mean direction of the displacement."""
+    direction = np.array([np.average(np.cos(angles), weights=weights), np.average(np.sin(angles), weights=weights)])
+    direction /= max(np.linalg.norm(direction), 1e-9)
+    across = np.array([-direction[1], direction[0]])
+    coordinates = p_grid[ring] * across[0] + l_grid[ring] * across[1]
+    return float(coordinates.max() - coordinates.min() + STEP_MM)
+
+
+def _disc_heights(seg: DiscSegmentation, p_mm, l_mm) -> dict:
+    """Anterior and posterior disc height at the midline: the outline's first and last 4 mm."""
+    centre_l = int(np.argmin(np.abs(l_mm - float(np.mean(l_mm[np.nonzero(seg.outline.any(axis=0))[0]])))))
+    column = np.nonzero(seg.outline[:, centre_l])[0]
+    if len(column) == 0:
+        return {"anterior": 0.0, "posterior": 0.0}
+    height = seg.upper_mm[:, centre_l] - seg.lower_mm[:, centre_l]
+    span = int(round(4.0 / STEP_MM))
+    return {
+        "anterior": float(np.nanmean(height[column[:span]])),
+        "posterior": float(np.nanmean(height[column[-span:]])),
+    }
+
+
+def _canal(seg: DiscSegmentation, p_mm, l_mm, top, bottom) -> dict:
+    """The thecal sac at the level: bright (CSF) tissue behind the disc, in the mid-disc plane."""
+    import SimpleITK as sitk
+
+    middle = int(np.argmin(np.abs(seg.frame.axis_mm(0) - (top + bottom) / 2)))
+    plane = seg.image[max(0, middle - 2) : middle + 3].mean(axis=0)
+    bright = (plane > 1.3 * seg.marrow) & ~seg.outline & ~seg.disc[middle]
+    posterior_edge = np.nonzero(seg.outline.any(axis=1))[0].max()
+    bright[: posterior_edge + 1] = False
+    if not bright.any():
+        return {"ap_mm": None, "area_mm2": None}
+    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(bright.astype(np.uint8))))
+    centre_l = int(round(np.argwhere(seg.outline).mean(axis=0)[1]))
+    near = labels[posterior_edge + 1 : posterior_edge + 30, max(0, centre_l - 10) : centre_l + 10]
+    ids = np.unique(near[near > 0])
+    if not len(ids):
+        return {"ap_mm": None, "area_mm2": None}
+    sac = np.isin(labels, ids)
+    rows = np.nonzero(sac[:, centre_l])[0] if sac[:, centre_l].any() else np.nonzero(sac.any(axis=1))[0]
+    return {"ap_mm": float((rows.max() - rows.min() + 1) * STEP_MM), "area_mm2": float(sac.sum() * STEP_MM**2)}
+
+
+def _root_contact(beyond_outline, p_grid, l_grid, centre_l, seg) -> dict:
+    """Whether displaced material reaches the lateral recess where each S1 root descends.
+
+    The S1 roots leave the thecal sac at L5-S1 5-15 mm either side of the
+    midline, just behind the disc: displaced material in that region, within
+    4 mm behind the outline's posterior margin or further, touches the root.
+    """
+    posterior_margin = p_grid[seg.outline].max()
+    contact = {}
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        lateral = sign * (l_grid - centre_l)
+        recess = (lateral >= 5.0) & (lateral <= 15.0) & (p_grid >= posterior_margin - 4.0)
+        contact[side] = bool((beyond_outline & recess).sum() * STEP_MM**2 >= 4.0)
+    return contact

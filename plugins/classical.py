@@ -1,0 +1,5 @@
+"""The built-in classical disc segmenter (SimpleITK; see planner/segmentation.py)."""
+
+from planner.segmentation import segment_disc as segment
+
+__all__ = ["segment"]

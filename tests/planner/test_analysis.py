@@ -1,0 +1,91 @@
+"""Issue 4 end to end on phantoms with known truth: levels, disc mask, LDN 2.0 class, the analyze CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pydicom
+import pytest
+
+from planner.demo import write_demo_study
+from planner.demo.phantom import Finding
+from planner.loader import load_series, read_path_series
+
+PHANTOMS = {
+    "protrusion-left": Finding("protrusion", "left", 5.0, 14.0),
+    "protrusion-right": Finding("protrusion", "right", 5.0, 14.0),
+    "normal": Finding("normal", "central", 0.0),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(PHANTOMS))
+def phantom(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(request.param)
+    truth = write_demo_study(out, finding=PHANTOMS[request.param], ultrasound=False)
+    return request.param, out, truth
+
+
+def _analyze(study, out, *extra) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "main.py", "analyze", str(study), "--out", str(out), *extra], capture_output=True, text=True
+    )
+
+
+def test_analyze_finds_segments_and_classifies_the_phantom(phantom, tmp_path):
+    name, study, truth = phantom
+    run = _analyze(study, tmp_path)
+    assert run.returncode == 0, run.stderr
+    result = json.loads((tmp_path / "analysis.json").read_text())
+    finding = truth["finding"]
+    # level: the L5-S1 centre within 4 mm of the truth
+    l5s1 = next(level for level in result["levels"] if level["name"] == "L5-S1")
+    assert np.linalg.norm(np.subtract(l5s1["center_lps"], truth["levels"]["L5-S1"]["center_lps"])) < 4.0
+    assert result["classification"] == finding["classification"], result
+    if finding["classification"] != "normal":
+        assert result["side"] == finding["side"]
+        assert abs(result["max_displacement_mm"] - finding["size_mm"]) <= 1.0 + 1e-6
+    for key in ("zone", "displaced_arc_deg", "base_width_mm", "dome_width_mm", "migration_mm", "canal", "s1_root_contact"):
+        assert key in result
+    assert result["series"]["sagittal"]
+    # the SEG: dciodvfy-clean, one frame per source slice with disc, Dice against the truth
+    seg_path = tmp_path / "l5s1_disc_seg.dcm"
+    check = subprocess.run(["dciodvfy", str(seg_path)], capture_output=True, text=True)
+    assert "Error" not in check.stderr + check.stdout
+    seg = pydicom.dcmread(seg_path)
+    series, _ = read_path_series(study / "MR" / "SAG_T2")
+    volume = load_series(next(iter(series.values()))).volumes[0]
+    mask = np.zeros(volume.shape, bool)
+    frames = seg.pixel_array.reshape(-1, *volume.shape[1:])
+    to_index = np.linalg.inv(volume.image_to_lps)
+    for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence):
+        position = [float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient]
+        k = int(round((to_index @ np.r_[position, 1.0])[2]))
+        mask[k] |= frame.astype(bool)
+    truth_mask = np.load(study / "truth" / "SAG_T2_labels.npz")["L5-S1_disc"]
+    dice = 2 * (mask & truth_mask).sum() / (mask.sum() + truth_mask.sum())
+    assert dice >= 0.85, f"{name}: Dice {dice:.3f}"
+
+
+def test_analyze_refuses_a_study_without_a_sagittal_series(demo_study, tmp_path):
+    run = _analyze(demo_study / "MR" / "AX_T2_L5S1", tmp_path)
+    assert run.returncode != 0
+    assert "no sagittal MR series" in run.stderr
+    assert not (tmp_path / "analysis.json").exists()
+
+
+def test_level_shift_option_is_reported(demo_study, tmp_path):
+    run = _analyze(demo_study, tmp_path, "--level-shift", "1")
+    assert run.returncode == 0, run.stderr
+    result = json.loads((tmp_path / "analysis.json").read_text())
+    assert any("shifted by +1" in warning for warning in result["warnings"])
+
+
+def test_segmenters_are_entry_point_plugins():
+    from planner import segmenters
+
+    assert "classical" in segmenters.available()
+    with pytest.raises(segmenters.SegmenterNotFound, match="no segmenter 'onnx'"):
+        segmenters.load("onnx")
