@@ -69,7 +69,8 @@ class DiscCandidate:
         return np.array([np.cos(angle), -np.sin(angle)])
 
 
-def _sitk_volume(volume: Volume) -> sitk.Image:
+def sitk_image(volume: Volume) -> sitk.Image:
+    """``volume`` as a float32 SimpleITK image with its patient geometry."""
     image = sitk.GetImageFromArray(np.ascontiguousarray(volume.array, dtype=np.float32))
     image.SetSpacing(volume.spacing_mm)
     image.SetOrigin(volume.origin_lps)
@@ -93,7 +94,7 @@ def midsagittal(volume: Volume, slab_mm: float = 6.0, x_mm: float | None = None)
     reference.SetDirection([0, 0, 1, 1, 0, 0, 0, -1, 0])
     reference.SetSpacing([PIXEL_MM, PIXEL_MM, 1.0])
     reference.SetOrigin([center[0] - (n_x - 1) / 2, y0, z1])
-    slab = sitk.GetArrayFromImage(sitk.Resample(_sitk_volume(volume), reference, sitk.Transform(), sitk.sitkLinear, 0.0))
+    slab = sitk.GetArrayFromImage(sitk.Resample(sitk_image(volume), reference, sitk.Transform(), sitk.sitkLinear, 0.0))
     image = slab.mean(axis=0)
     smooth = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(image), 20.0))
     floor = 0.2 * float(np.percentile(image, 50)) + 1e-6

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
+from planner.levels import sitk_image
 from planner.volume import Volume
 
 STEP_MM = 0.5
@@ -88,16 +89,8 @@ class DiscFrame:
     def sample(self, volume: Volume) -> np.ndarray:
         """The series resampled onto this frame (float32, linear; 0 outside the series)."""
         return sitk.GetArrayFromImage(
-            sitk.Resample(_sitk_image(volume), self.reference(), sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+            sitk.Resample(sitk_image(volume), self.reference(), sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         )
-
-
-def _sitk_image(volume: Volume) -> sitk.Image:
-    image = sitk.GetImageFromArray(np.ascontiguousarray(volume.array, dtype=np.float32))
-    image.SetSpacing(volume.spacing_mm)
-    image.SetOrigin(volume.origin_lps)
-    image.SetDirection(volume.axes_lps.ravel().tolist())
-    return image
 
 
 @dataclass
