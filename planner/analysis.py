@@ -87,10 +87,10 @@ def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = se
         s for s in series if _normal(s.volume)[2] > 0.6 and s is not sag and _contains(s.volume, l5s1.center_lps)
     ]
     mask = seg.series_mask(sag.volume)
-    center = mask_center = np.argwhere(mask).mean(axis=0) if mask.any() else None
+    center = np.argwhere(mask).mean(axis=0) if mask.any() else None
     result = {
         "level": "L5-S1",
-        **{k: v for k, v in finding.as_dict().items()},
+        **finding.as_dict(),
         "disc_volume_ml": round(seg.volume_ml(), 2),
         "levels": [
             {
@@ -111,7 +111,6 @@ def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = se
     if center is not None:
         lps = sag.volume.image_to_lps @ np.r_[center[::-1], 1.0]
         result["disc_center_lps"] = [round(float(v), 2) for v in lps[:3]]
-    del mask_center
     if not axial:
         result["warnings"].append("No axial series through L5-S1: the analysis used the sagittal series reformatted.")
     out = Path(out_dir)

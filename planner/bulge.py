@@ -23,8 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import SimpleITK as sitk
 
-from planner.segmentation import STEP_MM, DiscSegmentation
+from planner.segmentation import STEP_MM, DiscSegmentation, distance_outside_mm
 
 THRESHOLD_MM = 1.5
 ZONES_MM = ((8.0, "central"), (16.0, "subarticular"), (26.0, "foraminal"))
@@ -84,9 +85,7 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
     frame = seg.frame
     n_mm, p_mm, l_mm = (frame.axis_mm(a) for a in range(3))
     outline = seg.outline
-    rim = outline & ~np.pad(outline[1:-1, 1:-1] & outline[:-2, 1:-1] & outline[2:, 1:-1] & outline[1:-1, :-2] & outline[1:-1, 2:], 1)
-    top = float(np.nanmedian(seg.upper_mm[rim]))
-    bottom = float(np.nanmedian(seg.lower_mm[rim]))
+    top, bottom = seg.endplate_planes_mm()
     within = (n_mm <= top + 1.0) & (n_mm >= bottom - 1.0)
     disc2d = seg.disc[within].any(axis=0) | outline
     centre = np.argwhere(outline).mean(axis=0)
@@ -126,10 +125,10 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
         else:
             side = "left" if offset > 0 else "right"
         # base: the displaced stretch of the outline; dome: widest chord of the material parallel to it
-        chord = np.sort(np.degrees(angles[displaced]))
+        from_outline = distance_outside_mm(outline)
         widths = []
         for distance in np.arange(0.5, max_d + 0.01, STEP_MM):
-            ring = beyond_outline & (_distance_from(outline) >= distance) & (_distance_from(outline) < distance + STEP_MM)
+            ring = beyond_outline & (from_outline >= distance) & (from_outline < distance + STEP_MM)
             if ring.any():
                 widths.append(_width_across(ring, p_grid, l_grid, angles[displaced], profile[displaced]))
         base_width = widths[0] if widths else 0.0
@@ -140,7 +139,6 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
         posterior_share = float((weights * np.cos(angles)).sum() / weights.sum())
         if posterior_share < -0.3:
             zone = "anterior"
-        del chord
 
     if not displaced.any():
         classification = "normal"
@@ -164,13 +162,6 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
         classification, side, zone, focal, max_d, arc, base_width, dome_width, migration, direction,
         heights, canal, contact, profile.tolist(), warnings,
     )
-
-
-def _distance_from(mask: np.ndarray) -> np.ndarray:
-    import SimpleITK as sitk
-
-    image = sitk.GetImageFromArray(mask.astype(np.uint8))
-    return sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, useImageSpacing=False)) * STEP_MM
 
 
 def _width_across(ring, p_grid, l_grid, angles, weights) -> float:
@@ -198,8 +189,6 @@ def _disc_heights(seg: DiscSegmentation, p_mm, l_mm) -> dict:
 
 def _canal(seg: DiscSegmentation, p_mm, l_mm, top, bottom) -> dict:
     """The thecal sac at the level: bright (CSF) tissue behind the disc, in the mid-disc plane."""
-    import SimpleITK as sitk
-
     middle = int(np.argmin(np.abs(seg.frame.axis_mm(0) - (top + bottom) / 2)))
     plane = seg.image[max(0, middle - 2) : middle + 3].mean(axis=0)
     bright = (plane > 1.3 * seg.marrow) & ~seg.outline & ~seg.disc[middle]

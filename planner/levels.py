@@ -357,11 +357,11 @@ def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
     ranked = np.argsort(np.where(eligible, scores, -np.inf))[::-1]
     index = int(ranked[0])
     if eligible.sum() > 1 and scores[ranked[1]] > 0.75 * scores[index]:
+        apart = int(ranked[1]) - index
+        where = {-1: "one level above", 1: "one level below"}.get(apart, f"{abs(apart)} levels {'above' if apart < 0 else 'below'}")
         warnings.append(
-            "Counting is doubtful: the junction one "
-            + ("level above" if ranked[1] < index else "level below") * (abs(int(ranked[1]) - index) == 1)
-            + ("another level" if abs(int(ranked[1]) - index) != 1 else "")
-            + " also looks lumbosacral (transitional anatomy?); confirm or shift the labels."
+            f"Counting is doubtful: the junction {where} also looks lumbosacral (transitional anatomy?); "
+            "confirm or shift the labels."
         )
     if index + 1 < len(full) and full[index + 1].score >= full[index].score and _disc_height_mm(
         image, full[index + 1]

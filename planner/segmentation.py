@@ -128,6 +128,10 @@ class DiscSegmentation:
         resampled = sitk.Resample(source, target, sitk.Transform(), sitk.sitkLinear, 0.0)
         return sitk.GetArrayFromImage(resampled) >= 0.5
 
+    def endplate_planes_mm(self) -> tuple[float, float]:
+        """(upper, lower): where the disc meets L5 and S1 near the rim, along the normal (mm)."""
+        return endplate_planes_mm(self.outline, self.upper_mm, self.lower_mm)
+
     def volume_ml(self) -> float:
         return float(self.disc.sum()) * STEP_MM**3 / 1000.0
 
@@ -246,15 +250,10 @@ def _fill_surface(surface: np.ndarray, outline: np.ndarray) -> np.ndarray:
 
 def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow) -> np.ndarray:
     """Disc-like tissue beyond the outline, connected to the disc's rim."""
-    step = STEP_MM
-    # the endplate planes extended beyond the outline: the mean surfaces near the rim
-    rim = outline & ~_erode2d(outline, 4)
-    top = float(np.nanmedian(upper_mm[rim]))
-    bottom = float(np.nanmedian(lower_mm[rim]))
+    # the endplate planes extended beyond the outline
+    top, bottom = endplate_planes_mm(outline, upper_mm, lower_mm)
     n_grid = n_mm[:, None, None]
-    distance = sitk.GetArrayFromImage(
-        sitk.SignedMaurerDistanceMap(sitk.GetImageFromArray(outline.astype(np.uint8)), insideIsPositive=False, useImageSpacing=False)
-    ) * step
+    distance = distance_outside_mm(outline)
     beyond = (~outline) & (distance <= REACH_MM)
     slab = (n_grid <= top + MIGRATION_MM) & (n_grid >= bottom - MIGRATION_MM)
     # disc-like signal: between ligament/cortex and CSF/fat, judged against the disc itself
@@ -276,6 +275,18 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow) -> np.nda
     if outside_height.any():
         displaced &= within | _morph(displaced & within, 10, "dilate")
     return displaced
+
+
+def endplate_planes_mm(outline: np.ndarray, upper_mm: np.ndarray, lower_mm: np.ndarray) -> tuple[float, float]:
+    """The median of each endplate surface over the outline's outer 2 mm."""
+    rim = outline & ~_erode2d(outline, 4)
+    return float(np.nanmedian(upper_mm[rim])), float(np.nanmedian(lower_mm[rim]))
+
+
+def distance_outside_mm(mask: np.ndarray) -> np.ndarray:
+    """Distance (mm) of each pixel from ``mask`` (negative inside)."""
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    return sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, useImageSpacing=False)) * STEP_MM
 
 
 def _erode2d(mask: np.ndarray, radius: int) -> np.ndarray:
