@@ -3,6 +3,7 @@
     python main.py                      start the desktop application
     python main.py --demo               ... with the demo study loaded
     python main.py --demo --screenshot out.png [--layout 2x2]
+    python main.py --open STUDY [--screenshot out.png]   import a study and open its sagittal MR series
     python main.py import|info|demo-data|analyze|plan|export ...   headless (see --help)
 """
 
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli_main(argv)
     from ui.app import run_gui  # Qt is imported only when a window is needed
 
-    return run_gui(demo=args.demo, screenshot=args.screenshot, layout=args.layout, db_path=args.db)
+    return run_gui(demo=args.demo, screenshot=args.screenshot, layout=args.layout, db_path=args.db, open_path=args.open_path)
 
 
 if __name__ == "__main__":

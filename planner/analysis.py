@@ -16,12 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.bulge import analyse_bulge
-from planner.errors import PlannerError
-from planner.levels import LevelError, find_levels
-from planner.loader import load_series, read_path_series
 from planner import segmenters
-from planner.segmentation import SegmentationFailed
+from planner.disc_model import DiscAnalysisError, analyze_volume
+from planner.errors import PlannerError
+from planner.loader import load_series, read_path_series
 from planner.volume import Volume
 
 
@@ -70,19 +68,11 @@ def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = se
         raise AnalysisError(f"{study_path}: no sagittal MR series (at least 5 slices) to find the levels on")
     sag = max(sagittal, key=lambda s: (("T2" in s.description.upper()), s.volume.shape[0]))
     try:
-        levels = find_levels(sag.volume, level_shift=level_shift)
-    except LevelError as exc:
+        analysis = analyze_volume(sag.volume, level_shift=level_shift, segmenter=segmenter)
+    except DiscAnalysisError as exc:
         raise AnalysisError(f"{study_path}: {exc}") from exc
+    levels, seg, finding = analysis.levels, analysis.segmentation, analysis.finding
     l5s1 = levels.level("L5-S1")
-    try:
-        segment = segmenters.load(segmenter)
-    except segmenters.SegmenterNotFound as exc:
-        raise AnalysisError(str(exc)) from exc
-    try:
-        seg = segment(sag.volume, l5s1.center_lps, l5s1.normal_lps)
-    except SegmentationFailed as exc:
-        raise AnalysisError(f"{study_path}: the L5-S1 disc could not be segmented: {exc}") from exc
-    finding = analyse_bulge(seg)
     axial = [
         s for s in series if _normal(s.volume)[2] > 0.6 and s is not sag and _contains(s.volume, l5s1.center_lps)
     ]

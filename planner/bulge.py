@@ -68,7 +68,7 @@ class BulgeFinding:
         }
 
 
-def _ray_extent(mask: np.ndarray, centre: np.ndarray, angles: np.ndarray, max_mm: float = 60.0) -> np.ndarray:
+def ray_extent_mm(mask: np.ndarray, centre: np.ndarray, angles: np.ndarray, max_mm: float = 60.0) -> np.ndarray:
     """Distance (mm) from ``centre`` (p, l index) to the last mask pixel along each ray."""
     radii = np.arange(0.0, max_mm, STEP_MM / 2)
     dp, dl = np.cos(angles), np.sin(angles)
@@ -90,7 +90,7 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
     disc2d = seg.disc[within].any(axis=0) | outline
     centre = np.argwhere(outline).mean(axis=0)
     angles = np.radians(np.arange(360.0))
-    profile = np.maximum(0.0, _ray_extent(disc2d, centre, angles) - _ray_extent(outline, centre, angles))
+    profile = np.maximum(0.0, ray_extent_mm(disc2d, centre, angles) - ray_extent_mm(outline, centre, angles))
     displaced = profile >= THRESHOLD_MM
     arc = float(displaced.sum())
     max_d = float(profile.max()) if displaced.any() else 0.0

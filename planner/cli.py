@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="PNG", help="GUI: render, save the window as PNG and exit")
     parser.add_argument("--layout", default=None, help="GUI layout: 1x1, 1x3, 2x2 (three MPR + 3D) or mr+us (default: the last one used)")
     parser.add_argument("--db", metavar="FILE", help="study database (default: in the user data directory)")
+    parser.add_argument("--open", metavar="PATH", dest="open_path", help="GUI: import PATH (folder, file or archive) and open its sagittal MR series")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("import", help="index DICOM files, folders, DICOMDIRs and zip archives")

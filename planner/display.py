@@ -76,3 +76,21 @@ class WindowLevel(Observable):
         if (center, width) != (self.center, self.width):
             self.center, self.width = center, width
             self._notify()
+
+
+#: Colour of a disc displacement d(theta), in mm: calm blue within the outline, yellow at a
+#: protrusion's usual size, red from 6 mm. Shared by the 3D disc surface and the findings panel.
+DISPLACEMENT_COLOR_STOPS = (
+    (0.0, (0.45, 0.62, 0.80)),
+    (1.5, (0.45, 0.78, 0.55)),
+    (3.0, (0.98, 0.85, 0.25)),
+    (6.0, (0.92, 0.22, 0.12)),
+)
+
+
+def displacement_color(d_mm) -> np.ndarray:
+    """RGB in 0..1 for displacement(s) ``d_mm`` (scalar or array; last axis of the result is RGB)."""
+    stops = np.array([s for s, _ in DISPLACEMENT_COLOR_STOPS])
+    colours = np.array([c for _, c in DISPLACEMENT_COLOR_STOPS])
+    d = np.clip(np.asarray(d_mm, float), stops[0], stops[-1])
+    return np.stack([np.interp(d, stops, colours[:, c]) for c in range(3)], axis=-1)

@@ -261,6 +261,22 @@ class LevelResult:
     def level(self, name: str) -> Level | None:
         return next((level for level in self.levels if level.name == name), None)
 
+    def bodies(self) -> list[tuple[str, np.ndarray]]:
+        """(name, centre LPS) of each vertebral body between the labelled discs, and of S1 below L5-S1.
+
+        A body's centre is half way between its two discs; S1's is as far below
+        L5-S1 as L5's is above it.
+        """
+        found = []
+        for lower, upper in zip(self.levels, self.levels[1:]):
+            found.append((lower.name.split("-")[0], (np.asarray(lower.center_lps) + np.asarray(upper.center_lps)) / 2))
+        first = self.levels[0]
+        if first.name.endswith("-S1") and len(self.levels) > 1:
+            centre = np.asarray(first.center_lps)
+            l5_offset = (np.asarray(self.levels[1].center_lps) - centre) / 2
+            found.insert(0, ("S1", centre - np.linalg.norm(l5_offset) * np.asarray(first.normal_lps)))
+        return found
+
 
 class LevelError(ValueError):
     """The levels cannot be counted (no column, no sacrum); the message says what is missing."""

@@ -23,7 +23,7 @@ resamples the disc onto the grid of the series it was computed from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -127,6 +127,24 @@ class DiscSegmentation:
         target.SetDirection(volume.axes_lps.ravel().tolist())
         resampled = sitk.Resample(source, target, sitk.Transform(), sitk.sitkLinear, 0.0)
         return sitk.GetArrayFromImage(resampled) >= 0.5
+
+    def core(self) -> np.ndarray:
+        """The disc within its endplate outline: the columns of the outline, between the two endplates."""
+        n_grid = self.frame.axis_mm(0)[:, None, None]
+        upper = np.where(self.outline, self.upper_mm, -np.inf)[None]
+        lower = np.where(self.outline, self.lower_mm, np.inf)[None]
+        return self.outline[None] & (n_grid >= lower - 1e-6) & (n_grid <= upper + 1e-6)
+
+    def set_disc(self, disc: np.ndarray) -> None:
+        """Replace the disc mask (an edit); the displaced part is what lies outside the core."""
+        if disc.shape != self.disc.shape:
+            raise ValueError(f"disc mask shape {disc.shape} is not the frame's {self.disc.shape}")
+        self.disc = disc.astype(bool, copy=False)
+        self.displaced = self.disc & ~self.core()
+
+    def copy(self) -> "DiscSegmentation":
+        """An independent copy of the masks (the image and frame are shared: they never change)."""
+        return replace(self, disc=self.disc.copy(), displaced=self.displaced.copy(), warnings=list(self.warnings))
 
     def endplate_planes_mm(self) -> tuple[float, float]:
         """(upper, lower): where the disc meets L5 and S1 near the rim, along the normal (mm)."""

@@ -30,7 +30,13 @@ def _ensure_demo(progress=None, cancel=None) -> Path:
     return folder
 
 
-def run_gui(demo: bool = False, screenshot: str | None = None, layout: str | None = None, db_path: str | None = None) -> int:
+def run_gui(
+    demo: bool = False,
+    screenshot: str | None = None,
+    layout: str | None = None,
+    db_path: str | None = None,
+    open_path: str | None = None,
+) -> int:
     started = time.perf_counter()
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
@@ -76,13 +82,28 @@ def run_gui(demo: bool = False, screenshot: str | None = None, layout: str | Non
         _, uid = pending.pop(0)
         window.open_series(uid, on_done=lambda _loaded: _open_next(pending))
 
-    def save_and_quit() -> None:
+    def open_imported(report) -> None:
+        """The imported study's sagittal MR series (the most slices), then its other MR series of that world."""
+        mr = [s for s in report.series if s.modality == "MR" and s.is_image]
+        sagittal = sorted((s for s in mr if s.orientation == "SAG"), key=lambda s: -s.n_instances)
+        others = [s for s in mr if sagittal and s is not sagittal[0] and s.orientation == "AX"]
+        pending = [(n, s.series_instance_uid) for n, s in enumerate(sagittal[:1] + others[:1])]
+        if not pending and mr:
+            pending = [(0, mr[0].series_instance_uid)]
+        _open_next(pending)
+
+    def save_and_quit(waited_s: float = 0.0) -> None:
+        if window._tasks and waited_s < 120.0:  # the L5-S1 analysis and thumbnails belong in the picture
+            QTimer.singleShot(200, lambda: save_and_quit(waited_s + 0.2))
+            return
         app.processEvents()
         widget_image(window).save(screenshot)
         window.close()
         app.quit()
 
-    if demo or first_run:
+    if open_path:
+        window.import_paths([open_path], on_done=open_imported)
+    elif demo or first_run:
         window.run_task(
             Task(_ensure_demo),
             "Preparing the demo study...",

@@ -1,14 +1,16 @@
-"""What the views of one window share: the MPR crosshair, the measurements, one undo stack, the tool."""
+"""What the views of one window share: the MPR crosshair, the measurements, the L5-S1 disc model, one undo
+stack, the tool."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from planner.disc_model import DiscModel
 from planner.measurements import MeasurementSet
 from planner.mpr import MprState
-from planner.undo import UndoStack
+from planner.undo import Command, UndoStack
 
-TOOLS = ("crosshair", "window", "pan", "zoom", "rotate", "distance", "angle")
+TOOLS = ("crosshair", "window", "pan", "zoom", "rotate", "distance", "angle", "seed", "brush", "eraser")
 
 
 class ViewerContext(QObject):
@@ -18,6 +20,10 @@ class ViewerContext(QObject):
     annotations_changed = Signal(bool)
     measurements_changed = Signal()
     selection_changed = Signal(object)  # measurement id or None
+    disc_changed = Signal()  # another DiscModel (or none) is shown
+    disc_edited = Signal(str)  # the shown DiscModel changed: "mask" or "finding"
+    seed_clicked = Signal(object)  # LPS point clicked with the seed tool
+    brush_changed = Signal(float)
 
     def __init__(self) -> None:
         super().__init__()
@@ -29,6 +35,8 @@ class ViewerContext(QObject):
         self.show_annotations = True
         self.selected: int | None = None
         self._plane_providers: dict = {}
+        self.disc: DiscModel | None = None
+        self.brush_radius_mm = 3.0
 
     def plane_of(self, view):
         """The plane a view shows now: the MPR plane, or the acquired slice of a view showing its own series."""
@@ -41,6 +49,29 @@ class ViewerContext(QObject):
             self._plane_providers.pop(view, None)
         else:
             self._plane_providers[view] = provider
+
+    def set_disc(self, model: DiscModel | None, undo_text: str = "") -> None:
+        """Show ``model`` (the analysis of the primary series); with ``undo_text`` the change is undoable."""
+        old = self.disc
+        if undo_text:
+            self.undo_stack.push(Command(undo_text, redo=lambda: self._use_disc(model), undo=lambda: self._use_disc(old)))
+        else:
+            self._use_disc(model)
+
+    def _use_disc(self, model: DiscModel | None) -> None:
+        if model is self.disc:
+            return
+        if self.disc is not None:
+            self.disc.unsubscribe(self.disc_edited.emit)
+        self.disc = model
+        if model is not None:
+            model.subscribe(self.disc_edited.emit)
+        self.disc_changed.emit()
+
+    def set_brush_radius(self, radius_mm: float) -> None:
+        if radius_mm != self.brush_radius_mm:
+            self.brush_radius_mm = float(radius_mm)
+            self.brush_changed.emit(self.brush_radius_mm)
 
     def set_tool(self, tool: str) -> None:
         if tool not in TOOLS:

@@ -6,7 +6,9 @@ Where things are:
   :class:`~ui.render.scene_view.SceneView`, one :class:`~ui.cine_view.CineView`,
   arranged by :meth:`MainWindow.set_layout`;
 - what the views share: :class:`~ui.context.ViewerContext` (crosshair, measurements, undo stack, tool);
-- measurements (right dock): :class:`~ui.measurement_panel.MeasurementPanel`.
+- measurements (right dock): :class:`~ui.measurement_panel.MeasurementPanel`;
+- the L5-S1 analysis (right dock, beside measurements): :class:`~ui.findings_widget.FindingsWidget`,
+  run by :meth:`MainWindow.run_disc_analysis` (automatically when a sagittal MR series is opened).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -32,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from planner.database import StudyDatabase
+from planner.disc_model import DiscModel, analyze_volume, resegment_from_seed
 from planner.display import PRESETS, WindowLevel, auto_window, window_preset
 from planner.importer import ImportReport, import_paths
 from planner.loader import LoadedSeries, load_series
@@ -39,6 +43,7 @@ from planner.mpr import View, volume_center
 from planner.thumbnails import series_thumbnail
 from ui.cine_view import CineView
 from ui.context import TOOLS, ViewerContext
+from ui.findings_widget import FindingsWidget
 from ui.measurement_panel import MeasurementPanel
 from ui.render.scene_view import SceneView
 from ui.render.slice_view import SliceView
@@ -55,6 +60,9 @@ TOOL_LABELS = {
     "rotate": "Rotate planes",
     "distance": "Distance",
     "angle": "Angle",
+    "seed": "Disc seed",
+    "brush": "Brush",
+    "eraser": "Eraser",
 }
 
 
@@ -106,6 +114,20 @@ class MainWindow(QMainWindow):
         dock.setWidget(self.measurement_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, dock)
         self.measurement_dock = dock
+        self.findings = FindingsWidget(self.context)
+        self.findings.analyse_requested.connect(lambda shift: self.run_disc_analysis(shift))
+        dock = QDockWidget("L5-S1 disc", self)
+        dock.setObjectName("findings")
+        scroll = QScrollArea()
+        scroll.setWidget(self.findings)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        dock.setWidget(scroll)
+        self.addDockWidget(Qt.RightDockWidgetArea, dock)
+        self.tabifyDockWidget(self.measurement_dock, dock)
+        dock.raise_()
+        self.findings_dock = dock
+        self.context.seed_clicked.connect(self.resegment_from_seed)
 
         self._build_status_bar()
         self._build_actions()
@@ -214,6 +236,12 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.browser_dock.toggleViewAction())
         view_menu.addAction(self.measurement_dock.toggleViewAction())
+        view_menu.addAction(self.findings_dock.toggleViewAction())
+
+        spine_menu = self.menuBar().addMenu("&Spine")
+        spine_menu.addAction("Analyse L5-S1", QKeySequence("Ctrl+L"), lambda: self.run_disc_analysis(0))
+        spine_menu.addAction("Smooth disc", self.findings._smooth)
+        spine_menu.addAction("Confirm levels", self.findings._confirm)
 
     # ------------------------------------------------------------ layouts
 
@@ -337,7 +365,9 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------- tasks
 
-    def run_task(self, task: Task, text: str, on_done) -> Task:
+    def run_task(self, task: Task, text: str, on_done, on_fail=None) -> Task:
+        """Run ``task`` in the pool with the progress bar and Cancel button; ``on_fail(message)`` replaces the
+        error dialog."""
         self._tasks.add(task)
         self._current_task = task
         self.status_text.setText(text)
@@ -353,7 +383,7 @@ class MainWindow(QMainWindow):
         def fail(message):
             self._end_task(task)
             self.status_text.setText("Failed: see the message")
-            show_error(self, message)
+            (on_fail or (lambda text: show_error(self, text)))(message)
 
         task.signals.progress.connect(self._on_progress)
         task.signals.finished.connect(finish)
@@ -457,6 +487,7 @@ class MainWindow(QMainWindow):
                     other.refresh()
             else:
                 self.primary, self.secondary = shown, None
+                self.context.set_disc(None)
                 self.context.mpr.reset_rotation()
                 self.context.mpr.set_center(volume_center(volume))
                 for view in self.slice_views.values():
@@ -464,9 +495,59 @@ class MainWindow(QMainWindow):
                 self.scene_view.set_volume(shown.layer, shown.window)
                 if self.layout_name in ("1x1", "mr+us"):
                     self.set_layout(self.layout_name)  # the main view follows the acquisition plane
+                if volume.modality == "MR" and volume.orientation == "SAG" and volume.shape[0] >= 5:
+                    self.run_disc_analysis(0, automatic=True)
         for warning in loaded.warnings[:3]:
             self.status_text.setText(f"Note: {warning}")
         self.series_shown.emit(loaded)
+
+    # ---------------------------------------------------------------- L5-S1
+
+    def run_disc_analysis(self, level_shift: int = 0, automatic: bool = False, on_done=None) -> Task | None:
+        """Analyse L5-S1 on the primary series in a worker; the result replaces the shown disc model (undoably
+        when one was shown: a level shift can be taken back). ``automatic``: failures go to the panel only."""
+        if self.primary is None:
+            if not automatic:
+                show_error(self, "Open a sagittal MR series first: the levels are counted on it.")
+            return None
+        volume = self.primary.volume
+        self.findings.set_message("Analysing L5-S1...")
+
+        def done(analysis) -> None:
+            if self.primary is None or self.primary.volume is not volume:
+                return  # another series was opened meanwhile
+            model = DiscModel(analysis, self.context.undo_stack)
+            replacing = self.context.disc is not None
+            self.context.set_disc(model, undo_text="Shift levels" if replacing else "")
+            finding = analysis.finding
+            self.status_text.setText(f"L5-S1: {finding.classification}, max displacement {finding.max_displacement_mm:.1f} mm")
+            if on_done:
+                on_done(model)
+
+        def failed(message: str) -> None:
+            self.findings.set_message(f"The analysis failed: {message}")
+            if not automatic:
+                show_error(self, message)
+
+        task = Task(analyze_volume, volume, level_shift=level_shift)
+        return self.run_task(task, "Analysing L5-S1...", done, on_fail=failed)
+
+    def resegment_from_seed(self, point_lps, on_done=None) -> Task | None:
+        """Segment the disc again from a point clicked inside it (seed tool), in a worker; undoable."""
+        model = self.context.disc
+        if model is None:
+            self.status_text.setText("No L5-S1 analysis to re-segment: run Spine > Analyse L5-S1 first")
+            return None
+
+        def done(segmentation) -> None:
+            if self.context.disc is model:
+                model.replace_segmentation(segmentation)
+                self.status_text.setText("; ".join(segmentation.warnings) or "Disc segmented from the clicked point")
+            if on_done:
+                on_done(segmentation)
+
+        task = Task(resegment_from_seed, model.analysis, np.asarray(point_lps, float))
+        return self.run_task(task, "Segmenting from the clicked point...", done)
 
     def apply_preset(self, name: str) -> None:
         for shown in (self.primary, self.secondary):

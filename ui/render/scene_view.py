@@ -1,8 +1,9 @@
 """The 3D view: the three MPR planes of the volume placed in LPS, an outline, and an orientation cube.
 
 Rotate with the left button, zoom with the right button or wheel, pan with the
-middle button (VTK trackball camera). Surfaces of segmentations are added by
-:meth:`SceneView.add_surface` when later features produce them.
+middle button (VTK trackball camera). The L5-S1 disc of the context's disc
+model shows as a surface coloured by its displacement d(theta), with a colour
+bar; other surfaces are added by :meth:`SceneView.add_surface`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import vtkmodules.vtkRenderingFreeType  # noqa: F401
 from planner.display import WindowLevel
 from planner.mpr import View
 from ui.context import ViewerContext
+from ui.render.disc_layers import DiscSurface
 from ui.render.vtk_image import VtkVolume
 
 
@@ -79,7 +81,47 @@ class SceneView(QVTKRenderWindowInteractor):
         self.marker.SetEnabled(1)
         self.marker.InteractiveOff()
 
+        self.disc_surface: DiscSurface | None = None
         context.mpr.subscribe(self._on_mpr)
+        context.disc_changed.connect(self._on_disc_changed)
+        context.disc_edited.connect(self._on_disc_edited)
+
+    def _on_disc_changed(self) -> None:
+        if self.disc_surface is not None:
+            self.renderer.RemoveViewProp(self.disc_surface.actor)
+            self.renderer.RemoveViewProp(self.disc_surface.scalar_bar)
+            self.disc_surface = None
+        model = self.context.disc
+        if model is not None:
+            self.disc_surface = DiscSurface(model, VtkVolume(model.label_volume()))
+            self.renderer.AddViewProp(self.disc_surface.actor)
+            self.renderer.AddViewProp(self.disc_surface.scalar_bar)
+            self.look_at_disc()
+        # with a disc shown, only the sagittal plane stays: the axial and coronal ones would cut through it
+        for view, (_, actor) in self.planes.items():
+            actor.SetVisibility(self.layer is not None and (model is None or view == View.SAGITTAL))
+        self._render()
+
+    def look_at_disc(self) -> None:
+        """Close up of the disc from behind and above, on the side of the displaced material."""
+        model = self.context.disc
+        if model is None:
+            return
+        frame = model.segmentation.frame
+        side = -1.0 if model.finding.side == "right" else 1.0  # LPS +x is the patient's left
+        direction = 0.8 * side * frame.lateral + 0.6 * frame.posterior + 0.35 * frame.normal
+        camera = self.renderer.GetActiveCamera()
+        camera.SetFocalPoint(*frame.center_lps)
+        camera.SetPosition(*(frame.center_lps + 240.0 * direction / np.linalg.norm(direction)))
+        camera.SetViewUp(0.0, 0.0, 1.0)
+        camera.SetViewAngle(30.0)
+        self.renderer.ResetCameraClippingRange()
+
+    def _on_disc_edited(self, what: str) -> None:
+        # the surface follows the finding (the end of a stroke, an undo), not every dab of a stroke
+        if what == "finding" and self.disc_surface is not None:
+            self.disc_surface.update()
+            self._render()
 
     def set_volume(self, layer: VtkVolume, window: WindowLevel) -> None:
         self.layer = layer

@@ -1,10 +1,13 @@
 """One MPR plane of a volume, rendered by VTK, linked to the others through the shared MprState.
 
 Mouse (Slicer/Horos habits): left button = the active tool (crosshair,
-window/level, pan, zoom, rotate, distance, angle; a measurement handle under the
-cursor is dragged whatever the tool), right drag = window/level, middle drag =
+window/level, pan, zoom, rotate, distance, angle, seed, brush, eraser; a
+measurement handle under the cursor is dragged whatever the tool), right drag = window/level, middle drag =
 pan, wheel = next/previous slice, Ctrl+wheel = zoom. Keys: Up/Down and
 PageUp/PageDown scroll, R resets the view, Esc abandons a measurement being drawn.
+
+When the context holds an L5-S1 disc model, its labels are drawn over the
+image and the level names beside the spine (with annotations on).
 
 The view computes nothing clinical: points are converted to LPS here and handed
 to planner objects, which hold and measure them.
@@ -26,7 +29,7 @@ from vtkmodules.vtkRenderingCore import (
     vtkRenderer,
     vtkTextActor,
 )
-from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
+from vtkmodules.vtkRenderingImage import vtkImageResliceMapper, vtkImageStack
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL backend)
 import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text)
@@ -36,12 +39,18 @@ from planner.display import WindowLevel
 from planner.measurements import evaluate
 from planner.mpr import View
 from ui.context import ViewerContext
+from ui.render.disc_layers import LabelSlice
 from ui.render.vtk_image import VtkVolume
 
 #: Line colours of the planes, as in 3D Slicer: axial red, sagittal yellow, coronal green.
 PLANE_COLORS = {View.AXIAL: (0.93, 0.33, 0.33), View.SAGITTAL: (0.95, 0.85, 0.35), View.CORONAL: (0.43, 0.75, 0.43)}
 MEASURE_COLOR = (0.35, 0.85, 1.0)
 SELECTED_COLOR = (1.0, 0.75, 0.2)
+LEVEL_COLOR = (0.9, 0.9, 0.9)
+L5S1_COLOR = (1.0, 0.75, 0.2)
+BRUSH_COLOR = (0.25, 0.9, 0.55)
+ERASER_COLOR = (1.0, 0.4, 0.4)
+LEVEL_REACH_MM = 30.0  # level names shown in planes passing this close to the discs' centres
 HANDLE_PX = 6
 NICE_LENGTHS_MM = (1, 2, 5, 10, 20, 50, 100, 200)
 
@@ -104,6 +113,7 @@ class SliceView(QVTKRenderWindowInteractor):
         self._drag: dict | None = None
         self._drawing: list[np.ndarray] = []  # points of a measurement being drawn
         self._hover: np.ndarray | None = None
+        self._brush_at: tuple[float, float] | None = None  # widget position of the brush outline
         self.scale_bar_mm = 0  # length of the scale bar shown, mm
 
         self.setMinimumSize(160, 160)
@@ -127,12 +137,22 @@ class SliceView(QVTKRenderWindowInteractor):
         self.image_actor.SetMapper(self.mapper)
         self.image_actor.GetProperty().SetInterpolationTypeToLinear()
         self.image_actor.SetVisibility(False)
-        self.renderer.AddViewProp(self.image_actor)
+        self.image_actor.GetProperty().SetLayerNumber(0)
+        self.disc_labels = LabelSlice()
+        self.stack = vtkImageStack()  # the image, then the disc labels over it, resliced in one plane
+        self.stack.AddImage(self.image_actor)
+        self.stack.AddImage(self.disc_labels.actor)
+        self.stack.SetActiveLayer(0)
+        self.renderer.AddViewProp(self.stack)
+        self._disc_layer: VtkVolume | None = None
+        self.level_labels: list[vtkTextActor] = []
 
         self.crosshair = {other: _Overlay(self.renderer, PLANE_COLORS[other], 1.0) for other in View if other != view}
         self.measure_lines = _Overlay(self.renderer, MEASURE_COLOR, 2.0)
         self.selected_lines = _Overlay(self.renderer, SELECTED_COLOR, 2.5)
         self.drawing_lines = _Overlay(self.renderer, SELECTED_COLOR, 1.5)
+        self.brush_outline = _Overlay(self.renderer, BRUSH_COLOR, 1.5)
+        self.level_ticks = _Overlay(self.renderer, LEVEL_COLOR, 1.0)
         self.scale_bar = _Overlay(self.renderer, (0.9, 0.9, 0.9), 2.0)
         self.scale_label = vtkTextActor()
         self.scale_label.GetTextProperty().SetFontSize(13)
@@ -156,6 +176,10 @@ class SliceView(QVTKRenderWindowInteractor):
         context.measurements_changed.connect(self.refresh)
         context.selection_changed.connect(lambda _id: self.refresh())
         context.annotations_changed.connect(lambda _shown: self.refresh())
+        context.disc_changed.connect(self._on_disc_changed)
+        context.disc_edited.connect(self._on_disc_edited)
+        context.tool_changed.connect(lambda _tool: self.refresh())
+        context.brush_changed.connect(lambda _radius: self.refresh())
 
     # ----------------------------------------------------------------- content
 
@@ -174,6 +198,28 @@ class SliceView(QVTKRenderWindowInteractor):
         self.image_actor.SetVisibility(True)
         self._apply_window()
         self.reset_view()
+
+    def _on_disc_changed(self) -> None:
+        """Another disc model (or none): reslice its labels in this view."""
+        model = self.context.disc
+        self._disc_layer = VtkVolume(model.label_volume()) if model is not None else None
+        self.disc_labels.set_layer(self._disc_layer)
+        self.refresh()
+
+    def _on_disc_edited(self, what: str) -> None:
+        if what == "mask":
+            self.disc_labels.update()
+        self.refresh()
+
+    def _disc_model(self):
+        """The context's disc model when it belongs to the world of this view's volume, else None."""
+        model = self.context.disc
+        volume = self.volume
+        if model is None or volume is None:
+            return None
+        if model.volume.frame_of_reference_uid != volume.frame_of_reference_uid:
+            return None
+        return model
 
     def clear(self) -> None:
         self.context.provide_plane(self.view, None)
@@ -266,8 +312,13 @@ class SliceView(QVTKRenderWindowInteractor):
     def refresh(self) -> None:
         """Recompute camera and overlays from the shared state and render."""
         if self.layer is None:
-            for overlay in (*self.crosshair.values(), self.measure_lines, self.selected_lines, self.drawing_lines, self.scale_bar):
+            for overlay in (
+                *self.crosshair.values(), self.measure_lines, self.selected_lines, self.drawing_lines, self.scale_bar,
+                self.brush_outline, self.level_ticks,
+            ):
                 overlay.set_visible(False)
+            for actor in self.level_labels:
+                actor.SetVisibility(False)
             self.corners.SetText(2, "")
             self.letters.SetText(4, "")
             self._render()
@@ -282,9 +333,12 @@ class SliceView(QVTKRenderWindowInteractor):
         camera.SetViewUp(*plane.up)
         camera.SetParallelScale(self._scale)
         self.renderer.ResetCameraClippingRange()
+        self.disc_labels.actor.SetVisibility(self._disc_layer is not None and self._disc_model() is not None)
         self._update_crosshair(plane)
         self._update_measurements(plane)
         self._update_text(plane)
+        self._update_levels(plane)
+        self._update_brush()
         self._render()
 
     def _render(self) -> None:
@@ -393,6 +447,75 @@ class SliceView(QVTKRenderWindowInteractor):
         self.corners.SetText(1, "")
         self._update_scale_bar()
 
+    def _update_levels(self, plane: mprlib.Plane) -> None:
+        """Level names: beside the spine in planes along it, in a corner for planes across it."""
+        for actor in self.level_labels:
+            self.renderer.RemoveViewProp(actor)
+        self.level_labels.clear()
+        model = self._disc_model()
+        ticks = []
+        corner = ""
+        if model is not None and self.context.show_annotations:
+            levels = model.levels
+            across = abs(float(plane.normal @ np.asarray(levels.levels[0].normal_lps))) > 0.7
+            if across:
+                corner = self._level_across(levels)
+            else:
+                mpp = self._mm_per_pixel()
+                left = 24.0 / mpp  # names sit 24 mm to the screen-left of the column
+                for level in levels.levels:
+                    x, y, depth = self.widget_xy(level.center_lps)
+                    if abs(depth) <= LEVEL_REACH_MM:
+                        color = L5S1_COLOR if level.name == "L5-S1" else LEVEL_COLOR
+                        self._add_level_label(level.name, x - left, y, color, 13, bold=level.name == "L5-S1")
+                        ticks.append((self._display(x - left + 4, y), self._display(x - 8.0 / mpp, y)))
+                for name, centre in levels.bodies():
+                    x, y, depth = self.widget_xy(centre)
+                    if abs(depth) <= LEVEL_REACH_MM:
+                        self._add_level_label(name, x - left, y, (0.6, 0.75, 0.95), 12, bold=False)
+        self.level_ticks.set_segments(ticks)
+        self.level_ticks.set_visible(bool(ticks))
+        self.corners.SetText(1, corner)
+
+    def _level_across(self, levels) -> str:
+        """The disc or body the plane cuts at the crosshair (for axial-like planes)."""
+        center = self.context.mpr.center
+        for level in levels.levels:
+            depth = abs(float((center - np.asarray(level.center_lps)) @ np.asarray(level.normal_lps)))
+            if depth <= max(level.height_mm / 2, 3.0) and np.linalg.norm(center - np.asarray(level.center_lps)) < 40.0:
+                return f"{level.name} disc"
+        bodies = levels.bodies()
+        if not bodies:
+            return ""
+        name, centre = min(bodies, key=lambda body: float(np.linalg.norm(center - body[1])))
+        return f"{name} body" if np.linalg.norm(center - centre) < 40.0 else ""
+
+    def _add_level_label(self, text: str, x: float, y: float, color, size: int, bold: bool) -> None:
+        label = vtkTextActor()
+        label.SetInput(text)
+        prop = label.GetTextProperty()
+        prop.SetFontSize(size)
+        prop.SetColor(*color)
+        prop.SetBold(bold)
+        prop.SetShadow(True)
+        prop.SetJustificationToRight()
+        prop.SetVerticalJustificationToCentered()
+        label.SetDisplayPosition(*(int(v) for v in self._display(x, y)))
+        self.renderer.AddViewProp(label)
+        self.level_labels.append(label)
+
+    def _update_brush(self) -> None:
+        """The brush or eraser outline under the cursor."""
+        at = self._brush_at
+        painting = self.context.tool in ("brush", "eraser") and at is not None and self._disc_model() is not None
+        if painting:
+            radius = self.context.brush_radius_mm / self._mm_per_pixel()
+            angles = np.linspace(0.0, 2 * np.pi, 33)
+            ring = [(at[0] + radius * np.cos(a), at[1] + radius * np.sin(a)) for a in angles]
+            self.brush_outline.set_segments([(self._display(*ring[i]), self._display(*ring[i + 1])) for i in range(32)])
+            self.brush_outline.actor.GetProperty().SetColor(*(BRUSH_COLOR if self.context.tool == "brush" else ERASER_COLOR))
+        self.brush_outline.set_visible(painting)
+
     def _update_scale_bar(self) -> None:
         mpp = self._mm_per_pixel()
         target = self.width() / 5 * mpp
@@ -446,6 +569,11 @@ class SliceView(QVTKRenderWindowInteractor):
         point = self.world_at(x, y)
         if tool == "crosshair":
             self.context.mpr.set_center(point)
+        elif tool == "seed":
+            self._drag = None
+            self.context.seed_clicked.emit(point)
+        elif tool in ("brush", "eraser"):
+            self._paint_to(point, tool)
         elif tool == "distance":
             self._drawing = [point]
             self._hover = point
@@ -460,8 +588,11 @@ class SliceView(QVTKRenderWindowInteractor):
         x, y = event.position().x(), event.position().y()
         point = self.world_at(x, y)
         self.cursor_moved.emit(point, mprlib.value_at(self.volume, point))
+        self._brush_at = (x, y)
         drag = self._drag
         if drag is None:
+            if self.context.tool in ("brush", "eraser"):
+                self.refresh()
             if self._drawing:
                 self._hover = point
                 self.refresh()
@@ -488,9 +619,26 @@ class SliceView(QVTKRenderWindowInteractor):
         elif tool == "rotate" and not self.native:
             self.context.mpr.rotate(self.view, -(dx - drag.get("rotated", 0.0)) * 0.25)
             drag["rotated"] = dx
+        elif tool in ("brush", "eraser"):
+            self._paint_to(point, tool)
         elif tool == "distance" and self._drawing:
             self._hover = point
             self.refresh()
+
+    def _paint_to(self, point: np.ndarray, tool: str) -> None:
+        """Paint (brush) or erase from the last painted point of this stroke to ``point``, in dabs."""
+        model = self._disc_model()
+        if model is None:
+            return
+        radius = self.context.brush_radius_mm
+        last = self._drag.get("painted") if self._drag else None
+        steps = 1 if last is None else max(1, int(np.ceil(np.linalg.norm(point - last) / (radius / 2))))
+        start = point if last is None else last
+        normal = self._plane.normal if self._plane is not None else self._compute_plane().normal
+        dabs = [start + t * (point - start) for t in np.linspace(1.0 / steps, 1.0, steps)]
+        model.paint(dabs, normal, radius, 2 * self.slab_half_mm(), tool == "brush")
+        if self._drag is not None:
+            self._drag["painted"] = point
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt API
         drag, self._drag = self._drag, None
@@ -498,6 +646,8 @@ class SliceView(QVTKRenderWindowInteractor):
             return
         if drag["tool"] == "handle":
             self.context.undo_stack.end_merge()
+        elif drag["tool"] in ("brush", "eraser") and self._disc_model() is not None:
+            self._disc_model().end_stroke("Paint disc" if drag["tool"] == "brush" else "Erase disc")
         elif drag["tool"] == "distance" and self._drawing:
             x, y = event.position().x(), event.position().y()
             if np.hypot(x - drag["x"], y - drag["y"]) > 3:
@@ -564,6 +714,9 @@ class SliceView(QVTKRenderWindowInteractor):
 
     def leaveEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.cursor_moved.emit(None, None)
+        self._brush_at = None
+        if self.context.tool in ("brush", "eraser"):
+            self.refresh()
         super().leaveEvent(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API

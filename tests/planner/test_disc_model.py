@@ -1,0 +1,125 @@
+"""The correctable L5-S1 analysis: brush, eraser, smoothing and seed re-segmentation, each one undo step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner.disc_model import LABELS, DiscAnalysisError, DiscModel, analyze_volume, resegment_from_seed
+from planner.loader import load_series, read_path_series
+from planner.progress import CancelToken
+from planner.undo import UndoStack
+from planner.errors import OperationCancelled
+
+
+@pytest.fixture(scope="module")
+def sagittal(demo_study):
+    series, _ = read_path_series(demo_study / "MR" / "SAG_T2")
+    return load_series(next(iter(series.values()))).volumes[0]
+
+
+@pytest.fixture(scope="module")
+def analysis(sagittal):
+    return analyze_volume(sagittal)
+
+
+@pytest.fixture
+def model(analysis):
+    analysis.segmentation = analysis.segmentation.copy()  # each test edits its own masks
+    return DiscModel(analysis, UndoStack())
+
+
+def test_analyze_volume_reports_progress_and_finds_the_protrusion(sagittal):
+    steps = []
+    analysis = analyze_volume(sagittal, progress=lambda done, total, text: steps.append((done, total)))
+    assert steps[0] == (0, 3) and steps[-1] == (3, 3)
+    assert analysis.finding.classification == "protrusion"
+    assert [level.name for level in analysis.levels.levels][:2] == ["L5-S1", "L4-L5"]
+
+
+def test_analyze_volume_can_be_cancelled(sagittal):
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(OperationCancelled):
+        analyze_volume(sagittal, cancel=token)
+
+
+def test_analyze_volume_names_a_missing_segmenter(sagittal):
+    with pytest.raises(DiscAnalysisError, match="no segmenter 'onnx'"):
+        analyze_volume(sagittal, segmenter="onnx")
+
+
+def test_label_volume_places_the_disc_at_the_level(model):
+    labels = model.label_volume()
+    assert labels.array is model.labels  # views share the buffer
+    disc = np.argwhere(labels.array == LABELS["disc"])
+    centre = labels.image_to_lps @ np.r_[disc.mean(axis=0)[::-1], 1.0]
+    level = np.asarray(model.levels.level("L5-S1").center_lps)
+    assert np.linalg.norm(centre[:3] - level) < 6.0
+    assert (labels.array == LABELS["L5 body"]).any() and (labels.array == LABELS["S1 body"]).any()
+
+
+def test_brush_stroke_is_one_undo_step_and_reanalyses(model):
+    seg = model.segmentation
+    before = seg.disc.sum()
+    heard = []
+    model.subscribe(heard.append)
+    frame = seg.frame
+    # paint a blob 12 mm behind the disc's posterior margin, in a sagittal plane, along 4 mm
+    posterior_margin = frame.axis_mm(1)[np.nonzero(seg.outline.any(axis=1))[0].max()]
+    for step in np.arange(0.0, 4.0, 0.5):
+        point = frame.to_lps(0.0, posterior_margin + step, 0.0)
+        model.paint(point, [1.0, 0.0, 0.0], radius_mm=3.0, depth_mm=4.0, value=True)
+    assert "mask" in heard
+    painted = seg.disc.sum() - before
+    assert painted > 0
+    model.end_stroke()
+    assert model.undo_stack.undo_text == "Paint disc"
+    assert model.finding.max_displacement_mm >= 5.0  # the painted tissue counts as displaced
+    model.undo_stack.undo()
+    assert model.segmentation.disc.sum() == before
+    model.undo_stack.redo()
+    assert model.segmentation.disc.sum() == before + painted
+
+
+def test_eraser_and_smoothing_are_undoable(model):
+    seg = model.segmentation
+    before = seg.disc.copy()
+    model.paint(seg.frame.center_lps, [0.0, 0.0, 1.0], radius_mm=5.0, depth_mm=2.0, value=False)
+    model.end_stroke("Erase disc")
+    erased = before.sum() - seg.disc.sum()
+    assert erased > 0.5 * np.pi * 10**2 * 4  # a 5 mm disc 2 mm thick, in 0.5 mm voxels
+    model.smooth()
+    assert model.undo_stack.undo_text == "Smooth disc"
+    model.undo_stack.undo()
+    model.undo_stack.undo()
+    assert np.array_equal(model.segmentation.disc, before)
+
+
+def test_painting_outside_the_frame_changes_nothing(model):
+    before = model.segmentation.disc.copy()
+    model.paint(model.segmentation.frame.center_lps + 500.0, [1.0, 0.0, 0.0], 3.0, 4.0, True)
+    model.end_stroke()
+    assert np.array_equal(model.segmentation.disc, before)
+    assert not model.undo_stack.can_undo
+
+
+def test_seed_resegmentation_replaces_the_mask_undoably(model):
+    l5s1 = np.asarray(model.levels.level("L5-S1").center_lps)
+    old = model.segmentation
+    seg = resegment_from_seed(model.analysis, l5s1 + [2.0, 3.0, 0.0])
+    model.replace_segmentation(seg)
+    assert model.segmentation is seg and seg.disc.any()
+    assert model.undo_stack.undo_text == "Segment disc from seed"
+    model.undo_stack.undo()
+    assert model.segmentation is old
+
+
+def test_displacement_map_is_largest_on_the_protrusion_side(model):
+    seg = model.segmentation
+    frame = seg.frame
+    posterior_margin = frame.axis_mm(1)[np.nonzero(seg.outline.any(axis=1))[0].max()]
+    left = model.displacement_at(frame.to_lps(0.0, posterior_margin, 10.0)[None])
+    right = model.displacement_at(frame.to_lps(0.0, posterior_margin, -10.0)[None])
+    centre = model.displacement_at(frame.center_lps[None])
+    assert left[0] > 2.0 and right[0] < 1.0 and centre[0] == 0.0
