@@ -199,6 +199,10 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
     center = np.asarray(seed_lps if seed_lps is not None else center_lps, float)
     frame = DiscFrame.around(center, normal_lps)
     raw = frame.sample(volume)
+    refined = _fit_disc_plane(_smoothed(raw, 0.6), frame)
+    if refined is not None:
+        frame = refined
+        raw = frame.sample(volume)
     image = _smoothed(raw, 0.6)
     n_mm, p_mm, l_mm = (frame.axis_mm(a) for a in range(3))
     step = STEP_MM
@@ -230,7 +234,11 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
     upper_mm, lower_mm = surfaces
     height = upper_mm - lower_mm
     valid &= (height >= 1.0) & (height <= 22.0)
-    outline = _fill_holes_2d(_largest_component_2d(_morph(_morph(valid, 2, "open"), 2, "close")))
+    if valid.sum() > 50:  # a column far taller than the disc around it ran into a cortex or vessel
+        typical = float(np.median(height[valid]))
+        valid &= height <= typical + max(4.0, typical)
+    # the endplates' outline: solid (a column missed in a thin disc's noise is a notch, not the margin)
+    outline = _fill_holes_2d(_morph(_largest_component_2d(_morph(_morph(valid, 2, "open"), 2, "close")), 6, "close"))
     if outline.sum() * step * step < 300.0:  # an L5-S1 endplate is 1000-2000 mm^2
         raise SegmentationFailed("no pair of L5 and S1 endplates found around the disc centre")
     # fill the outline's surfaces where a column failed (noise), from the neighbourhood
@@ -248,6 +256,47 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
     if seed_lps is not None and not disc[zero, int(np.argmin(np.abs(p_mm))), int(np.argmin(np.abs(l_mm)))]:
         warnings.append("The clicked point is not inside the segmented disc.")
     return DiscSegmentation(frame, raw, marrow, outline, upper_mm, lower_mm, disc, displaced, l5_body, s1_body, warnings)
+
+
+def _fit_disc_plane(image: np.ndarray, frame: DiscFrame) -> DiscFrame | None:
+    """The frame re-centred and re-tilted onto the disc itself, or None when the disc band is not clear.
+
+    Level finding gives the disc's centre and tilt from a mid-sagittal slab to
+    within a few mm and degrees; a thin degenerated disc needs better. In the
+    central columns, the disc is where the signal departs from the bodies'
+    above and below (darker for a degenerated disc, brighter for a hydrated
+    one with dark endplates either side, so the departure is symmetric about
+    its middle); a plane fitted robustly through those middles is the disc.
+    """
+    n_mm, p_mm, l_mm = (frame.axis_mm(a) for a in range(3))
+    columns_p = np.abs(p_mm) <= 14.0
+    columns_l = np.abs(l_mm) <= 14.0
+    near = np.abs(n_mm) <= 9.0
+    bodies = (np.abs(n_mm) >= 9.0) & (np.abs(n_mm) <= 14.0)
+    block = image[:, columns_p][:, :, columns_l]
+    reference = np.median(block[bodies], axis=0)
+    departure = np.abs(block[near] - reference[None]) ** 2
+    strong = np.sqrt(departure.max(axis=0)) > 0.25 * np.maximum(reference, 1e-6)
+    middle = (departure * n_mm[near][:, None, None]).sum(axis=0) / np.maximum(departure.sum(axis=0), 1e-9)
+    p_grid, l_grid = np.meshgrid(p_mm[columns_p], l_mm[columns_l], indexing="ij")
+    keep = strong.copy()
+    if keep.sum() < 100:
+        return None
+    for _ in range(3):
+        design = np.column_stack([np.ones(keep.sum()), p_grid[keep], l_grid[keep]])
+        coefficients, *_ = np.linalg.lstsq(design, middle[keep], rcond=None)
+        residual = np.abs(middle - (coefficients[0] + coefficients[1] * p_grid + coefficients[2] * l_grid))
+        keep = strong & (residual <= max(1.5, float(np.percentile(residual[strong], 70))))
+        if keep.sum() < 100:
+            return None
+    offset, slope_p, slope_l = (float(v) for v in coefficients)
+    normal = np.cross(frame.lateral + slope_l * frame.normal, frame.posterior + slope_p * frame.normal)
+    normal /= np.linalg.norm(normal)
+    if normal @ frame.normal < 0:
+        normal = -normal
+    if abs(offset) > 6.0 or np.degrees(np.arccos(min(1.0, float(normal @ frame.normal)))) > 20.0:
+        return None  # not a small correction: trust level finding
+    return DiscFrame.around(frame.center_lps + offset * frame.normal, normal)
 
 
 def _fill_surface(surface: np.ndarray, outline: np.ndarray) -> np.ndarray:
@@ -277,7 +326,7 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow) -> np.nda
     # disc-like signal: between ligament/cortex and CSF/fat, judged against the disc itself
     disc_values = image[core]
     low = max(0.5 * marrow, float(np.percentile(disc_values, 5)) * 0.9)
-    high = min(1.45 * marrow, max(float(np.percentile(disc_values, 95)), marrow) * 1.1)
+    high = min(1.45 * marrow, float(np.percentile(disc_values, 95)) * 1.1)  # a dark disc: darker than marrow
     candidate = beyond[None] & slab & (image >= low) & (image <= high)
     candidate = _morph(candidate, 2, "open")  # no partial-volume film around the rim
     seeds = _morph(core, 2, "dilate") & candidate
@@ -287,12 +336,19 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow) -> np.nda
     touching = np.unique(labels[seeds])
     touching = touching[touching > 0]
     displaced = np.isin(labels, touching)
-    # within the disc's own height, material must hug the disc; beyond it only as a continuation
+    # beyond the endplate planes (migration) only material at least 3 mm thick counts: a ligament,
+    # the dural sac's wall or a vessel along the column is thinner
     within = (n_grid <= top) & (n_grid >= bottom)
-    outside_height = displaced & ~within
+    # and it migrates in the epidural space, behind the bodies: not along their front or sides
+    rows = np.arange(outline.shape[0])[:, None]
+    margin = np.where(outline.any(axis=0), outline.shape[0] - 1 - np.argmax(outline[::-1], axis=0), outline.shape[0])
+    behind = rows >= margin[None, :] - int(round(2.0 / STEP_MM))
+    outside_height = _morph(displaced & ~within & behind[None], 3, "open")
     if outside_height.any():
-        displaced &= within | _morph(displaced & within, 10, "dilate")
-    return displaced
+        labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(outside_height.astype(np.uint8))))
+        touching = np.unique(labels[_morph(displaced & within, 2, "dilate") & outside_height])
+        outside_height = np.isin(labels, touching[touching > 0])
+    return (displaced & within) | outside_height
 
 
 def endplate_planes_mm(outline: np.ndarray, upper_mm: np.ndarray, lower_mm: np.ndarray) -> tuple[float, float]:

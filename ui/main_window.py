@@ -519,6 +519,7 @@ class MainWindow(QMainWindow):
             model = DiscModel(analysis, self.context.undo_stack)
             replacing = self.context.disc is not None
             self.context.set_disc(model, undo_text="Shift levels" if replacing else "")
+            self.context.mpr.set_center(analysis.segmentation.frame.center_lps)  # go to the disc
             finding = analysis.finding
             self.status_text.setText(f"L5-S1: {finding.classification}, max displacement {finding.max_displacement_mm:.1f} mm")
             if on_done:

@@ -457,7 +457,8 @@ class SliceView(QVTKRenderWindowInteractor):
         corner = ""
         if model is not None and self.context.show_annotations:
             levels = model.levels
-            across = abs(float(plane.normal @ np.asarray(levels.levels[0].normal_lps))) > 0.7
+            # across the spine: an axial plane, or one tilted onto the L5-S1 disc
+            across = max(abs(plane.normal[2]), abs(float(plane.normal @ np.asarray(levels.levels[0].normal_lps)))) > 0.7
             if across:
                 corner = self._level_across(levels)
             else:
