@@ -512,6 +512,8 @@ class MainWindow(QMainWindow):
             return None
         volume = self.primary.volume
         self.findings.set_message("Analysing L5-S1...")
+        # where the program put the crosshair (not the user): now, or the middle of a series opened beside
+        programmed = [self.context.mpr.center.copy()]
 
         def done(analysis) -> None:
             if self.primary is None or self.primary.volume is not volume:
@@ -519,7 +521,10 @@ class MainWindow(QMainWindow):
             model = DiscModel(analysis, self.context.undo_stack)
             replacing = self.context.disc is not None
             self.context.set_disc(model, undo_text="Shift levels" if replacing else "")
-            self.context.mpr.set_center(analysis.segmentation.frame.center_lps)  # go to the disc
+            if self.secondary is not None:
+                programmed.append(volume_center(self.secondary.volume))
+            if any(np.allclose(self.context.mpr.center, c) for c in programmed):  # go to the disc unless the user moved
+                self.context.mpr.set_center(analysis.segmentation.frame.center_lps)
             finding = analysis.finding
             self.status_text.setText(f"L5-S1: {finding.classification}, max displacement {finding.max_displacement_mm:.1f} mm")
             if on_done:

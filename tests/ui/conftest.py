@@ -1,3 +1,33 @@
+"""GUI test set-up: the Qt platform, and ``make_window`` (a main window on its own database and settings)."""
+
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from planner.database import StudyDatabase  # noqa: E402
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    from ui.main_window import MainWindow
+
+    opened = []
+
+    def make(layout: str = "1x3") -> MainWindow:
+        db = StudyDatabase(tmp_path / f"db{len(opened)}.sqlite")
+        settings = QSettings(str(tmp_path / f"settings{len(opened)}.ini"), QSettings.IniFormat)
+        window = MainWindow(db, layout=layout, settings=settings)
+        window.resize(1400, 900)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        opened.append((window, db))
+        return window
+
+    yield make
+    for window, db in opened:
+        window.close()
+        db.close()

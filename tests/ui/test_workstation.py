@@ -13,29 +13,6 @@ from planner.mpr import View
 from tests.conftest import SAMPLES, make_stack, require_shared
 
 
-@pytest.fixture
-def make_window(qtbot, tmp_path):
-    from ui.main_window import MainWindow
-
-    opened = []
-
-    def make(layout: str = "1x3") -> MainWindow:
-        db = StudyDatabase(tmp_path / f"db{len(opened)}.sqlite")
-        settings = QSettings(str(tmp_path / f"settings{len(opened)}.ini"), QSettings.IniFormat)
-        window = MainWindow(db, layout=layout, settings=settings)
-        window.resize(1400, 900)
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitExposed(window)
-        opened.append((window, db))
-        return window
-
-    yield make
-    for window, db in opened:
-        window.close()
-        db.close()
-
-
 def _import_and_open(window, qtbot, paths, descriptions=None):
     reports = []
     window.import_paths([str(p) for p in paths], on_done=reports.append)

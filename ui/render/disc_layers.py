@@ -12,7 +12,7 @@ from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 from vtkmodules.vtkCommonCore import vtkLookupTable
 from vtkmodules.vtkCommonDataModel import vtkPolyData
 from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D, vtkPolyDataNormals, vtkWindowedSincPolyDataFilter
-from vtkmodules.vtkImagingCore import vtkImageThreshold
+from vtkmodules.vtkImagingCore import vtkImageBinaryThreshold
 from vtkmodules.vtkImagingGeneral import vtkImageGaussianSmooth
 from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
 from vtkmodules.vtkRenderingCore import vtkActor, vtkColorTransferFunction, vtkImageSlice, vtkPolyDataMapper
@@ -92,9 +92,11 @@ class DiscSurface:
     def __init__(self, model: DiscModel, layer: VtkVolume) -> None:
         self.model = model
         self.layer = layer
-        self.threshold = vtkImageThreshold()
+        self.threshold = vtkImageBinaryThreshold()
         self.threshold.SetInputData(layer.image)
-        self.threshold.ThresholdBetween(LABELS["disc"], LABELS["displaced"])
+        self.threshold.SetThresholdFunction(vtkImageBinaryThreshold.THRESHOLD_BETWEEN)
+        self.threshold.SetLowerThreshold(LABELS["disc"])
+        self.threshold.SetUpperThreshold(LABELS["displaced"])
         self.threshold.SetInValue(1.0)
         self.threshold.SetOutValue(0.0)
         self.threshold.SetOutputScalarTypeToFloat()
