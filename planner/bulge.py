@@ -91,10 +91,18 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
     centre = np.argwhere(outline).mean(axis=0)
     angles = np.radians(np.arange(360.0))
     profile = np.maximum(0.0, ray_extent_mm(disc2d, centre, angles) - ray_extent_mm(outline, centre, angles))
+    warnings: list[str] = []
+    unseen = _unseen_directions(seg, centre, angles)
+    if unseen.any():
+        profile[unseen] = 0.0  # not measurable: the series ends at the outline there
+        sides = sorted({"left" if np.sin(a) > 0 else "right" for a in angles[unseen]})
+        warnings.append(
+            f"The series does not cover the disc's {' and '.join(sides)} margin ({int(unseen.sum())} degrees of the "
+            "circumference): displacement there cannot be assessed; add slices laterally or use the axial series."
+        )
     displaced = profile >= THRESHOLD_MM
     arc = float(displaced.sum())
     max_d = float(profile.max()) if displaced.any() else 0.0
-    warnings: list[str] = []
 
     # migration: displaced material beyond the endplate planes
     beyond = seg.displaced & ~within[:, None, None]
@@ -162,6 +170,19 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
         classification, side, zone, focal, max_d, arc, base_width, dome_width, migration, direction,
         heights, canal, contact, profile.tolist(), warnings,
     )
+
+
+def _unseen_directions(seg: DiscSegmentation, centre: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """Directions whose outline margin lies within 2 mm of the series' edge (bool per angle)."""
+    if seg.covered is None or seg.covered.all():
+        return np.zeros(len(angles), dtype=bool)
+    reach = ray_extent_mm(seg.outline, centre, angles)
+    p = np.rint(centre[0] + (reach + 2.0) / STEP_MM * np.cos(angles)).astype(int)
+    l = np.rint(centre[1] + (reach + 2.0) / STEP_MM * np.sin(angles)).astype(int)
+    inside = (p >= 0) & (p < seg.covered.shape[0]) & (l >= 0) & (l < seg.covered.shape[1])
+    unseen = ~inside
+    unseen[inside] = ~seg.covered[p[inside], l[inside]]
+    return unseen
 
 
 def _width_across(ring, p_grid, l_grid, angles, weights) -> float:

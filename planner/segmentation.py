@@ -86,6 +86,15 @@ class DiscFrame:
             + np.asarray(l_mm, float)[..., None] * self.lateral
         )
 
+    def covered_columns(self, volume: Volume, margin_mm: float = 1.0) -> np.ndarray:
+        """[posterior, lateral]: the columns whose disc-plane point lies inside the series, ``margin_mm`` in."""
+        p_mm, l_mm = self.axis_mm(1), self.axis_mm(2)
+        points = self.to_lps(0.0, p_mm[:, None], l_mm[None, :])
+        ijk = (points - volume.image_to_lps[:3, 3]) @ np.linalg.inv(volume.image_to_lps[:3, :3]).T
+        spacing = np.asarray(volume.spacing_mm)
+        size = np.asarray(volume.shape[::-1], float)
+        return np.all((ijk >= -0.5 + margin_mm / spacing) & (ijk <= size - 0.5 - margin_mm / spacing), axis=-1)
+
     def sample(self, volume: Volume) -> np.ndarray:
         """The series resampled onto this frame (float32, linear; 0 outside the series)."""
         return sitk.GetArrayFromImage(
@@ -114,6 +123,7 @@ class DiscSegmentation:
     l5_body: np.ndarray
     s1_body: np.ndarray
     warnings: list[str] = field(default_factory=list)
+    covered: np.ndarray | None = None  # [posterior, lateral]: columns inside the series (None: all)
 
     def series_mask(self, volume: Volume, mask: np.ndarray | None = None) -> np.ndarray:
         """``mask`` (default: the disc) on the grid of ``volume``: bool [k, j, i]."""
@@ -223,7 +233,8 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
     inner = int(round(8.0 / step))
     upper_profile = image[zero + start : zero - 1 : -1]  # from +14 mm down to 0
     lower_profile = image[zero - start : zero + 1]  # from -14 mm up to 0
-    valid = np.ones(image.shape[1:], dtype=bool)
+    covered = frame.covered_columns(volume)
+    valid = covered.copy()  # a narrow series (few sagittal slices) cuts the disc's lateral margins off
     surfaces = []
     for profile, sign in ((upper_profile, 1.0), (lower_profile, -1.0)):
         body = profile[: start - inner + 1].mean(axis=0)
@@ -250,12 +261,14 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
     l5_body = outline[None] & (n_grid > upper_mm[None]) & (n_grid <= upper_mm[None] + 25.0)
     s1_body = outline[None] & (n_grid < lower_mm[None]) & (n_grid >= lower_mm[None] - 25.0)
 
-    displaced = _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow)
+    displaced = _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow) & covered[None]
     disc = core | displaced
     warnings: list[str] = []
     if seed_lps is not None and not disc[zero, int(np.argmin(np.abs(p_mm))), int(np.argmin(np.abs(l_mm)))]:
         warnings.append("The clicked point is not inside the segmented disc.")
-    return DiscSegmentation(frame, raw, marrow, outline, upper_mm, lower_mm, disc, displaced, l5_body, s1_body, warnings)
+    return DiscSegmentation(
+        frame, raw, marrow, outline, upper_mm, lower_mm, disc, displaced, l5_body, s1_body, warnings, covered
+    )
 
 
 def _fit_disc_plane(image: np.ndarray, frame: DiscFrame) -> DiscFrame | None:

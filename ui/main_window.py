@@ -51,6 +51,7 @@ from ui.render.vtk_image import VtkVolume
 from ui.snapshot import widget_image
 from ui.worker import Task
 
+DISC_VIEW_HALF_MM = 60.0  # after the analysis the views show the disc with its neighbours, 120 mm high
 LAYOUTS = {"1x1": "One view", "1x3": "Three MPR views", "2x2": "MPR + 3D", "mr+us": "MR beside ultrasound"}
 TOOL_LABELS = {
     "crosshair": "Crosshair",
@@ -524,7 +525,10 @@ class MainWindow(QMainWindow):
             if self.secondary is not None:
                 programmed.append(volume_center(self.secondary.volume))
             if any(np.allclose(self.context.mpr.center, c) for c in programmed):  # go to the disc unless the user moved
-                self.context.mpr.set_center(analysis.segmentation.frame.center_lps)
+                disc_center = analysis.segmentation.frame.center_lps
+                self.context.mpr.set_center(disc_center)
+                for view in self.slice_views.values():
+                    view.frame_on(disc_center, DISC_VIEW_HALF_MM)
             finding = analysis.finding
             self.status_text.setText(f"L5-S1: {finding.classification}, max displacement {finding.max_displacement_mm:.1f} mm")
             if on_done:

@@ -255,6 +255,12 @@ class SliceView(QVTKRenderWindowInteractor):
         self._scale = max((v.max() - v.min()) / 2, (u.max() - u.min()) / 2 / aspect, 1.0) * 1.05
         self.refresh()
 
+    def frame_on(self, point_lps, half_height_mm: float) -> None:
+        """Centre the view on ``point_lps`` with ``half_height_mm`` above and below it (e.g. on the disc)."""
+        self._focus = np.asarray(point_lps, float).copy()
+        self._scale = float(np.clip(half_height_mm, 2.0, 2000.0))
+        self.refresh()
+
     # ----------------------------------------------------------------- geometry
 
     def _compute_plane(self) -> mprlib.Plane:
