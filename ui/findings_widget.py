@@ -144,7 +144,7 @@ class FindingsWidget(QWidget):
         self.higher_button.clicked.connect(lambda: self.analyse_requested.emit(self._shift() - 1))
         self.confirm_button = QPushButton("Confirm")
         self.confirm_button.setToolTip("I have checked the count from the sacrum")
-        self.confirm_button.clicked.connect(self._confirm)
+        self.confirm_button.clicked.connect(self.confirm_levels)
 
         self.plot = DisplacementPlot()
         self.values: dict[str, QLabel] = {}
@@ -179,7 +179,7 @@ class FindingsWidget(QWidget):
         tools.addStretch(1)
         self.smooth_button = QPushButton("Smooth")
         self.smooth_button.setToolTip("Smooth the disc mask (1 mm opening and closing); undoable")
-        self.smooth_button.clicked.connect(self._smooth)
+        self.smooth_button.clicked.connect(self.smooth_disc)
         edit_box = QGroupBox("Correct the disc")
         edit_layout = QVBoxLayout(edit_box)
         edit_layout.addLayout(tools)
@@ -222,11 +222,11 @@ class FindingsWidget(QWidget):
         model = self.context.disc
         return model.analysis.level_shift if model is not None else 0
 
-    def _confirm(self) -> None:
+    def confirm_levels(self) -> None:
         if self.context.disc is not None:
             self.context.disc.confirm_levels()
 
-    def _smooth(self) -> None:
+    def smooth_disc(self) -> None:
         if self.context.disc is not None:
             self.context.disc.smooth()
 

@@ -241,8 +241,8 @@ class MainWindow(QMainWindow):
 
         spine_menu = self.menuBar().addMenu("&Spine")
         spine_menu.addAction("Analyse L5-S1", QKeySequence("Ctrl+L"), lambda: self.run_disc_analysis(0))
-        spine_menu.addAction("Smooth disc", self.findings._smooth)
-        spine_menu.addAction("Confirm levels", self.findings._confirm)
+        spine_menu.addAction("Smooth disc", self.findings.smooth_disc)
+        spine_menu.addAction("Confirm levels", self.findings.confirm_levels)
 
     # ------------------------------------------------------------ layouts
 
