@@ -10,8 +10,12 @@ intensity but bounded by bone:
 2. Every column along the normal that starts in L5 marrow above and in S1
    marrow below is searched, from each body towards the disc, for the dark
    cortical endplate; the disc spans between the two, less the cortex. The
-   columns where both endplates are found are the endplate outline (the ring
-   apophyses: the reference outline of Lumbar Disc Nomenclature 2.0).
+   endplate outline (the ring apophyses: the reference outline of Lumbar Disc
+   Nomenclature 2.0) is where the cross-sections of the L5 and S1 bodies just
+   beyond their endplates overlap; each cross-section is found by rays from
+   the centre that stop at the body's cortex (:func:`body_section`), so the
+   outline cannot run into the tissue around the bodies. Columns where the
+   endplate search failed or jumped get their surfaces from their neighbours.
 3. Disc material displaced beyond that outline is grown from the disc's rim
    through tissue of disc-like signal (darker than CSF and fat, brighter than
    ligament and cortex), within 20 mm of the outline and 14 mm above or below
@@ -248,20 +252,43 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
     if valid.sum() > 50:  # a column far taller than the disc around it ran into a cortex or vessel
         typical = float(np.median(height[valid]))
         valid &= height <= typical + max(4.0, typical)
-    # the endplates' outline: solid (a column missed in a thin disc's noise is a notch, not the margin)
-    outline = _fill_holes_2d(_morph(_largest_component_2d(_morph(_morph(valid, 2, "open"), 2, "close")), 6, "close"))
-    if outline.sum() * step * step < 300.0:  # an L5-S1 endplate is 1000-2000 mm^2
+    # the endplates' outline: the cross-sections of the L5 and S1 bodies just beyond the endplates
+    # (bounded by their cortex, so it cannot run into the tissue around them), where the column
+    # search found the disc or a neighbour did (a column missed in a thin disc's noise is a notch)
+    central = np.ix_(np.abs(p_mm) <= 8.0, np.abs(l_mm) <= 8.0)
+    central_valid = valid[central]
+    upper_centre = float(np.median(upper_mm[central][central_valid])) if central_valid.any() else 1.0
+    lower_centre = float(np.median(lower_mm[central][central_valid])) if central_valid.any() else -1.0
+    sections = [
+        body_section(image[(n_mm >= a) & (n_mm <= b)].mean(axis=0), covered, p_mm, l_mm)
+        for a, b in ((upper_centre + 1.5, upper_centre + 4.5), (lower_centre - 4.5, lower_centre - 1.5))
+    ]
+    outline = _fill_holes_2d(_largest_component_2d(sections[0] & sections[1]))
+    if outline.sum() * step * step < 300.0:  # an L5-S1 endplate is about 1000-2000 mm^2
         raise SegmentationFailed("no pair of L5 and S1 endplates found around the disc centre")
-    # fill the outline's surfaces where a column failed (noise), from the neighbourhood
-    upper_mm = _fill_surface(np.where(valid & outline, upper_mm, np.nan), outline)
-    lower_mm = _fill_surface(np.where(valid & outline, lower_mm, np.nan), outline)
+    # fill the outline's surfaces where a column failed (noise), from the neighbourhood; an endplate is
+    # smooth, so a column more than 1.5 mm off its neighbours' median ran into something else
+    for _ in range(2):
+        upper_mm = _fill_surface(np.where(valid & outline, upper_mm, np.nan), outline)
+        lower_mm = _fill_surface(np.where(valid & outline, lower_mm, np.nan), outline)
+        for surface in (upper_mm, lower_mm):
+            local = sitk.GetArrayFromImage(sitk.Median(sitk.GetImageFromArray(np.nan_to_num(surface)), [4, 4]))
+            valid &= ~(np.abs(surface - local) > 1.5)
 
     n_grid = n_mm[:, None, None]
     core = outline[None] & (n_grid >= lower_mm[None] - 1e-6) & (n_grid <= upper_mm[None] + 1e-6)
     l5_body = outline[None] & (n_grid > upper_mm[None]) & (n_grid <= upper_mm[None] + 25.0)
     s1_body = outline[None] & (n_grid < lower_mm[None]) & (n_grid >= lower_mm[None] - 25.0)
 
-    displaced = _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow) & covered[None]
+    # the bodies above and below the endplate planes, section by section: material migrating along
+    # them lies outside them (a body widens away from its endplate and is disc-like grey on T2)
+    top, bottom = endplate_planes_mm(outline, upper_mm, lower_mm)
+    bone = np.zeros(image.shape, bool)
+    for start in np.concatenate([np.arange(top + 1.0, top + MIGRATION_MM, 2.0), np.arange(bottom - MIGRATION_MM, bottom - 1.0, 2.0)]):
+        slab = (n_mm >= start) & (n_mm < start + 2.0)
+        if slab.any():
+            bone[slab] = body_section(image[slab].mean(axis=0), covered, p_mm, l_mm)[None]
+    displaced = _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone) & covered[None]
     disc = core | displaced
     warnings: list[str] = []
     if seed_lps is not None and not disc[zero, int(np.argmin(np.abs(p_mm))), int(np.argmin(np.abs(l_mm)))]:
@@ -269,6 +296,57 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
     return DiscSegmentation(
         frame, raw, marrow, outline, upper_mm, lower_mm, disc, displaced, l5_body, s1_body, warnings, covered
     )
+
+
+RAYS = 90
+RAY_MAX_MM = 40.0
+
+
+def body_section(section: np.ndarray, covered: np.ndarray, p_mm: np.ndarray, l_mm: np.ndarray) -> np.ndarray:
+    """[posterior, lateral] mask of the vertebral body in a cross-section through it, around the frame centre.
+
+    A body's cross-section is star-shaped from its centre and bounded by a thin
+    dark cortex, so rays are cast from the centre, each stopping where the
+    signal drops under 80 % of the body's just behind it (cortex, muscle), rises
+    over 2.2 times the centre's (CSF, fat) or leaves the series. A ray that
+    slips through a gap in the cortex is outvoted by its neighbours (median over
+    +-12 degrees).
+    """
+    step_px = 1.0 / STEP_MM  # samples per mm along a ray
+    p0, l0 = int(np.argmin(np.abs(p_mm))), int(np.argmin(np.abs(l_mm)))
+    centre_value = float(np.median(section[np.ix_(np.abs(p_mm) <= 5.0, np.abs(l_mm) <= 5.0)]))
+    theta = np.arange(RAYS) * 2 * np.pi / RAYS
+    radius = np.arange(int(RAY_MAX_MM * step_px) + 1) * STEP_MM
+    rows = np.rint(p0 + np.cos(theta)[:, None] * radius[None] * step_px).astype(int)
+    cols = np.rint(l0 + np.sin(theta)[:, None] * radius[None] * step_px).astype(int)
+    inside = (rows >= 0) & (rows < section.shape[0]) & (cols >= 0) & (cols < section.shape[1])
+    rows, cols = np.clip(rows, 0, section.shape[0] - 1), np.clip(cols, 0, section.shape[1] - 1)
+    values = section[rows, cols]
+    # the body's signal 1-6 mm behind each sample along its ray
+    cumulative = np.concatenate([np.zeros((RAYS, 1)), np.cumsum(values, axis=1)], axis=1)
+    near, far = 2, 12
+    behind = np.zeros(values.shape)
+    k = np.arange(far, values.shape[1])
+    behind[:, far:] = (cumulative[:, k - near] - cumulative[:, k - far]) / (far - near)
+    stop = ~(inside & covered[rows, cols]) | (values < 0.8 * behind) | (values > 2.2 * centre_value)
+    stop[:, :8] = False  # the first 4 mm are the body
+    first = np.where(stop.any(axis=1), np.argmax(stop, axis=1), radius.size - 1)
+    # the margin is the cortex's outer edge: through the dark band, at most 2.5 mm further
+    level = 0.8 * behind[np.arange(RAYS), first]
+    after = first[:, None] + np.arange(1, 6)[None]
+    dark = (values[np.arange(RAYS)[:, None], np.minimum(after, radius.size - 1)] < level[:, None]) & (after < radius.size)
+    through = np.where(dark.all(axis=1), dark.shape[1], np.argmin(dark, axis=1))
+    cortex = (values[np.arange(RAYS), first] < level) & inside[np.arange(RAYS), first]
+    extent = radius[np.minimum(first + np.where(cortex, through, 0), radius.size - 1)]
+    padded = np.concatenate([extent[-3:], extent, extent[:3]])
+    extent = np.median(np.lib.stride_tricks.sliding_window_view(padded, 7), axis=1)
+    # a body is nearly symmetric about the midsagittal plane: a side reaching far beyond its mirror leaked
+    mirror = extent[(-np.arange(RAYS)) % RAYS]
+    extent = np.minimum(extent, 1.2 * mirror + 3.0)
+    p_grid, l_grid = np.meshgrid(p_mm - p_mm[p0], l_mm - l_mm[l0], indexing="ij")
+    angle = np.mod(np.arctan2(l_grid, p_grid), 2 * np.pi)
+    limit = np.interp(angle, np.append(theta, 2 * np.pi), np.append(extent, extent[0]))
+    return (np.hypot(p_grid, l_grid) <= limit) & covered
 
 
 def _fit_disc_plane(image: np.ndarray, frame: DiscFrame) -> DiscFrame | None:
@@ -328,7 +406,7 @@ def _fill_surface(surface: np.ndarray, outline: np.ndarray) -> np.ndarray:
     return np.where(outline, surface, np.nan)
 
 
-def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow) -> np.ndarray:
+def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone) -> np.ndarray:
     """Disc-like tissue beyond the outline, connected to the disc's rim."""
     # the endplate planes extended beyond the outline
     top, bottom = endplate_planes_mm(outline, upper_mm, lower_mm)
@@ -340,7 +418,7 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow) -> np.nda
     disc_values = image[core]
     low = max(0.5 * marrow, float(np.percentile(disc_values, 5)) * 0.9)
     high = min(1.45 * marrow, float(np.percentile(disc_values, 95)) * 1.1)  # a dark disc: darker than marrow
-    candidate = beyond[None] & slab & (image >= low) & (image <= high)
+    candidate = beyond[None] & slab & ~bone & (image >= low) & (image <= high)
     candidate = _morph(candidate, 2, "open")  # no partial-volume film around the rim
     seeds = _morph(core, 2, "dilate") & candidate
     if not seeds.any():
