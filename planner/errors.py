@@ -8,6 +8,8 @@ wrong and what to do. Only ``ui/`` turns these into dialogs; the CLI prints
     ├── OperationCancelled
     ├── DatabaseError
     ├── UncalibratedError
+    ├── PlanFormatError                 (source, field, reason) a plan file that breaks its schema
+    ├── PlanLockedError                 an edit of an approved plan that was not reopened
     └── DicomInputError                 (path, reason)
         ├── NotDicomError               not a DICOM Part 10 file / no data set
         ├── NotAnImageError             a valid object without image pixels where an image is needed
@@ -36,6 +38,18 @@ class OperationCancelled(PlannerError):
 
 class UncalibratedError(PlannerError):
     """A length in mm was asked of ultrasound pixels that no calibrated region covers."""
+
+
+class PlanFormatError(PlannerError):
+    """A plan file or document that breaks the plan schema; names the file and the field."""
+
+    def __init__(self, source, field: str, reason: str) -> None:
+        self.source, self.field, self.reason = str(source), field, reason
+        super().__init__(f"{self.source}: field {field}: {reason}")
+
+
+class PlanLockedError(PlannerError):
+    """The plan is approved: it is read-only until it is reopened (which is recorded)."""
 
 
 class DatabaseError(PlannerError):

@@ -1,0 +1,220 @@
+"""The plan document (issue 5): schema, undo of every edit, approval lock, atomic saves, autosave and recovery."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from planner.errors import PlanFormatError, PlanLockedError
+from planner.plan import (
+    Injectate,
+    Needle,
+    Plan,
+    StudyRef,
+    Trajectory,
+    UltrasoundApproach,
+    plan_from_dict,
+    plan_schema,
+    plan_to_dict,
+)
+from planner.plan_document import PlanDocument
+from planner.plan_store import Autosaver, load_plan, recovery_files, save_plan
+
+
+def make_plan(**changes) -> Plan:
+    plan = Plan(
+        study=StudyRef(
+            "1.2.826.0.1.3680043.8.498.1",
+            "1.2.826.0.1.3680043.8.498.2",
+            series=(("sagittal", "1.2.826.0.1.3680043.8.498.3", "SAG T2", "MR"),),
+        ),
+        procedure="transforaminal-s1",
+        side="left",
+        author="Dr Planner",
+        trajectories=(Trajectory("t1", "S1 left", (30.0, 60.0, -10.0), (20.0, 20.0, 0.0), origin="suggested"),),
+        injectate=Injectate("platelet-lysate", 2.5),
+        finding={"classification": "protrusion", "side": "left", "zone": "subarticular"},
+        ultrasound=UltrasoundApproach("1.2.826.0.1.3680043.8.498.4", 1, (100.0, 200.0), (20.0, 40.0), depth_mm=41.0),
+    )
+    return replace(plan, **changes)
+
+
+def test_plan_round_trips_through_json_and_validates_against_the_schema():
+    plan = make_plan()
+    data = json.loads(json.dumps(plan_to_dict(plan)))
+    jsonschema.Draft202012Validator(plan_schema()).validate(data)
+    assert plan_from_dict(data) == plan
+
+
+@pytest.mark.parametrize(
+    "path, value, field",
+    [
+        (("trajectories", 0, "needle", "gauge"), 40, "trajectories[0].needle.gauge"),
+        (("procedure",), "epidural", "procedure"),
+        (("trajectories", 0, "target_lps"), [1, 2], "trajectories[0].target_lps"),
+        (("injectate", "volume_ml"), -1, "injectate.volume_ml"),
+        (("study", "study_instance_uid"), "not a uid", "study.study_instance_uid"),
+    ],
+)
+def test_a_plan_file_that_breaks_the_schema_names_the_field_and_stays_untouched(tmp_path, path, value, field):
+    data = plan_to_dict(make_plan())
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    broken = tmp_path / "broken.plan.json"
+    broken.write_text(json.dumps(data))
+    before = broken.read_bytes()
+    with pytest.raises(PlanFormatError) as raised:
+        load_plan(broken)
+    assert raised.value.field == field
+    assert str(broken) in str(raised.value) and field in str(raised.value)
+    assert broken.read_bytes() == before
+
+
+def test_not_json_and_newer_schema_are_refused_with_a_sentence(tmp_path):
+    garbage = tmp_path / "garbage.plan.json"
+    garbage.write_text('{"schema_version": 1, ')
+    with pytest.raises(PlanFormatError, match="not valid JSON"):
+        load_plan(garbage)
+    newer = tmp_path / "newer.plan.json"
+    newer.write_text(json.dumps({**plan_to_dict(make_plan()), "schema_version": 7}))
+    with pytest.raises(PlanFormatError, match="newer version"):
+        load_plan(newer)
+
+
+def test_a_sided_procedure_needs_a_side():
+    with pytest.raises(ValueError, match="needs a side"):
+        make_plan(side="midline")
+    data = plan_to_dict(make_plan())
+    data["side"] = "midline"
+    with pytest.raises(PlanFormatError, match="needs a side"):
+        plan_from_dict(data)
+
+
+def test_every_edit_undoes_and_redoes():
+    document = PlanDocument(make_plan())
+    states = [document.plan]
+    document.add_trajectory(Trajectory("t2", "second", (0, 50, 0), (0, 10, 0)))
+    states.append(document.plan)
+    for position in ((21.0, 20.0, 0.0), (22.0, 20.0, 0.0), (23.0, 20.0, 0.0)):  # one drag
+        document.move_point("t1", "target", position, merge=True)
+    document.end_drag()
+    states.append(document.plan)
+    document.set_trajectory("t2", needle=Needle(25, 120.0, "whitacre"))
+    states.append(document.plan)
+    document.set_properties(injectate=Injectate("culture-expanded-cells", 1.0), notes="check INR")
+    states.append(document.plan)
+    document.remove_trajectory("t2")
+    states.append(document.plan)
+    document.approve("Dr Approver")
+    states.append(document.plan)
+    assert document.plan.trajectory("t1").target_lps == (23.0, 20.0, 0.0)
+    for expected in reversed(states[:-1]):
+        assert document.undo.undo()
+        assert document.plan == expected
+    assert not document.undo.can_undo  # the drag was one step
+    for expected in states[1:]:
+        assert document.undo.redo()
+        assert document.plan == expected
+
+
+def test_an_approved_plan_is_read_only_until_reopened_which_is_recorded():
+    document = PlanDocument(make_plan())
+    document.approve("Dr Approver")
+    plan = document.plan
+    assert plan.approved and plan.approval.name == "Dr Approver"
+    for edit in (
+        lambda: document.move_point("t1", "entry", (0, 0, 0)),
+        lambda: document.remove_trajectory("t1"),
+        lambda: document.set_properties(notes="changed"),
+        lambda: document.add_trajectory(Trajectory("t9", "x", (0, 1, 0), (0, 0, 0))),
+    ):
+        with pytest.raises(PlanLockedError):
+            edit()
+    assert document.plan == plan
+    document.reopen("Dr Second", reason="target moved 2 mm")
+    assert document.plan.status == "draft" and document.plan.version == 2
+    assert [e.event for e in document.plan.history] == ["approved", "reopened"]
+    assert document.plan.history[-1].reason == "target moved 2 mm"
+    document.move_point("t1", "entry", (0, 0, 0))  # editable again
+
+
+def test_save_is_atomic_a_failed_write_leaves_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "case.plan.json"
+    first = make_plan()
+    save_plan(first, path)
+    assert load_plan(path) == first
+
+    def full_disk(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        save_plan(replace(first, notes="never written"), path)
+    monkeypatch.undo()
+    assert load_plan(path) == first
+    assert [p.name for p in tmp_path.iterdir()] == ["case.plan.json"]  # no temporary left behind
+
+
+def test_autosave_writes_within_the_delay_and_on_flush(tmp_path):
+    document = PlanDocument(make_plan())
+    saver = Autosaver(lambda: document.plan, folder=tmp_path, delay_s=0.3)
+    document.subscribe(saver.changed)
+    document.move_point("t1", "target", (1.0, 2.0, 3.0))
+    assert not saver.path.exists()
+    deadline = time.monotonic() + 5
+    while not saver.path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert load_plan(saver.path) == document.plan
+    document.set_properties(notes="last words")
+    saver.flush()  # quit
+    assert load_plan(saver.path).notes == "last words"
+    assert recovery_files(tmp_path) == [saver.path]
+    saver.discard()
+    assert recovery_files(tmp_path) == []
+
+
+def test_kill_9_mid_edit_loses_at_most_the_last_5_seconds(tmp_path):
+    """A child process edits continuously with the real 5 s autosave; SIGKILL; the recovery file is recent and valid."""
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from tests.planner.test_plan import make_plan
+        from planner.plan_document import PlanDocument
+        from planner.plan_store import Autosaver
+        document = PlanDocument(make_plan())
+        saver = Autosaver(lambda: document.plan, folder={str(tmp_path)!r}, delay_s=5.0)
+        document.subscribe(saver.changed)
+        start = time.time()
+        n = 0
+        while True:
+            n += 1
+            document.set_properties(notes=repr(time.time() - start))
+            time.sleep(0.05)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        time.sleep(12.0)
+        killed_at = time.time()
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    (recovered,) = recovery_files(tmp_path)
+    plan = load_plan(recovered)  # complete and valid despite the kill
+    started = killed_at - 12.0
+    edited_until = started + float(plan.notes)
+    assert killed_at - edited_until <= 5.0 + 1.0  # 5 s autosave window, 1 s for process start-up jitter
