@@ -24,6 +24,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from planner.dicom_header import InstanceHeader, header_from_json, header_to_json
+from planner.app_paths import data_folder
 from planner.errors import DatabaseError
 from planner.series_index import SeriesSummary, summarize
 
@@ -83,8 +84,7 @@ CREATE TABLE IF NOT EXISTS rejected (
 
 def default_database_path() -> Path:
     """``$XDG_DATA_HOME/spine-injection-planner/studies.sqlite`` (``~/.local/share`` by default)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "spine-injection-planner" / "studies.sqlite"
+    return data_folder() / "studies.sqlite"
 
 
 @dataclass(frozen=True)

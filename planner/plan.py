@@ -355,7 +355,6 @@ def plan_from_dict(data, source: str = "plan") -> Plan:
 
 def with_trajectory(plan: Plan, trajectory: Trajectory) -> Plan:
     """``plan`` with ``trajectory`` replacing the one with its id (or appended)."""
-    kept = [t for t in plan.trajectories if t.id != trajectory.id]
-    index = next((i for i, t in enumerate(plan.trajectories) if t.id == trajectory.id), len(kept))
-    kept.insert(index, trajectory)
-    return replace(plan, trajectories=tuple(kept))
+    if all(t.id != trajectory.id for t in plan.trajectories):
+        return replace(plan, trajectories=plan.trajectories + (trajectory,))
+    return replace(plan, trajectories=tuple(trajectory if t.id == trajectory.id else t for t in plan.trajectories))

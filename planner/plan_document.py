@@ -25,26 +25,17 @@ from planner.undo import Command, UndoStack
 
 
 class PlanDocument(Observable):
-    """The editable plan; ``plan`` is the current value, ``dirty`` whether it changed since the last save."""
+    """The editable plan; ``plan`` is the current value."""
 
     def __init__(self, plan: Plan, undo: UndoStack | None = None) -> None:
         self._plan = plan
         self.undo = undo if undo is not None else UndoStack()
-        self.saved_plan: Plan | None = None
         self._drag = itertools.count(1)
         self._drag_id = 0
 
     @property
     def plan(self) -> Plan:
         return self._plan
-
-    @property
-    def dirty(self) -> bool:
-        return self._plan != self.saved_plan
-
-    def mark_saved(self, plan: Plan | None = None) -> None:
-        self.saved_plan = plan if plan is not None else self._plan
-        self._notify(self)
 
     # --- edits ---------------------------------------------------------------------------------
 
@@ -58,10 +49,6 @@ class PlanDocument(Observable):
         before = self._plan
         after = replace(plan, modified=now_iso())
         self.undo.push(Command(text, redo=lambda: self._set(after), undo=lambda: self._set(before), merge_key=merge_key))
-
-    def new_trajectory_id(self) -> str:
-        used = {t.id for t in self._plan.trajectories}
-        return next(f"t{n}" for n in itertools.count(1) if f"t{n}" not in used)
 
     def add_trajectory(self, trajectory: Trajectory, text: str = "Add trajectory") -> None:
         if any(t.id == trajectory.id for t in self._plan.trajectories):
@@ -131,7 +118,3 @@ class PlanDocument(Observable):
             history=self._plan.history + (HistoryEvent("reopened", name.strip(), time, self._plan.version + 1, reason),),
         )
         self._edit("Reopen plan", plan, locked_ok=True)
-
-    def replace_plan(self, plan: Plan, text: str = "Replace plan") -> None:
-        """Swap in another plan value (e.g. accepted suggestions), undoable; refused while approved."""
-        self._edit(text, plan)

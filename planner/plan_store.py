@@ -18,6 +18,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from planner.app_paths import data_folder
 from planner.errors import PlanFormatError
 from planner.plan import Plan, plan_from_dict, plan_to_dict
 
@@ -67,11 +68,8 @@ def load_plan(path: str | Path) -> Plan:
 
 
 def recovery_folder(base: str | Path | None = None) -> Path:
-    """Where recovery copies live: ``$XDG_DATA_HOME/spine-planner/recovery`` unless given."""
-    if base is not None:
-        return Path(base)
-    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(data_home) / "spine-planner" / "recovery"
+    """Where recovery copies live: ``recovery`` in the application's data folder unless given."""
+    return Path(base) if base is not None else data_folder() / "recovery"
 
 
 def recovery_files(folder: str | Path | None = None) -> list[Path]:

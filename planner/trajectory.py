@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
+from planner.geometry import lps_to_ijk
 from planner.plan import Needle
 
 SAMPLE_MM = 0.5
@@ -82,7 +83,7 @@ class Structure:
     def sample(self, points_lps: np.ndarray) -> np.ndarray:
         """Signed distance (mm) at each point, trilinear; +inf outside the grid."""
         points = np.atleast_2d(np.asarray(points_lps, float))
-        ijk = (points - self.image_to_lps[:3, 3]) @ np.linalg.inv(self.image_to_lps[:3, :3]).T
+        ijk = lps_to_ijk(self.image_to_lps, points)
         shape = np.array(self.distance_mm.shape[::-1])  # (i, j, k) sizes
         inside = np.all((ijk >= 0) & (ijk <= shape - 1), axis=1)
         result = np.full(len(points), np.inf)
