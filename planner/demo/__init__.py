@@ -4,7 +4,9 @@ Writes, for one synthetic patient and one study (deterministic for a seed):
 
 * ``MR/SAG_T2``: sagittal T2 of L1 to the sacral tip, 15 slices x 4 mm;
 * ``MR/AX_T2_L4L5`` and ``MR/AX_T2_L5S1``: axial T2 blocks angled along each disc,
-  7 slices x 4 mm; all MR share one Frame of Reference;
+  7 slices x 4 mm (L4-L5) and 13 slices x 4 mm over 260 mm (L5-S1: wide enough for
+  the iliac crests and the skin, so needle paths can be checked); all MR share one
+  Frame of Reference;
 * ``US/GASTROCNEMIUS``: calibrated B-mode cine of the medial gastrocnemius with
   fasciculations at known times, and ``US/RECTUS_FEMORIS``: a calm control muscle
   (femoral nerve, L2-L4: not supplied by the sacral roots);
@@ -29,6 +31,8 @@ from planner.demo.phantom import Finding, SpinePhantom
 from planner.demo import ultrasound_phantom as usp
 from planner.demo.writer import DemoWriter, MRGrid
 
+#: bumped whenever the phantom changes, so that a cached demo study is written again
+DEMO_VERSION = 2
 DEMO_PATIENT = {"name": "DEMO^LUMBAR", "id": "DEMO-0001", "birth_date": "19700101", "sex": "F"}
 TWITCH_TIMES_S = (0.8, 2.1, 3.6)
 
@@ -40,6 +44,7 @@ def write_demo_study(
     noise: float = 0.03,
     bias: float = 0.25,
     dark_disc: bool = False,
+    high_crests: bool = False,
     cine_frames: int = 150,
     ultrasound: bool = True,
     sagittal_size: int = 384,
@@ -49,12 +54,14 @@ def write_demo_study(
     out = Path(out)
     finding = finding or Finding()
     rng = np.random.default_rng(seed)
-    phantom = SpinePhantom(finding=finding, dark_disc=dark_disc)
+    phantom = SpinePhantom(finding=finding, dark_disc=dark_disc, high_crests=high_crests)
     writer = DemoWriter(out, seed=seed, patient=DEMO_PATIENT, study_date=datetime.date(2026, 11, 2))
     truth: dict = {
+        "demo_version": DEMO_VERSION,
         "seed": seed,
         "finding": asdict(finding),
         "dark_disc": dark_disc,
+        "high_crests": high_crests,
         "noise": noise,
         "levels": {},
         "series": {},
@@ -84,7 +91,8 @@ def write_demo_study(
         centre=(0.0, 20.0, centre_z),
     )
     grids = [sagittal]
-    for number, level in ((3, "L4-L5"), (4, "L5-S1")):
+    # the L5-S1 block is wide enough for the iliac crests and the posterior skin (needle paths)
+    for number, level, fov_mm, behind_mm, n_slices in ((3, "L4-L5", 200.0, 25.0, 7), (4, "L5-S1", 260.0, 45.0, 13)):
         disc = phantom.discs[level]
         posterior = disc.posterior
         grids.append(
@@ -94,12 +102,12 @@ def write_demo_study(
                 series_number=number,
                 rows=axial_size,
                 columns=axial_size,
-                n_slices=7,
-                pixel_mm=200.0 / axial_size,
+                n_slices=n_slices,
+                pixel_mm=fov_mm / axial_size,
                 slice_mm=4.0,
                 row_dir=(1.0, 0.0, 0.0),
                 col_dir=tuple(float(v) for v in posterior),
-                centre=tuple(float(v) for v in disc.centre + posterior * 25.0),
+                centre=tuple(float(v) for v in disc.centre + posterior * behind_mm),
             )
         )
     for grid in grids:

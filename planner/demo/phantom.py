@@ -6,7 +6,10 @@ masks come from the same shapes as the image. Anatomy (sizes after adult
 averages): L1-L5 vertebral bodies 27 mm high, 45 x 34 mm across, discs 9-11 mm
 (L5-S1 the most wedge-shaped), lordosis of about 45 degrees, sacral slope 40
 degrees, a CSF-filled thecal sac behind the bodies, posterior elements,
-paraspinal muscle and subcutaneous fat. T2 contrast: CSF and disc nucleus
+paraspinal muscle and subcutaneous fat, the sacral alae and dorsal sacral plate
+with its S1 foramina, and both iliac bones whose crests rise to the L4-L5 disc
+(``high_crests``: to mid-L4, the case that blocks a posterolateral L5-S1
+approach). T2 contrast: CSF and disc nucleus
 bright, annulus dark, marrow intermediate, cortical endplates dark.
 
 Origin: the centre of the S1 superior endplate is at (0, 0, 0); +z superior.
@@ -48,6 +51,10 @@ T2 = {
     "root": 0.35,
     "posterior_bone": 0.45,
 }
+#: S1 dorsal foramen: lateral offset from the midline (mm), as in adults (15-20 mm).
+S1_FORAMEN_LATERAL_MM = 16.0
+#: Iliac crest height (z, mm above the S1 endplate centre): normal at the L4-L5 disc, high at mid-L4.
+CREST_Z_MM = {False: 34.0, True: 62.0}
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,7 @@ class Segment:
 class SpinePhantom:
     finding: Finding = field(default_factory=Finding)
     dark_disc: bool = False
+    high_crests: bool = False
 
     def __post_init__(self) -> None:
         self.bodies: dict[str, Segment] = {}
@@ -133,7 +141,46 @@ class SpinePhantom:
         """Centre of the S1 foramen (posterior, where the S1 root exits), LPS mm."""
         s1 = self.bodies["S1"]
         sign = 1.0 if side == "left" else -1.0
-        return s1.centre + s1.posterior * (BODY_HALF_DEPTH_MM + 14.0) + np.array([sign * 14.0, 0, 0]) - s1.axis * 4.5
+        return s1.centre + s1.posterior * (BODY_HALF_DEPTH_MM + 14.0) + np.array([sign * S1_FORAMEN_LATERAL_MM, 0, 0]) - s1.axis * 4.5
+
+    def _sacral_bone(self, points: np.ndarray) -> np.ndarray:
+        """The alae lateral to S1-S2 and the dorsal sacral plate, holed at the S1 dorsal foramina."""
+        bone = np.zeros(points.shape[:-1], dtype=bool)
+        for name in ("S1", "S2"):
+            body = self.bodies[name]
+            x, w, a = self._local(points, body)
+            half_w = BODY_HALF_WIDTH_MM * body.scale
+            ala = (np.abs(x) >= half_w + 3.0) & (np.abs(x) <= half_w + 22.0) & (w > -8.0) & (w < 26.0)
+            bone |= ala & (a <= body.half_height - 6.0) & (a >= -body.half_height)
+        s1 = self.bodies["S1"]
+        for name in ("S1", "S2", "S3"):
+            body = self.bodies[name]
+            x, w, a = self._local(points, body)
+            plate = (np.abs(x) < 40.0 * body.scale) & (w > 35.0) & (w < 41.0)
+            bone |= plate & (np.abs(a) <= body.half_height)
+        for side in ("left", "right"):  # the S1 dorsal foramen: a 9 mm hole through the plate
+            foramen = self.s1_foramen_lps(side)
+            d = points - foramen
+            across = d - (d @ s1.posterior)[..., None] * s1.posterior
+            bone &= ~((np.linalg.norm(across, axis=-1) <= 4.5) & (d @ s1.posterior > -2.0))
+        return bone
+
+    def _iliac_bones(self, points: np.ndarray) -> np.ndarray:
+        """Both iliac wings: 10 mm plates from the sacroiliac joints sweeping laterally and
+        anteriorly, the crest highest laterally and sloping down to the posterior superior spine."""
+        x, y, z = points[..., 0], points[..., 1], points[..., 2]
+        crest_z = CREST_Z_MM[self.high_crests]
+        bone = np.zeros(points.shape[:-1], dtype=bool)
+        for sign in (1.0, -1.0):
+            start, end = np.array([sign * 38.0, 62.0]), np.array([sign * 112.0, -25.0])  # PSIS to the wing
+            along = end - start
+            length = np.linalg.norm(along)
+            t = ((x - start[0]) * along[0] + (y - start[1]) * along[1]) / length**2
+            tc = np.clip(t, 0.0, 1.0)
+            distance = np.hypot(x - (start[0] + tc * along[0]), y - (start[1] + tc * along[1]))
+            top = -30.0 + (crest_z + 30.0) * np.clip(tc / 0.15, 0.0, 1.0)  # steep from the PSIS
+            bone |= (distance <= 5.0) & (t >= 0.0) & (t <= 1.0) & (z <= top) & (z >= -75.0)
+        return bone
 
     def _local(self, points: np.ndarray, segment: Segment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         d = points - segment.centre
@@ -202,9 +249,10 @@ class SpinePhantom:
         """T2 intensity (0..1) and label masks at LPS ``points`` (..., 3)."""
         x, y, z = points[..., 0], points[..., 1], points[..., 2]
         image = np.full(points.shape[:-1], T2["background"], dtype=np.float32)
-        body_outline = (x / 160.0) ** 2 + ((y - 20.0) / 125.0) ** 2 <= 1.0
+        # the trunk: skin 100 mm behind the S1 endplate centre (about 20 mm beyond the spinous processes)
+        body_outline = (x / 160.0) ** 2 + ((y - 0.0) / 100.0) ** 2 <= 1.0
         image[body_outline] = T2["soft"]
-        skin_y = 20.0 + 125.0 * np.sqrt(np.clip(1 - (x / 160.0) ** 2, 0, 1))
+        skin_y = 0.0 + 100.0 * np.sqrt(np.clip(1 - (x / 160.0) ** 2, 0, 1))
         fat = body_outline & (y > skin_y - 18.0)
         muscle = body_outline & (y > 28.0) & (y <= skin_y - 18.0) & (np.abs(x) < 75.0)
         image[muscle] = T2["muscle"]
@@ -218,7 +266,8 @@ class SpinePhantom:
             bx, bw, ba = self._local(points, body)
             reach = body.half_height + 6.0
             canal = ((bx / 11.0) ** 2 + ((bw - canal_centre_w) / 7.5) ** 2 <= 1.0) & (np.abs(ba) <= reach)
-            lamina = (np.abs(bx) < 16.0) & (bw > canal_centre_w + 8.0) & (bw < canal_centre_w + 14.0) & (np.abs(ba) <= body.half_height * 0.7)
+            lumbar = body.name.startswith("L")
+            lamina = lumbar & (np.abs(bx) < 16.0) & (bw > canal_centre_w + 8.0) & (bw < canal_centre_w + 14.0) & (np.abs(ba) <= body.half_height * 0.7)
             spinous = (np.abs(bx) < 4.0) & (bw >= canal_centre_w + 14.0) & (bw < canal_centre_w + 38.0) & (np.abs(ba) <= body.half_height * 0.55)
             if body.scale < 0.8:  # below S2: no thecal sac, the sacral canal narrows to nothing
                 canal &= np.zeros_like(canal)
@@ -231,6 +280,12 @@ class SpinePhantom:
             image[cortex] = T2["cortex"]
             labels[f"{name}_body"] = inside
             bone |= inside
+        sacral = self._sacral_bone(points)
+        ilium = self._iliac_bones(points)
+        image[sacral] = T2["posterior_bone"]
+        image[ilium] = T2["marrow"]
+        labels["iliac_crest"] = ilium
+        bone |= sacral | ilium
         for name in self.discs:
             disc, nucleus = self.disc_mask(points, name)
             image[disc] = T2["annulus"]

@@ -20,7 +20,7 @@ def dciodvfy_errors(path) -> list[str]:
 
 def test_every_demo_object_validates(demo_study):
     files = sorted(demo_study.rglob("*.dcm"))
-    assert len(files) == 15 + 7 + 7 + 3
+    assert len(files) == 15 + 7 + 13 + 3
     checked = [files[0], files[-1]] + [f for f in files if f.name in ("IM0004.dcm", "US0001.dcm")]
     for path in checked:
         assert dciodvfy_errors(path) == [], path
