@@ -4,6 +4,7 @@
     python main.py --demo               ... with the demo study loaded
     python main.py --demo --screenshot out.png [--layout 2x2]
     python main.py --open STUDY [--screenshot out.png]   import a study and open its sagittal MR series
+    python main.py --demo --plan transforaminal-s1       ... and suggest that procedure's plan once analysed
     python main.py import|info|demo-data|analyze|plan|export ...   headless (see --help)
 """
 
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli_main(argv)
     from ui.app import run_gui  # Qt is imported only when a window is needed
 
-    return run_gui(demo=args.demo, screenshot=args.screenshot, layout=args.layout, db_path=args.db, open_path=args.open_path)
+    return run_gui(demo=args.demo, screenshot=args.screenshot, layout=args.layout, db_path=args.db, open_path=args.open_path, plan=args.plan)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from planner import segmenters
-from planner.disc_model import DiscAnalysisError, analyze_volume
+from planner.disc_model import DiscAnalysis, DiscAnalysisError, analyze_volume
 from planner.errors import PlannerError
 from planner.loader import load_series, read_path_series
 from planner.volume import Volume
@@ -60,8 +60,18 @@ def _contains(volume: Volume, point) -> bool:
     return all(-0.5 <= index[a] <= shape[a] - 0.5 for a in range(3))
 
 
-def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = segmenters.DEFAULT) -> dict:
-    """Analyse the study at ``study_path``; write and return ``analysis.json``'s content."""
+@dataclass
+class StudyAnalysis:
+    """One study analysed: its MR series, the sagittal series analysed, the axial ones through L5-S1."""
+
+    series: list[StudySeries]
+    sagittal: StudySeries
+    axial: list[StudySeries]
+    analysis: DiscAnalysis
+
+
+def analyze_study_series(study_path, level_shift: int = 0, segmenter: str = segmenters.DEFAULT) -> StudyAnalysis:
+    """Load the study's MR series and analyse the sagittal one; :class:`AnalysisError` says what is missing."""
     series, _ = _mr_volumes(study_path)
     sagittal = [s for s in series if _normal(s.volume)[0] > 0.8 and s.volume.shape[0] >= 5]
     if not sagittal:
@@ -71,11 +81,22 @@ def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = se
         analysis = analyze_volume(sag.volume, level_shift=level_shift, segmenter=segmenter)
     except DiscAnalysisError as exc:
         raise AnalysisError(f"{study_path}: {exc}") from exc
-    levels, seg, finding = analysis.levels, analysis.segmentation, analysis.finding
-    l5s1 = levels.level("L5-S1")
+    l5s1 = analysis.levels.level("L5-S1")
     axial = [
         s for s in series if _normal(s.volume)[2] > 0.6 and s is not sag and _contains(s.volume, l5s1.center_lps)
     ]
+    return StudyAnalysis(series, sag, axial, analysis)
+
+
+def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = segmenters.DEFAULT) -> dict:
+    """Analyse the study at ``study_path``; write and return ``analysis.json``'s content."""
+    return write_analysis(analyze_study_series(study_path, level_shift, segmenter), out_dir)
+
+
+def write_analysis(study: StudyAnalysis, out_dir) -> dict:
+    """Write ``analysis.json`` and ``l5s1_disc_seg.dcm`` of an analysed study; return the JSON content."""
+    sag, axial, analysis = study.sagittal, study.axial, study.analysis
+    levels, seg, finding = analysis.levels, analysis.segmentation, analysis.finding
     mask = seg.series_mask(sag.volume)
     center = np.argwhere(mask).mean(axis=0) if mask.any() else None
     result = {
@@ -95,7 +116,7 @@ def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = se
             "sagittal": sag.uid,
             "axial": axial[0].uid if axial else None,
         },
-        "segmenter": segmenter,
+        "segmenter": analysis.segmenter,
         "warnings": levels.warnings + seg.warnings + finding.warnings,
     }
     if center is not None:

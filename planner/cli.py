@@ -4,10 +4,13 @@
     python main.py info PATH [--json]
     python main.py demo-data OUT [--finding CLASS] [--side SIDE] [--size MM] [--seed N]
 
-``analyze``, ``plan`` and ``export`` are listed and say that they come with
-later releases. Exit codes: 0 when the command ran (import may still have
-rejected files), 2 for usage errors, 1 with one sentence on stderr when the
-command could not run. Patient names and IDs are never printed in logs.
+    python main.py analyze STUDY --out DIR [--level-shift N]
+    python main.py plan STUDY --procedure P [--side S] --out DIR
+
+``export`` is listed and says that it comes with a later release. Exit codes:
+0 when the command ran (import may still have rejected files), 2 for usage
+errors, 1 with one sentence on stderr when the command could not run (for
+``plan``: also when no safe straight path exists). Patient names and IDs are never printed in logs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from pathlib import Path
 from planner.errors import PlannerError
 
 LATER = {
-    "plan": "build a suggested injection plan with safety checks (issue 5)",
     "export": "export the plan as DICOM SR/SEG/KO/PDF or send it to PACS (issue 6)",
 }
 
@@ -35,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layout", default=None, help="GUI layout: 1x1, 1x3, 2x2 (three MPR + 3D) or mr+us (default: the last one used)")
     parser.add_argument("--db", metavar="FILE", help="study database (default: in the user data directory)")
     parser.add_argument("--open", metavar="PATH", dest="open_path", help="GUI: import PATH (folder, file or archive) and open its sagittal MR series")
+    parser.add_argument(
+        "--plan", metavar="PROCEDURE", choices=["transforaminal-s1", "interlaminar-l5s1", "caudal", "intradiscal-l5s1"],
+        help="GUI: suggest this procedure's plan once the L5-S1 analysis is in",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("import", help="index DICOM files, folders, DICOMDIRs and zip archives")
@@ -55,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--noise", type=float, default=0.03, help="Rician noise sigma relative to full signal")
     p.add_argument("--dark-disc", action="store_true", help="degenerated (dark) L5-S1 disc")
+    p.add_argument("--high-crests", action="store_true", help="iliac crests up to mid-L4 (blocks a posterolateral L5-S1 path)")
     p.add_argument("--cine-frames", type=int, default=150)
 
     p = sub.add_parser("analyze", help="find the levels, segment the L5-S1 disc and classify its bulge (LDN 2.0)")
@@ -62,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for analysis.json and l5s1_disc_seg.dcm")
     p.add_argument("--level-shift", type=int, default=0, help="move every level label by N (+1: L5-S1 becomes L4-L5)")
     p.add_argument("--segmenter", default="classical", help="segmenter plugin (entry-point group spine_planner.segmenters)")
+    p = sub.add_parser("plan", help="analyse the study and write the suggested injection plan with every safety metric")
+    p.add_argument("study", help="study folder, file or archive")
+    p.add_argument("--procedure", required=True, choices=["transforaminal-s1", "interlaminar-l5s1", "caudal", "intradiscal-l5s1"])
+    p.add_argument("--side", choices=["left", "right"], help="default: the side of the herniation")
+    p.add_argument("--out", required=True, help="folder for plan.json, analysis.json and l5s1_disc_seg.dcm")
+    p.add_argument("--author", default=None, help="who plans (default: the login name)")
+    p.add_argument("--level-shift", type=int, default=0, help="move every level label by N (+1: L5-S1 becomes L4-L5)")
     for name, text in LATER.items():
         p = sub.add_parser(name, help=f"{text} (not available yet)")
         p.add_argument("args", nargs=argparse.REMAINDER)
@@ -80,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args)
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "plan":
+            return _plan(args)
         if args.command in LATER:
             print(f"main.py {args.command}: not available yet: {LATER[args.command]}", file=sys.stderr)
             return 1
@@ -166,12 +182,33 @@ def _analyze(args) -> int:
     return 0
 
 
+def _plan(args) -> int:
+    import getpass
+
+    from planner.planning import plan_study
+
+    data = plan_study(
+        args.study, args.procedure, args.side, args.out, author=args.author or getpass.getuser(), level_shift=args.level_shift
+    )
+    computed = data["computed"]
+    for trajectory in data["trajectories"]:
+        m = computed["trajectories"][trajectory["id"]]
+        print(
+            f"{trajectory['label']}: {m['length_mm']:.0f} mm, {m['c_arm']}, needle {trajectory['needle']['gauge']} G "
+            f"{trajectory['needle']['length_mm']:g} mm"
+        )
+    for warning in computed["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"written: {Path(args.out) / 'plan.json'}")
+    return 0
+
+
 def _demo(args) -> int:
     from planner.demo import write_demo_study
     from planner.demo.phantom import Finding
 
     finding = Finding(classification=args.finding, side=args.side, size_mm=args.size, migration_mm=args.migration)
     out = Path(args.out)
-    write_demo_study(out, seed=args.seed, finding=finding, noise=args.noise, dark_disc=args.dark_disc, cine_frames=args.cine_frames)
+    write_demo_study(out, seed=args.seed, finding=finding, noise=args.noise, dark_disc=args.dark_disc, high_crests=args.high_crests, cine_frames=args.cine_frames)
     print(f"demo study written to {out} (ground truth in {out / 'truth'})")
     return 0

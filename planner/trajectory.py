@@ -114,6 +114,10 @@ class StructureDistance:
 
     @property
     def warning(self) -> str | None:
+        if self.kind == "unimaged":
+            if self.distance_mm > 0:
+                return None
+            return f"Part of the path (at {self.depth_mm:.0f} mm depth) lies outside the imaged volume: nothing is checked there."
         if self.distance_mm <= 0:
             return f"The path passes through the {self.name} at {self.depth_mm:.0f} mm depth."
         if self.distance_mm < self.threshold_mm:
@@ -145,6 +149,8 @@ class TrajectoryMetrics:
     def carm_text(self) -> str:
         """The C-arm position that looks down the needle, e.g. "12° caudal, 25° left oblique"."""
         tilt = f"{abs(self.craniocaudal_deg):.0f}° {'cranial' if self.craniocaudal_deg > 0 else 'caudal'}"
+        if abs(self.mediolateral_deg) < 0.5:
+            return f"{tilt}, no obliquity"
         side = "left" if self.mediolateral_deg < 0 else "right"  # the beam tilts towards the entry side
         return f"{tilt}, {abs(self.mediolateral_deg):.0f}° {side} oblique"
 
