@@ -114,6 +114,13 @@ class MprState(Observable):
         self.rotation = rotation_about(axis, np.radians(degrees)) @ self.rotation
         self._notify("rotation")
 
+    def set_rotation(self, rotation) -> None:
+        rotation = np.asarray(rotation, dtype=float)
+        if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6):
+            raise ValueError("an MPR rotation must be a 3x3 orthonormal matrix")
+        self.rotation = rotation.copy()
+        self._notify("rotation")
+
     def reset_rotation(self) -> None:
         if not np.allclose(self.rotation, np.eye(3)):
             self.rotation = np.eye(3)
@@ -122,6 +129,19 @@ class MprState(Observable):
     @property
     def is_oblique(self) -> bool:
         return not np.allclose(self.rotation, np.eye(3), atol=1e-6)
+
+
+def needle_rotation(direction_lps) -> np.ndarray:
+    """The smallest plane rotation that makes the axial view look down ``direction_lps`` (a needle's eye);
+    the sagittal and coronal views then both contain the needle (in-plane views)."""
+    d = np.asarray(direction_lps, float)
+    d = d / np.linalg.norm(d)
+    z = np.array([0.0, 0.0, 1.0])  # the unrotated axial view's normal
+    axis = np.cross(z, d)
+    sin, cos = np.linalg.norm(axis), float(z @ d)
+    if sin < 1e-9:
+        return np.eye(3) if cos > 0 else rotation_about((1.0, 0.0, 0.0), np.pi)
+    return rotation_about(axis / sin, float(np.arctan2(sin, cos)))
 
 
 def rotation_about(axis, angle_rad: float) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,10 +24,13 @@ def demo_folder() -> Path:
 
 
 def _ensure_demo(progress=None, cancel=None) -> Path:
-    from planner.demo import write_demo_study
+    from planner.demo import DEMO_VERSION, write_demo_study
 
     folder = demo_folder()
-    if not (folder / "truth" / "truth.json").exists():
+    truth = folder / "truth" / "truth.json"
+    if not truth.exists() or json.loads(truth.read_text()).get("demo_version") != DEMO_VERSION:
+        if folder.exists():
+            shutil.rmtree(folder)  # written by an older phantom: the demo must show today's anatomy
         write_demo_study(folder)
     return folder
 
@@ -36,6 +41,7 @@ def run_gui(
     layout: str | None = None,
     db_path: str | None = None,
     open_path: str | None = None,
+    plan: str | None = None,
 ) -> int:
     started = time.perf_counter()
     from PySide6.QtCore import QSettings, QTimer
@@ -59,6 +65,8 @@ def run_gui(
         window.resize(1600, 960)
     window.show()
     first_run = not db.studies()
+    if not screenshot:
+        QTimer.singleShot(0, window.offer_recovery)  # a plan left unsaved by a crash or a quit
 
     def open_demo_series(_report=None) -> None:
         wanted = list(DEMO_SERIES.get(window.layout_name, DEMO_SERIES["default"]))
@@ -76,7 +84,9 @@ def run_gui(
             window.status_text.setText(f"Ready ({time.perf_counter() - started:.1f} s from start)")
             if os.environ.get("SPINE_PLANNER_TIMING"):  # read by bench/bench_gui.py
                 print(f"first-render-monotonic={time.monotonic()}", flush=True)
-            if screenshot:
+            if plan:
+                suggest_when_analysed()
+            elif screenshot:
                 QTimer.singleShot(300, save_and_quit)
             return
         _, uid = pending.pop(0)
@@ -91,6 +101,13 @@ def run_gui(
         if not pending and mr:
             pending = [(0, mr[0].series_instance_uid)]
         _open_next(pending)
+
+    def suggest_when_analysed(waited_s: float = 0.0) -> None:
+        """--plan: once the L5-S1 analysis is in, suggest that procedure's plan (then screenshot)."""
+        if (window.context.disc is None or window._tasks) and waited_s < 120.0:
+            QTimer.singleShot(200, lambda: suggest_when_analysed(waited_s + 0.2))
+            return
+        window.suggest_plan(plan, on_done=(lambda _s: QTimer.singleShot(300, save_and_quit)) if screenshot else None)
 
     def save_and_quit(waited_s: float = 0.0) -> None:
         if window._tasks and waited_s < 120.0:  # the L5-S1 analysis and thumbnails belong in the picture

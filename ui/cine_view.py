@@ -27,12 +27,16 @@ from PySide6.QtWidgets import (
 
 from planner.cine import SPEEDS, CinePlayer
 from planner.display import to_display_uint8
+from planner.errors import PlanLockedError, UncalibratedError
 from planner.measurements import evaluate
+from planner.plan import UltrasoundApproach
 from planner.ultrasound import UltrasoundClip
+from planner.us_approach import ultrasound_approach
 from ui.context import ViewerContext
 
 MEASURE = QColor(90, 215, 255)
 SELECTED = QColor(255, 190, 50)
+NEEDLE = QColor(80, 255, 120)
 HANDLE_PX = 6
 CACHE_FRAMES = 48
 
@@ -52,6 +56,8 @@ class FrameCanvas(QWidget):
         self._drag = None
         self._drawing: list[tuple[float, float]] = []
         self._hover: tuple[float, float] | None = None
+        self._needle_target: tuple[float, float] | None = None  # first click of a new ultrasound approach
+        self._needle_preview: tuple | None = None  # (target, entry) while a handle is dragged
 
     # geometry: frame pixel centre (x, y) <-> widget position
     def _fit(self) -> tuple[float, float, float]:
@@ -85,6 +91,7 @@ class FrameCanvas(QWidget):
             self._paint_text(painter)
             self._paint_badge(painter)
             self._paint_measurements(painter)
+            self._paint_needle(painter)
         painter.end()
 
     def _paint_badge(self, painter: QPainter) -> None:
@@ -159,6 +166,50 @@ class FrameCanvas(QWidget):
             for a, b in zip(points, points[1:]):
                 painter.drawLine(a, b)
 
+    def _needle_points(self):
+        """(target, entry) pixels of the plan's ultrasound approach on this frame (a drag's preview first)."""
+        if self._needle_preview is not None:
+            return self._needle_preview
+        approach = self.viewer.approach_here()
+        return None if approach is None else (approach.target_px, approach.entry_px)
+
+    def _paint_needle(self, painter: QPainter) -> None:
+        points = self._needle_points()
+        if points is None:
+            if self._needle_target is not None:
+                painter.setPen(QPen(NEEDLE, 2))
+                c = self.to_widget(*self._needle_target)
+                painter.drawEllipse(c, 7, 7)
+            return
+        target, entry = (self.to_widget(*p) for p in points)
+        try:
+            metrics = ultrasound_approach(self.viewer.clip.regions, points[0], points[1])
+        except (UncalibratedError, ValueError) as error:
+            metrics, problem = None, str(error)
+        painter.setPen(QPen(NEEDLE, 2.5))
+        painter.drawLine(entry, target)
+        painter.drawEllipse(target, 7, 7)
+        painter.drawRect(QRectF(entry.x() - HANDLE_PX / 2, entry.y() - HANDLE_PX / 2, HANDLE_PX, HANDLE_PX))
+        painter.setFont(QFont(self.font().family(), 10, QFont.Bold))
+        if metrics is None:
+            painter.setPen(QColor(255, 110, 90))
+            painter.drawText(target + QPointF(12, 16), problem)
+            return
+        insertion = self.to_widget(*metrics.insertion_px)
+        painter.setPen(QPen(NEEDLE, 1.5, Qt.DashLine))
+        painter.drawLine(entry, insertion)
+        painter.setPen(NEEDLE)
+        lines = [
+            f"target depth {metrics.depth_mm:.1f} mm",
+            f"angle to probe {metrics.insertion_angle_deg:.0f}°",
+            f"{metrics.probe_edge_distance_mm:.0f} mm from the probe's {metrics.insertion_side} edge",
+        ]
+        for n, line in enumerate(lines):
+            painter.drawText(target + QPointF(12, 16 + 15 * n), line)
+        painter.setPen(QColor(255, 110, 90))
+        for n, warning in enumerate(metrics.warnings):
+            painter.drawText(QPointF(8, self.height() - 12 - 15 * n), warning)
+
     # ------------------------------------------------------------------ input
 
     def _handle_at(self, wx: float, wy: float):
@@ -174,8 +225,11 @@ class FrameCanvas(QWidget):
         if self.viewer.clip is None or event.button() != Qt.LeftButton:
             return
         wx, wy = event.position().x(), event.position().y()
-        handle = self._handle_at(wx, wy)
         context = self.viewer.context
+        if context.tool == "us-needle":
+            self._needle_press(wx, wy)
+            return
+        handle = self._handle_at(wx, wy)
         if handle is not None:
             context.select(handle[0])
             self._drag = {"handle": handle}
@@ -195,7 +249,11 @@ class FrameCanvas(QWidget):
             return
         point = self.to_pixel(event.position().x(), event.position().y())
         self.cursor_moved.emit(point)
-        if self._drag and "handle" in self._drag:
+        if self._drag and "needle" in self._drag:
+            target, entry = self._drag["start"]
+            self._needle_preview = (point, entry) if self._drag["needle"] == 0 else (target, point)
+            self.update()
+        elif self._drag and "handle" in self._drag:
             measurement_id, index = self._drag["handle"]
             self.viewer.context.measurements.move_point(measurement_id, index, point)
         elif self._drawing:
@@ -206,13 +264,34 @@ class FrameCanvas(QWidget):
         drag, self._drag = self._drag, None
         if not drag:
             return
-        if "handle" in drag:
+        if "needle" in drag:
+            preview, self._needle_preview = self._needle_preview, None
+            if preview is not None:
+                self.viewer.set_approach(*preview)
+        elif "handle" in drag:
             self.viewer.context.undo_stack.end_merge()
         elif "distance" in drag and self._drawing:
             wx, wy = event.position().x(), event.position().y()
             if np.hypot(wx - drag["distance"][0], wy - drag["distance"][1]) > 3:
                 self._drawing.append(self.to_pixel(wx, wy))
                 self._commit("distance")
+
+    def _needle_press(self, wx: float, wy: float) -> None:
+        """Ultrasound needle tool: click the target, then a point on the path; drag either end later."""
+        points = self._needle_points()
+        if points is not None:
+            for index, p in enumerate(points):
+                q = self.to_widget(*p)
+                if abs(q.x() - wx) <= HANDLE_PX + 3 and abs(q.y() - wy) <= HANDLE_PX + 3:
+                    self._drag = {"needle": index, "start": points}
+                    return
+        point = self.to_pixel(wx, wy)
+        if self._needle_target is None:
+            self._needle_target = point
+        else:
+            target, self._needle_target = self._needle_target, None
+            self.viewer.set_approach(target, point)
+        self.update()
 
     def _commit(self, kind: str) -> None:
         points, self._drawing, self._hover = self._drawing, [], None
@@ -225,7 +304,7 @@ class FrameCanvas(QWidget):
         elif key in (Qt.Key_Right, Qt.Key_Left):
             self.viewer.step(1 if key == Qt.Key_Right else -1)
         elif key == Qt.Key_Escape:
-            self._drawing, self._hover = [], None
+            self._drawing, self._hover, self._needle_target = [], None, None
             self.update()
         elif key == Qt.Key_Delete and self.viewer.context.selected is not None:
             if self.viewer.context.measurements.get(self.viewer.context.selected) is not None:
@@ -240,7 +319,14 @@ class FrameCanvas(QWidget):
 
 
 class CineView(QWidget):
-    """Canvas plus transport controls: play/pause, step, loop, speed, frame slider with time."""
+    """Canvas plus transport controls: play/pause, step, loop, speed, frame slider with time.
+
+    With the ultrasound needle tool ("us-needle") the physician clicks the target and
+    a point on the in-plane path; the approach (depth, angle to the probe, distance
+    from the probe's edge) is stored in the shown plan with this frame's UIDs.
+    """
+
+    approach_failed = Signal(str)  # why an ultrasound approach was not stored (a sentence)
 
     def __init__(self, context: ViewerContext, parent=None) -> None:
         super().__init__(parent)
@@ -290,6 +376,8 @@ class CineView(QWidget):
         context.measurements_changed.connect(self.canvas.update)
         context.selection_changed.connect(lambda _id: self.canvas.update())
         context.annotations_changed.connect(lambda _shown: self.canvas.update())
+        context.plan_changed.connect(self.canvas.update)
+        context.plan_edited.connect(self.canvas.update)
 
     # ------------------------------------------------------------------ content
 
@@ -343,6 +431,42 @@ class CineView(QWidget):
             for m in self.context.measurements.for_series(self.clip.header.series_instance_uid, self.player.frame)
             if m.space == "us-pixels" and m.sop_instance_uid == self.clip.sop_instance_uid
         ]
+
+    def approach_here(self):
+        """The plan's ultrasound approach when it was planned on this frame of this image."""
+        session = self.context.plan
+        if session is None or self.clip is None or session.plan.ultrasound is None:
+            return None
+        approach = session.plan.ultrasound
+        if approach.sop_instance_uid != self.clip.sop_instance_uid or approach.frame_number != self.player.frame + 1:
+            return None
+        return approach
+
+    def set_approach(self, target_px, entry_px) -> None:
+        """Store the in-plane approach (target, a point on the path) of this frame in the plan (one undo step)."""
+        session = self.context.plan
+        if session is None:
+            self.approach_failed.emit("Make or open a plan first (Plan panel): the approach is stored in it.")
+            return
+        try:
+            metrics = ultrasound_approach(self.clip.regions, target_px, entry_px)
+        except (UncalibratedError, ValueError) as error:
+            self.approach_failed.emit(str(error))
+            return
+        approach = UltrasoundApproach(
+            sop_instance_uid=self.clip.sop_instance_uid,
+            frame_number=self.player.frame + 1,
+            target_px=tuple(float(v) for v in target_px),
+            entry_px=tuple(float(v) for v in entry_px),
+            series_instance_uid=self.clip.header.series_instance_uid,
+            depth_mm=round(metrics.depth_mm, 2),
+            insertion_angle_deg=round(metrics.insertion_angle_deg, 1),
+            probe_edge_distance_mm=round(metrics.probe_edge_distance_mm, 1),
+        )
+        try:
+            session.document.set_properties("Plan ultrasound approach", ultrasound=approach)
+        except PlanLockedError as error:
+            self.approach_failed.emit(str(error))
 
     def add_measurement(self, kind: str, points) -> None:
         measurement = self.context.measurements.add(

@@ -10,7 +10,7 @@ from planner.measurements import MeasurementSet
 from planner.mpr import MprState
 from planner.undo import Command, UndoStack
 
-TOOLS = ("crosshair", "window", "pan", "zoom", "rotate", "distance", "angle", "seed", "brush", "eraser")
+TOOLS = ("crosshair", "window", "pan", "zoom", "rotate", "distance", "angle", "seed", "brush", "eraser", "us-needle")
 
 
 class ViewerContext(QObject):
@@ -24,6 +24,8 @@ class ViewerContext(QObject):
     disc_edited = Signal(str)  # the shown DiscModel changed: "mask" or "finding"
     seed_clicked = Signal(object)  # LPS point clicked with the seed tool
     brush_changed = Signal(float)
+    plan_changed = Signal()  # another PlanSession (or none) is shown
+    plan_edited = Signal()  # the shown plan changed (an edit, undo, save or new anatomy)
 
     def __init__(self) -> None:
         super().__init__()
@@ -37,6 +39,9 @@ class ViewerContext(QObject):
         self._plane_providers: dict = {}
         self.disc: DiscModel | None = None
         self.brush_radius_mm = 3.0
+        self.plan = None  # PlanSession
+        self.dragging_view = None  # the view whose needle end is being dragged: others redraw throttled
+        self.selected_trajectory: str | None = None
 
     def plane_of(self, view):
         """The plane a view shows now: the MPR plane, or the acquired slice of a view showing its own series."""
@@ -67,6 +72,19 @@ class ViewerContext(QObject):
         if model is not None:
             model.subscribe(self.disc_edited.emit)
         self.disc_changed.emit()
+
+    def set_plan(self, session) -> None:
+        """Show ``session`` (a :class:`~planner.plan_session.PlanSession`) in every view and the plan panel."""
+        if self.plan is not None:
+            self.plan.unsubscribe(self._plan_notified)
+        self.plan = session
+        self.selected_trajectory = session.plan.trajectories[0].id if session and session.plan.trajectories else None
+        if session is not None:
+            session.subscribe(self._plan_notified)
+        self.plan_changed.emit()
+
+    def _plan_notified(self, _what=None) -> None:
+        self.plan_edited.emit()
 
     def set_brush_radius(self, radius_mm: float) -> None:
         if radius_mm != self.brush_radius_mm:

@@ -8,7 +8,10 @@ Where things are:
 - what the views share: :class:`~ui.context.ViewerContext` (crosshair, measurements, undo stack, tool);
 - measurements (right dock): :class:`~ui.measurement_panel.MeasurementPanel`;
 - the L5-S1 analysis (right dock, beside measurements): :class:`~ui.findings_widget.FindingsWidget`,
-  run by :meth:`MainWindow.run_disc_analysis` (automatically when a sagittal MR series is opened).
+  run by :meth:`MainWindow.run_disc_analysis` (automatically when a sagittal MR series is opened);
+- the injection plan (right dock): :class:`~ui.plan_panel.PlanPanel` over the context's
+  :class:`~planner.plan_session.PlanSession`; :meth:`MainWindow.suggest_plan`,
+  :meth:`MainWindow.open_plan`, :meth:`MainWindow.save_plan`, :meth:`MainWindow.offer_recovery`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QGridLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -39,12 +43,18 @@ from planner.disc_model import DiscModel, analyze_volume, resegment_from_seed
 from planner.display import PRESETS, WindowLevel, auto_window, window_preset
 from planner.importer import ImportReport, import_paths
 from planner.loader import LoadedSeries, load_series
-from planner.mpr import View, volume_center
+from planner.errors import PlanFormatError
+from planner.mpr import View, needle_rotation, volume_center
+from planner.plan import Plan
+from planner.plan_session import PlanSession
+from planner.plan_store import load_plan, recovery_files
+from planner.planning import anatomy_and_suggestion, study_ref_from_headers
 from planner.thumbnails import series_thumbnail
 from ui.cine_view import CineView
 from ui.context import TOOLS, ViewerContext
 from ui.findings_widget import FindingsWidget
 from ui.measurement_panel import MeasurementPanel
+from ui.plan_panel import PlanPanel
 from ui.render.scene_view import SceneView
 from ui.render.slice_view import SliceView
 from ui.render.vtk_image import VtkVolume
@@ -64,6 +74,7 @@ TOOL_LABELS = {
     "seed": "Disc seed",
     "brush": "Brush",
     "eraser": "Eraser",
+    "us-needle": "US needle",
 }
 
 
@@ -129,6 +140,26 @@ class MainWindow(QMainWindow):
         dock.raise_()
         self.findings_dock = dock
         self.context.seed_clicked.connect(self.resegment_from_seed)
+        self.plan_panel = PlanPanel(self.context)
+        self.plan_panel.suggest_requested.connect(lambda procedure, side: self.suggest_plan(procedure, side or None))
+        self.plan_panel.align_requested.connect(self.align_views_to_needle)
+        self.plan_panel.approve_requested.connect(self._approve_dialog)
+        self.plan_panel.reopen_requested.connect(self._reopen_dialog)
+        self.plan_panel.save_requested.connect(lambda: self.save_plan())
+        self.plan_panel.open_requested.connect(self._open_plan_dialog)
+        self.plan_panel.error.connect(lambda message: self.status_text.setText(message))
+        self.cine_view.approach_failed.connect(lambda message: show_error(self, message))
+        dock = QDockWidget("Plan", self)
+        dock.setObjectName("plan")
+        scroll = QScrollArea()
+        scroll.setWidget(self.plan_panel)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        dock.setWidget(scroll)
+        self.addDockWidget(Qt.RightDockWidgetArea, dock)
+        self.tabifyDockWidget(self.findings_dock, dock)
+        self.plan_dock = dock
+        self.findings_dock.raise_()
 
         self._build_status_bar()
         self._build_actions()
@@ -238,11 +269,24 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.browser_dock.toggleViewAction())
         view_menu.addAction(self.measurement_dock.toggleViewAction())
         view_menu.addAction(self.findings_dock.toggleViewAction())
+        view_menu.addAction(self.plan_dock.toggleViewAction())
 
         spine_menu = self.menuBar().addMenu("&Spine")
         spine_menu.addAction("Analyse L5-S1", QKeySequence("Ctrl+L"), lambda: self.run_disc_analysis(0))
         spine_menu.addAction("Smooth disc", self.findings.smooth_disc)
         spine_menu.addAction("Confirm levels", self.findings.confirm_levels)
+
+        plan_menu = self.menuBar().addMenu("&Plan")
+        plan_menu.addAction(
+            "Suggest plan", QKeySequence("Ctrl+P"),
+            lambda: self.suggest_plan(self.plan_panel.procedure_box.currentData(), self.plan_panel.side_box.currentData() or None),
+        )
+        plan_menu.addAction("Open plan...", QKeySequence("Ctrl+O"), self._open_plan_dialog)
+        plan_menu.addAction("Save plan", QKeySequence("Ctrl+S"), lambda: self.save_plan())
+        plan_menu.addAction("Save plan as...", lambda: self.save_plan(ask=True))
+        plan_menu.addSeparator()
+        plan_menu.addAction("Views along the needle", lambda: self.align_views_to_needle(self.context.selected_trajectory or ""))
+        plan_menu.addAction("Approve or reopen...", self.plan_panel._approve_or_reopen)
 
     # ------------------------------------------------------------ layouts
 
@@ -559,6 +603,173 @@ class MainWindow(QMainWindow):
         task = Task(resegment_from_seed, model.analysis, np.asarray(point_lps, float))
         return self.run_task(task, "Segmenting from the clicked point...", done)
 
+    # ---------------------------------------------------------------- plan
+
+    def suggest_plan(self, procedure: str, side: str | None = None, on_done=None) -> Task | None:
+        """Estimate the safety anatomy and the suggested needle in a worker; show the new draft plan."""
+        model = self.context.disc
+        if model is None or self.primary is None:
+            show_error(self, "Analyse L5-S1 first (Spine > Analyse L5-S1): the plan is built on the disc analysis.")
+            return None
+        finding_side = model.finding.side
+        if procedure == "caudal":
+            side = "midline"
+        elif side is None:
+            side = finding_side if finding_side in ("left", "right") else ("left" if procedure in ("transforaminal-s1", "intradiscal-l5s1") else "midline")
+        others = [self.secondary.volume] if self.secondary is not None else []
+        self.plan_panel.status.setText("Estimating bone, iliac crests, thecal sac and roots, searching a safe path...")
+
+        def done(result) -> None:
+            anatomy, suggestion, problem = result
+            if self.context.disc is not model:
+                return
+            ref_others = [("axial", self.secondary.loaded.headers)] if self.secondary is not None else []
+            plan = Plan(
+                study=study_ref_from_headers(self.primary.loaded.headers, ref_others),
+                procedure=procedure,
+                side=side,
+                author=_login_name(),
+                trajectories=(suggestion.trajectory,) if suggestion is not None else (),
+                finding={
+                    "classification": model.finding.classification,
+                    "side": model.finding.side,
+                    "zone": model.finding.zone,
+                    "max_displacement_mm": round(float(model.finding.max_displacement_mm), 2),
+                    "displaced_arc_deg": round(float(model.finding.displaced_arc_deg), 1),
+                },
+            )
+            self._use_plan(PlanSession(plan, self.context.undo_stack, anatomy=anatomy))
+            self.plan_dock.raise_()
+            if problem:
+                self.plan_panel.status.setText(problem)
+                show_error(self, problem)
+            else:
+                self.status_text.setText(f"Suggested: {suggestion.trajectory.label}; drag its ends to adjust")
+                self.align_views_to_needle(suggestion.trajectory.id)
+            if on_done:
+                on_done(self.context.plan)
+
+        task = Task(anatomy_and_suggestion, model.analysis, others, procedure, side if side != "midline" else "midline")
+        return self.run_task(task, "Planning the needle path...", done)
+
+    def _use_plan(self, session: PlanSession | None) -> None:
+        old = self.context.plan
+        if old is not None and old is not session:
+            old.close()  # unsaved work stays in its recovery copy
+        self.context.set_plan(session)
+
+    def align_views_to_needle(self, trajectory_id: str = "") -> None:
+        """Axial view down the needle (needle's eye), sagittal and coronal views in its plane, centred on the target."""
+        session = self.context.plan
+        if session is None or not session.plan.trajectories:
+            return
+        trajectory = next((t for t in session.plan.trajectories if t.id == trajectory_id), session.plan.trajectories[0])
+        entry, target = np.asarray(trajectory.entry_lps), np.asarray(trajectory.target_lps)
+        axial = self.slice_views[View.AXIAL]
+        if axial.native and self.primary is not None:  # the needle's eye is a reformat, not an acquired slice
+            axial.set_volume(self.primary.layer, self.primary.window, patient_text=_patient_text(self.primary.loaded.headers[0]))
+        self.context.mpr.set_rotation(needle_rotation(target - entry))
+        self.context.mpr.set_center(target)
+        half = max(40.0, 0.75 * float(np.linalg.norm(target - entry)))
+        for view in self.slice_views.values():
+            if not view.native:
+                view.frame_on((entry + target) / 2 if view.view != View.AXIAL else target, half)
+
+    def save_plan(self, path: str | None = None, ask: bool = False) -> bool:
+        session = self.context.plan
+        if session is None:
+            return False
+        if path is None and (ask or session.path is None):
+            suggested = str(session.path or f"{session.plan.procedure}-plan.json")
+            path, _ = QFileDialog.getSaveFileName(self, "Save plan", suggested, "Plans (*.json)")
+            if not path:
+                return False
+        try:
+            saved = session.save(path)
+        except OSError as error:
+            show_error(self, f"{path or session.path}: the plan could not be saved ({error.strerror or error}); it is kept in its recovery copy.")
+            return False
+        self.status_text.setText(f"Plan saved: {saved.name}")
+        self.context.plan_edited.emit()
+        return True
+
+    def open_plan(self, path: str, on_done=None) -> PlanSession | None:
+        """Open a plan file; a broken one is reported (naming the field) and left untouched."""
+        try:
+            session = PlanSession.open(path, self.context.undo_stack)
+        except PlanFormatError as error:
+            show_error(self, str(error))
+            return None
+        self._attach_anatomy(session, on_done)
+        return session
+
+    def _attach_anatomy(self, session: PlanSession, on_done=None) -> None:
+        self._use_plan(session)
+        self.plan_dock.raise_()
+        model = self.context.disc
+        same_world = (
+            model is not None
+            and self.primary is not None
+            and session.plan.study.frame_of_reference_uid in ("", self.primary.volume.frame_of_reference_uid)
+        )
+        if not same_world:
+            self.status_text.setText("Plan opened; open and analyse its study to see the safety distances")
+            if on_done:
+                on_done(session)
+            return
+        from planner.anatomy import build_anatomy
+
+        others = [self.secondary.volume] if self.secondary is not None else []
+
+        def done(anatomy) -> None:
+            if self.context.plan is session:
+                session.set_anatomy(anatomy)
+            if on_done:
+                on_done(session)
+
+        self.run_task(Task(build_anatomy, model.analysis, others), "Estimating the safety anatomy...", done)
+
+    def _open_plan_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open plan", "", "Plans (*.json)")
+        if path:
+            self.open_plan(path)
+
+    def _approve_dialog(self) -> None:
+        session = self.context.plan
+        name, ok = QInputDialog.getText(self, "Approve plan", "Approved by (name):", text=session.plan.author)
+        if ok and name.strip():
+            session.document.approve(name.strip())
+
+    def _reopen_dialog(self) -> None:
+        session = self.context.plan
+        reason, ok = QInputDialog.getText(self, "Reopen plan", "Why is the approved plan reopened?")
+        if ok:
+            session.document.reopen(_login_name(), reason.strip())
+
+    def offer_recovery(self) -> None:
+        """After a crash (or a quit with unsaved changes): offer the newest recovery copy of a plan."""
+        files = recovery_files()
+        if not files:
+            return
+        newest = files[0]
+        answer = QMessageBox.question(
+            self,
+            "Restore plan",
+            f"A plan was not saved when the planner last closed ({newest.name}). Restore it?\n\n"
+            "No keeps the copy for later; Discard deletes it.",
+            QMessageBox.Yes | QMessageBox.No | QMessageBox.Discard,
+            QMessageBox.Yes,
+        )
+        if answer == QMessageBox.Discard:
+            newest.unlink(missing_ok=True)
+        elif answer == QMessageBox.Yes:
+            try:
+                session = PlanSession(load_plan(newest), self.context.undo_stack)
+            except PlanFormatError as error:
+                show_error(self, str(error))
+                return
+            self._attach_anatomy(session)
+
     def apply_preset(self, name: str) -> None:
         for shown in (self.primary, self.secondary):
             if shown is not None:
@@ -627,11 +838,22 @@ class MainWindow(QMainWindow):
         for task in list(self._tasks):
             task.cancel()
         QThreadPool.globalInstance().waitForDone(5000)
+        if self.context.plan is not None:
+            self.context.plan.close()  # unsaved changes go to the recovery copy, offered at the next start
         self.cine_view.pause()
         for view in (*self.slice_views.values(), self.scene_view):
             view.detach()
             view.Finalize()
         super().closeEvent(event)
+
+
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (containers): still a plan needs an author
+        return "planner user"
 
 
 def _patient_text(header) -> str:

@@ -3,14 +3,16 @@
 Rotate with the left button, zoom with the right button or wheel, pan with the
 middle button (VTK trackball camera). The L5-S1 disc of the context's disc
 model shows as a surface coloured by its displacement d(theta), with a colour
-bar; other surfaces are added by :meth:`SceneView.add_surface`.
+bar; the plan's needles as lines from skin entry to target (green, or red with
+a safety warning); other surfaces are added by :meth:`SceneView.add_surface`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
-from vtkmodules.vtkCommonDataModel import vtkPlane
+from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPlane, vtkPolyData
 from vtkmodules.vtkFiltersModeling import vtkOutlineFilter
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
 from vtkmodules.vtkInteractionWidgets import vtkOrientationMarkerWidget
@@ -82,6 +84,25 @@ class SceneView(QVTKRenderWindowInteractor):
         self.marker.InteractiveOff()
 
         self.disc_surface: DiscSurface | None = None
+        self.needles = {}  # "safe"/"warn" -> (points, lines, polydata, actor)
+        for key, color in (("safe", (0.3, 1.0, 0.45)), ("warn", (1.0, 0.35, 0.3))):
+            points, lines, data = vtkPoints(), vtkCellArray(), vtkPolyData()
+            data.SetPoints(points)
+            data.SetLines(lines)
+            data.SetVerts(vtkCellArray())
+            mapper = vtkPolyDataMapper()
+            mapper.SetInputData(data)
+            actor = vtkActor()
+            actor.SetMapper(mapper)
+            actor.GetProperty().SetColor(*color)
+            actor.GetProperty().SetLineWidth(4.0)
+            actor.GetProperty().SetPointSize(12.0)
+            actor.GetProperty().SetRenderPointsAsSpheres(True)
+            actor.GetProperty().SetRenderLinesAsTubes(True)
+            self.renderer.AddViewProp(actor)
+            self.needles[key] = (points, lines, data, actor)
+        context.plan_changed.connect(self._update_needles)
+        context.plan_edited.connect(self._on_plan_edited)
         context.mpr.subscribe(self._on_mpr)
         context.disc_changed.connect(self._on_disc_changed)
         context.disc_edited.connect(self._on_disc_edited)
@@ -173,6 +194,33 @@ class SceneView(QVTKRenderWindowInteractor):
             geometry = self.context.mpr.plane(view)
             plane.SetOrigin(*geometry.origin)
             plane.SetNormal(*geometry.normal)
+
+    def _on_plan_edited(self) -> None:
+        """The 3D view (the slowest to draw) follows a needle drag when the mouse is released."""
+        if self.context.dragging_view is None:
+            self._update_needles()
+
+    def _update_needles(self) -> None:
+        session = self.context.plan
+        for key, (points, lines, data, _actor) in self.needles.items():
+            points.Reset()
+            lines.Reset()
+            verts = data.GetVerts()
+            verts.Reset()
+            for t in session.plan.trajectories if session is not None else ():
+                metrics = session.metrics(t.id)
+                if ("warn" if metrics is not None and metrics.warnings else "safe") != key:
+                    continue
+                a = points.InsertNextPoint(*t.entry_lps)
+                b = points.InsertNextPoint(*t.target_lps)
+                lines.InsertNextCell(2)
+                lines.InsertCellPoint(a)
+                lines.InsertCellPoint(b)
+                verts.InsertNextCell(1)
+                verts.InsertCellPoint(b)
+            points.Modified()
+            data.Modified()
+        self._render()
 
     def _render(self) -> None:
         if self.isVisible():

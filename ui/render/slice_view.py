@@ -52,6 +52,9 @@ BRUSH_COLOR = (0.25, 0.9, 0.55)
 ERASER_COLOR = (1.0, 0.4, 0.4)
 LEVEL_REACH_MM = 30.0  # level names shown in planes passing this close to the discs' centres
 HANDLE_PX = 6
+PLAN_SAFE_COLOR = (0.3, 1.0, 0.45)
+PLAN_WARN_COLOR = (1.0, 0.35, 0.3)
+PLAN_NEAR_MM = 3.0  # a needle's end is drawn (and can be dragged) in planes this close to it
 NICE_LENGTHS_MM = (1, 2, 5, 10, 20, 50, 100, 200)
 
 
@@ -154,6 +157,9 @@ class SliceView(QVTKRenderWindowInteractor):
         self.brush_outline = _Overlay(self.renderer, BRUSH_COLOR, 1.5)
         self.level_ticks = _Overlay(self.renderer, LEVEL_COLOR, 1.0)
         self.scale_bar = _Overlay(self.renderer, (0.9, 0.9, 0.9), 2.0)
+        self.plan_safe = _Overlay(self.renderer, PLAN_SAFE_COLOR, 2.0)
+        self.plan_warn = _Overlay(self.renderer, PLAN_WARN_COLOR, 2.0)
+        self.plan_labels: list[vtkTextActor] = []
         self.scale_label = vtkTextActor()
         self.scale_label.GetTextProperty().SetFontSize(13)
         self.scale_label.GetTextProperty().SetColor(0.9, 0.9, 0.9)
@@ -180,6 +186,8 @@ class SliceView(QVTKRenderWindowInteractor):
         context.disc_edited.connect(self._on_disc_edited)
         context.tool_changed.connect(lambda _tool: self.refresh())
         context.brush_changed.connect(lambda _radius: self.refresh())
+        context.plan_changed.connect(self.refresh)
+        context.plan_edited.connect(self._on_plan_edited)
 
     # ----------------------------------------------------------------- content
 
@@ -342,6 +350,7 @@ class SliceView(QVTKRenderWindowInteractor):
         self.disc_labels.actor.SetVisibility(self._disc_layer is not None and self._disc_model() is not None)
         self._update_crosshair(plane)
         self._update_measurements(plane)
+        self._update_plan()
         self._update_text(plane)
         self._update_levels(plane)
         self._update_brush()
@@ -427,6 +436,71 @@ class SliceView(QVTKRenderWindowInteractor):
             overlay.set_visible(shown)
         for label in self.labels:
             label.SetVisibility(shown)
+
+    def _on_plan_edited(self) -> None:
+        """Redraw the needles; while another view drags a needle end, wait for the release (one redraw then),
+        so that every mouse move costs one view's redraw, not four."""
+        if self.context.dragging_view in (None, self):
+            self.refresh()
+
+    def _plan_points(self):
+        """(trajectory id, "entry"/"target", LPS point, widget x, y, depth mm) of the shown plan's needle ends."""
+        session = self.context.plan
+        if session is None or self.volume is None:
+            return []
+        if session.plan.study.frame_of_reference_uid not in ("", self.volume.frame_of_reference_uid):
+            return []
+        found = []
+        for t in session.plan.trajectories:
+            for which, point in (("entry", t.entry_lps), ("target", t.target_lps)):
+                x, y, depth = self.widget_xy(point)
+                found.append((t.id, which, np.asarray(point), x, y, depth))
+        return found
+
+    def _update_plan(self) -> None:
+        """Each needle as its projection into this plane, ends marked where the plane passes near them."""
+        for actor in self.plan_labels:
+            self.renderer.RemoveViewProp(actor)
+        self.plan_labels.clear()
+        session = self.context.plan
+        safe, warn = [], []
+        ends = self._plan_points()
+        for t in session.plan.trajectories if ends else ():
+            metrics = session.metrics(t.id)
+            lines = warn if metrics is not None and metrics.warnings else safe
+            (_, _, _, ex, ey, ed), (_, _, _, tx, ty, td) = [e for e in ends if e[0] == t.id]
+            lines.append((self._display(ex, ey), self._display(tx, ty)))
+            for x, y, depth, size in ((tx, ty, td, HANDLE_PX + 2), (ex, ey, ed, HANDLE_PX)):
+                if abs(depth) > PLAN_NEAR_MM + self.slab_half_mm():
+                    continue
+                box = [(x - size, y), (x, y - size), (x + size, y), (x, y + size)]  # a diamond
+                lines += [(self._display(*box[i]), self._display(*box[(i + 1) % 4])) for i in range(4)]
+            label = vtkTextActor()
+            label.SetInput(t.label + (f"  {metrics.length_mm:.0f} mm" if metrics is not None else ""))
+            label.GetTextProperty().SetFontSize(13)
+            label.GetTextProperty().SetColor(*(PLAN_WARN_COLOR if lines is warn else PLAN_SAFE_COLOR))
+            label.GetTextProperty().SetShadow(True)
+            label.SetDisplayPosition(*(int(v) for v in self._display(ex + 10, ey - 4)))
+            self.renderer.AddViewProp(label)
+            self.plan_labels.append(label)
+        shown = self.context.show_annotations
+        self.plan_safe.set_segments(safe)
+        self.plan_warn.set_segments(warn)
+        for overlay in (self.plan_safe, self.plan_warn):
+            overlay.set_visible(shown)
+        for label in self.plan_labels:
+            label.SetVisibility(shown)
+
+    def _plan_handle_at(self, x: float, y: float):
+        """(trajectory id, "entry"/"target") under the mouse, targets first; None on an approved plan."""
+        session = self.context.plan
+        if session is None or session.plan.approved:
+            return None
+        near = PLAN_NEAR_MM + self.slab_half_mm()
+        for tid, which, _point, px, py, depth in sorted(self._plan_points(), key=lambda e: e[1] != "target"):
+            if abs(depth) <= near and abs(px - x) <= HANDLE_PX + 3 and abs(py - y) <= HANDLE_PX + 3:
+                return tid, which
+        return None
 
     def _update_text(self, plane: mprlib.Plane) -> None:
         show = self.context.show_annotations
@@ -563,6 +637,12 @@ class SliceView(QVTKRenderWindowInteractor):
         elif button == Qt.MiddleButton:
             tool = "pan"
         elif button == Qt.LeftButton:
+            needle = self._plan_handle_at(x, y)
+            if needle is not None:
+                self.context.selected_trajectory = needle[0]
+                self.context.dragging_view = self
+                self._drag = {"tool": "needle", "needle": needle}
+                return
             handle = self._handle_at(x, y)
             if handle is not None:
                 self.context.select(handle[0])
@@ -609,6 +689,9 @@ class SliceView(QVTKRenderWindowInteractor):
         if tool == "handle":
             measurement_id, index = drag["handle"]
             self.context.measurements.move_point(measurement_id, index, point)
+        elif tool == "needle" and self.context.plan is not None:
+            trajectory_id, which = drag["needle"]
+            self.context.plan.document.move_point(trajectory_id, which, point, merge=True)
         elif tool == "crosshair":
             self.context.mpr.set_center(point)
         elif tool == "window" and self.window_level is not None:
@@ -653,6 +736,11 @@ class SliceView(QVTKRenderWindowInteractor):
             return
         if drag["tool"] == "handle":
             self.context.undo_stack.end_merge()
+        elif drag["tool"] == "needle":
+            self.context.dragging_view = None
+            if self.context.plan is not None:
+                self.context.plan.document.end_drag()
+                self.context.plan_edited.emit()  # the throttled views catch up now
         elif drag["tool"] in ("brush", "eraser") and self._disc_model() is not None:
             self._disc_model().end_stroke("Paint disc" if drag["tool"] == "brush" else "Erase disc")
         elif drag["tool"] == "distance" and self._drawing:
