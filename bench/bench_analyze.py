@@ -23,7 +23,7 @@ from bench.common import row
 def _study(out: Path) -> None:
     from planner.demo import write_demo_study
 
-    write_demo_study(out, ultrasound=False, sagittal_size=512, axial_size=384)
+    write_demo_study(out, ultrasound=False, sagittal_size=512, axial_size=384, l5s1_axial_slices=7)
 
 
 def run() -> list[dict]:

@@ -49,6 +49,7 @@ def write_demo_study(
     ultrasound: bool = True,
     sagittal_size: int = 384,
     axial_size: int = 320,
+    l5s1_axial_slices: int = 13,
 ) -> dict:
     """Write the demo study under ``out`` and return the ground truth (also in ``out/truth/truth.json``)."""
     out = Path(out)
@@ -92,7 +93,7 @@ def write_demo_study(
     )
     grids = [sagittal]
     # the L5-S1 block is wide enough for the iliac crests and the posterior skin (needle paths)
-    for number, level, fov_mm, behind_mm, n_slices in ((3, "L4-L5", 200.0, 25.0, 7), (4, "L5-S1", 260.0, 45.0, 13)):
+    for number, level, fov_mm, behind_mm, n_slices in ((3, "L4-L5", 200.0, 25.0, 7), (4, "L5-S1", 260.0, 45.0, l5s1_axial_slices)):
         disc = phantom.discs[level]
         posterior = disc.posterior
         grids.append(
