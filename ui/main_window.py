@@ -128,17 +128,7 @@ class MainWindow(QMainWindow):
         self.measurement_dock = dock
         self.findings = FindingsWidget(self.context)
         self.findings.analyse_requested.connect(lambda shift: self.run_disc_analysis(shift))
-        dock = QDockWidget("L5-S1 disc", self)
-        dock.setObjectName("findings")
-        scroll = QScrollArea()
-        scroll.setWidget(self.findings)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        dock.setWidget(scroll)
-        self.addDockWidget(Qt.RightDockWidgetArea, dock)
-        self.tabifyDockWidget(self.measurement_dock, dock)
-        dock.raise_()
-        self.findings_dock = dock
+        self.findings_dock = self._scrolled_dock("L5-S1 disc", "findings", self.findings, self.measurement_dock)
         self.context.seed_clicked.connect(self.resegment_from_seed)
         self.plan_panel = PlanPanel(self.context)
         self.plan_panel.suggest_requested.connect(lambda procedure, side: self.suggest_plan(procedure, side or None))
@@ -149,16 +139,7 @@ class MainWindow(QMainWindow):
         self.plan_panel.open_requested.connect(self._open_plan_dialog)
         self.plan_panel.error.connect(lambda message: self.status_text.setText(message))
         self.cine_view.approach_failed.connect(lambda message: show_error(self, message))
-        dock = QDockWidget("Plan", self)
-        dock.setObjectName("plan")
-        scroll = QScrollArea()
-        scroll.setWidget(self.plan_panel)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        dock.setWidget(scroll)
-        self.addDockWidget(Qt.RightDockWidgetArea, dock)
-        self.tabifyDockWidget(self.findings_dock, dock)
-        self.plan_dock = dock
+        self.plan_dock = self._scrolled_dock("Plan", "plan", self.plan_panel, self.findings_dock)
         self.findings_dock.raise_()
 
         self._build_status_bar()
@@ -176,6 +157,19 @@ class MainWindow(QMainWindow):
         self.refresh_browser()
 
     # ------------------------------------------------------------ construction
+
+    def _scrolled_dock(self, title: str, name: str, widget: QWidget, beside: QDockWidget) -> QDockWidget:
+        """A right-hand dock holding ``widget`` in a vertical scroll area, as a tab beside ``beside``."""
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        scroll = QScrollArea()
+        scroll.setWidget(widget)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        dock.setWidget(scroll)
+        self.addDockWidget(Qt.RightDockWidgetArea, dock)
+        self.tabifyDockWidget(beside, dock)
+        return dock
 
     def _build_browser(self) -> None:
         self.filter_edit = QLineEdit()
