@@ -89,6 +89,10 @@ class PlanPanel(QWidget):
         self.volume.editingFinished.connect(self._injectate_changed)
         self.ultrasound = QLabel("")
         self.ultrasound.setWordWrap(True)
+        for box in (self.procedure_box, self.side_box, self.needle_length, self.injectate):
+            # long item texts must not widen the dock (and narrow the views)
+            box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(8)
 
         self.align_button = QPushButton("Views along the needle")
         self.align_button.setToolTip("Axial view: needle's eye; sagittal and coronal views: in the needle's plane")
