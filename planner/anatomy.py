@@ -57,7 +57,6 @@ class SafetyAnatomy:
     """Masks [k, j, i] on the planning grid ``image_to_lps``, their distance maps, and target landmarks."""
 
     image_to_lps: np.ndarray
-    image: np.ndarray  # combined T2, relative to marrow (0 where nothing was imaged)
     covered: np.ndarray
     masks: dict[str, np.ndarray]
     structures: tuple[Structure, ...]
@@ -66,20 +65,6 @@ class SafetyAnatomy:
     disc_lateral_lps: np.ndarray
     disc_posterior_lps: np.ndarray
     warnings: list[str] = field(default_factory=list)
-
-    def structure(self, name: str) -> Structure | None:
-        return next((s for s in self.structures if s.name == name), None)
-
-    def sample_mask(self, name: str, points_lps) -> np.ndarray:
-        """Nearest-voxel lookup of mask ``name`` at LPS points (False outside the grid)."""
-        points = np.atleast_2d(np.asarray(points_lps, float))
-        ijk = np.rint((points - self.image_to_lps[:3, 3]) @ np.linalg.inv(self.image_to_lps[:3, :3]).T).astype(int)
-        shape = np.array(self.covered.shape[::-1])
-        inside = np.all((ijk >= 0) & (ijk < shape), axis=1)
-        result = np.zeros(len(points), bool)
-        mask = self.masks[name]
-        result[inside] = mask[ijk[inside, 2], ijk[inside, 1], ijk[inside, 0]]
-        return result
 
 
 def planning_grid(center_lps) -> tuple[np.ndarray, tuple[int, int, int]]:
@@ -304,7 +289,7 @@ def build_anatomy(
         "Bone, thecal sac and nerve roots are estimated from the MR (roots modelled from the disc's size); check them on the images."
     )
     report(progress, 4, 4, "")
-    return SafetyAnatomy(affine, image, covered, masks, tuple(structures), landmarks, frame.normal.copy(),
+    return SafetyAnatomy(affine, covered, masks, tuple(structures), landmarks, frame.normal.copy(),
                          frame.lateral.copy(), frame.posterior.copy(), warnings)
 
 

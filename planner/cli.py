@@ -176,19 +176,14 @@ def _analyze(args) -> int:
         f"L5-S1: {result['classification']}, side {result['side']}, zone {result['zone']}, "
         f"max displacement {result['max_displacement_mm']} mm over {result['displaced_arc_deg']} degrees"
     )
-    for warning in result["warnings"]:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(f"written: {Path(args.out) / 'analysis.json'}")
-    return 0
+    return _finish(result["warnings"], Path(args.out) / "analysis.json")
 
 
 def _plan(args) -> int:
-    import getpass
-
-    from planner.planning import plan_study
+    from planner.planning import default_author, plan_study
 
     data = plan_study(
-        args.study, args.procedure, args.side, args.out, author=args.author or getpass.getuser(), level_shift=args.level_shift
+        args.study, args.procedure, args.side, args.out, author=args.author or default_author(), level_shift=args.level_shift
     )
     computed = data["computed"]
     for trajectory in data["trajectories"]:
@@ -197,9 +192,14 @@ def _plan(args) -> int:
             f"{trajectory['label']}: {m['length_mm']:.0f} mm, {m['c_arm']}, needle {trajectory['needle']['gauge']} G "
             f"{trajectory['needle']['length_mm']:g} mm"
         )
-    for warning in computed["warnings"]:
+    return _finish(computed["warnings"], Path(args.out) / "plan.json")
+
+
+def _finish(warnings: list[str], written: Path) -> int:
+    """The end of a command that wrote a file: its warnings on stderr, where the result is."""
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"written: {Path(args.out) / 'plan.json'}")
+    print(f"written: {written}")
     return 0
 
 

@@ -2,8 +2,10 @@
 
     study = analyze_study_series("study/")
     anatomy = build_anatomy(study.analysis, other_mr_volumes(study))
-    plan, metrics = suggested_plan(study, anatomy, "transforaminal-s1", "left", author="dr.k")
-    write_plan_json(plan, anatomy, "out/plan.json", analysis_file="out/analysis.json")
+    suggestion = suggest_trajectory(anatomy, "transforaminal-s1", "left")
+    plan = draft_plan(study_ref(study.sagittal.headers), study.analysis.finding, "transforaminal-s1", "left",
+                      "dr.k", suggestion)
+    data = plan_json(plan, anatomy)     # plan.json's content, with every metric and warning
 
 :func:`plan_study` does all of it for the CLI; a study with no safe straight
 path raises :class:`~planner.suggest.NoSafePathError` and writes no plan.
@@ -18,7 +20,7 @@ from planner.anatomy import SafetyAnatomy, build_anatomy
 from planner.analysis import StudyAnalysis, analyze_study_series, write_analysis
 from planner.plan import SIDED, Plan, StudyRef, now_iso, plan_to_dict
 from planner.plan_store import atomic_write_text
-from planner.suggest import Suggestion, metrics_for, suggest_trajectory
+from planner.suggest import NoSafePathError, Suggestion, metrics_for, suggest_trajectory
 from planner.trajectory import TrajectoryMetrics
 from planner.volume import Volume
 
@@ -33,11 +35,24 @@ def other_mr_volumes(study: StudyAnalysis) -> list[Volume]:
     ]
 
 
-def study_ref(study: StudyAnalysis, study_path="") -> StudyRef:
-    """How the plan refers to its study: UIDs first, the path only as a hint."""
-    first = study.sagittal.headers[0]
-    series = [("sagittal", study.sagittal.uid, study.sagittal.description, "MR")]
-    series += [("axial", s.uid, s.description, "MR") for s in study.axial[:1]]
+def default_author() -> str:
+    """Who plans when nobody said: the login name."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (containers): a plan still needs an author
+        return "planner user"
+
+
+def study_ref(sagittal_headers, others=(), study_path="") -> StudyRef:
+    """How the plan refers to its study: UIDs first, the path only as a hint.
+
+    ``others``: (role, headers) of further series shown or used (e.g. the axial one).
+    """
+    first = sagittal_headers[0]
+    series = [("sagittal", first.series_instance_uid, first.series_description, first.modality)]
+    series += [(role, h[0].series_instance_uid, h[0].series_description, h[0].modality) for role, h in others]
     return StudyRef(
         study_instance_uid=first.study_instance_uid,
         frame_of_reference_uid=first.frame_of_reference_uid,
@@ -48,8 +63,8 @@ def study_ref(study: StudyAnalysis, study_path="") -> StudyRef:
     )
 
 
-def finding_summary(study: StudyAnalysis, analysis_file: str = "") -> dict:
-    finding = study.analysis.finding
+def finding_summary(finding, analysis_file: str = "") -> dict:
+    """The plan's link to the disc finding (a :class:`~planner.bulge.BulgeFinding`)."""
     summary = {
         "classification": finding.classification,
         "side": finding.side,
@@ -62,31 +77,27 @@ def finding_summary(study: StudyAnalysis, analysis_file: str = "") -> dict:
     return summary
 
 
-def default_side(study: StudyAnalysis, procedure: str) -> str:
-    """The side of the herniation for sided procedures (left when central or bilateral), midline otherwise."""
+def plan_side(finding, procedure: str, side: str | None = None) -> str:
+    """The plan's side: midline for caudal, else the one asked for, else the herniation's (left when central)."""
     if procedure == "caudal":
         return "midline"
-    side = study.analysis.finding.side
-    if side in ("left", "right"):
+    if side:
         return side
+    if finding.side in ("left", "right"):
+        return finding.side
     return "left" if procedure in SIDED else "midline"
 
 
-def suggested_plan(
-    study: StudyAnalysis, anatomy: SafetyAnatomy, procedure: str, side: str, author: str, study_path="", analysis_file=""
-) -> tuple[Plan, Suggestion]:
-    """A draft plan holding the suggested trajectory; :class:`NoSafePathError` when there is none."""
-    search_side = side if side in ("left", "right") else "midline"
-    suggestion = suggest_trajectory(anatomy, procedure, search_side)
-    plan = Plan(
-        study=study_ref(study, study_path),
+def draft_plan(ref: StudyRef, finding, procedure: str, side: str, author: str, suggestion: Suggestion | None, analysis_file="") -> Plan:
+    """A draft plan holding the suggested trajectory (none when no safe path was found)."""
+    return Plan(
+        study=ref,
         procedure=procedure,
         side=side,
         author=author,
-        trajectories=(suggestion.trajectory,),
-        finding=finding_summary(study, analysis_file),
+        trajectories=(suggestion.trajectory,) if suggestion is not None else (),
+        finding=finding_summary(finding, analysis_file),
     )
-    return plan, suggestion
 
 
 def plan_metrics(plan: Plan, anatomy: SafetyAnatomy) -> dict[str, TrajectoryMetrics]:
@@ -114,10 +125,11 @@ def plan_study(study_path, procedure: str, side: str | None, out_dir, author: st
     write_analysis(study, out)
     analysis_file = out / "analysis.json"
     anatomy = build_anatomy(study.analysis, other_mr_volumes(study))
-    side = side or default_side(study, procedure)
-    if procedure == "caudal":
-        side = "midline"
-    plan, _ = suggested_plan(study, anatomy, procedure, side, author, study_path, analysis_file.name)
+    finding = study.analysis.finding
+    side = plan_side(finding, procedure, side)
+    suggestion = suggest_trajectory(anatomy, procedure, side)  # NoSafePathError: no plan is written
+    ref = study_ref(study.sagittal.headers, [("axial", s.headers) for s in study.axial[:1]], study_path)
+    plan = draft_plan(ref, finding, procedure, side, author, suggestion, analysis_file.name)
     data = plan_json(plan, anatomy, analysis_file.name)
     atomic_write_text(out / "plan.json", json.dumps(data, indent=1))
     return data
@@ -125,25 +137,8 @@ def plan_study(study_path, procedure: str, side: str | None, out_dir, author: st
 
 def anatomy_and_suggestion(analysis, other_volumes, procedure: str, side: str, progress=None, cancel=None):
     """For a worker: (anatomy, suggestion or None, why there is none) of one analysed series."""
-    from planner.suggest import NoSafePathError
-
     anatomy = build_anatomy(analysis, list(other_volumes), progress=progress, cancel=cancel)
     try:
         return anatomy, suggest_trajectory(anatomy, procedure, side), ""
     except NoSafePathError as error:
         return anatomy, None, str(error)
-
-
-def study_ref_from_headers(sagittal_headers, others=()) -> StudyRef:
-    """:class:`StudyRef` of a series on screen (GUI): ``others`` are (role, headers) of further series."""
-    first = sagittal_headers[0]
-    series = [("sagittal", first.series_instance_uid, first.series_description, first.modality)]
-    series += [(role, h[0].series_instance_uid, h[0].series_description, h[0].modality) for role, h in others]
-    return StudyRef(
-        study_instance_uid=first.study_instance_uid,
-        frame_of_reference_uid=first.frame_of_reference_uid,
-        patient_id=first.patient_id,
-        patient_name=first.patient_name,
-        study_path="",
-        series=tuple(series),
-    )

@@ -53,7 +53,7 @@ PROCEDURE_SPECS = {
         "label": "Caudal",
         "target": "sacral canal",
         "needle": (22, "quincke"),
-        "ignore_last_mm": {"bone": 30.0, "dura": 0.0},
+        "ignore_last_mm": {"bone": 30.0},
     },
     "intradiscal-l5s1": {
         "label": "L5-S1 intradiscal",

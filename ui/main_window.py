@@ -45,10 +45,9 @@ from planner.importer import ImportReport, import_paths
 from planner.loader import LoadedSeries, load_series
 from planner.errors import PlanFormatError
 from planner.mpr import View, needle_rotation, volume_center
-from planner.plan import Plan
 from planner.plan_session import PlanSession
 from planner.plan_store import load_plan, recovery_files
-from planner.planning import anatomy_and_suggestion, study_ref_from_headers
+from planner.planning import anatomy_and_suggestion, default_author, draft_plan, plan_side, study_ref
 from planner.thumbnails import series_thumbnail
 from ui.cine_view import CineView
 from ui.context import TOOLS, ViewerContext
@@ -605,11 +604,7 @@ class MainWindow(QMainWindow):
         if model is None or self.primary is None:
             show_error(self, "Analyse L5-S1 first (Spine > Analyse L5-S1): the plan is built on the disc analysis.")
             return None
-        finding_side = model.finding.side
-        if procedure == "caudal":
-            side = "midline"
-        elif side is None:
-            side = finding_side if finding_side in ("left", "right") else ("left" if procedure in ("transforaminal-s1", "intradiscal-l5s1") else "midline")
+        side = plan_side(model.finding, procedure, side)
         others = [self.secondary.volume] if self.secondary is not None else []
         self.plan_panel.status.setText("Estimating bone, iliac crests, thecal sac and roots, searching a safe path...")
 
@@ -618,20 +613,8 @@ class MainWindow(QMainWindow):
             if self.context.disc is not model:
                 return
             ref_others = [("axial", self.secondary.loaded.headers)] if self.secondary is not None else []
-            plan = Plan(
-                study=study_ref_from_headers(self.primary.loaded.headers, ref_others),
-                procedure=procedure,
-                side=side,
-                author=_login_name(),
-                trajectories=(suggestion.trajectory,) if suggestion is not None else (),
-                finding={
-                    "classification": model.finding.classification,
-                    "side": model.finding.side,
-                    "zone": model.finding.zone,
-                    "max_displacement_mm": round(float(model.finding.max_displacement_mm), 2),
-                    "displaced_arc_deg": round(float(model.finding.displaced_arc_deg), 1),
-                },
-            )
+            ref = study_ref(self.primary.loaded.headers, ref_others)
+            plan = draft_plan(ref, model.finding, procedure, side, default_author(), suggestion)
             self._use_plan(PlanSession(plan, self.context.undo_stack, anatomy=anatomy))
             self.plan_dock.raise_()
             if problem:
@@ -643,7 +626,7 @@ class MainWindow(QMainWindow):
             if on_done:
                 on_done(self.context.plan)
 
-        task = Task(anatomy_and_suggestion, model.analysis, others, procedure, side if side != "midline" else "midline")
+        task = Task(anatomy_and_suggestion, model.analysis, others, procedure, side)
         return self.run_task(task, "Planning the needle path...", done)
 
     def _use_plan(self, session: PlanSession | None) -> None:
@@ -738,7 +721,7 @@ class MainWindow(QMainWindow):
         session = self.context.plan
         reason, ok = QInputDialog.getText(self, "Reopen plan", "Why is the approved plan reopened?")
         if ok:
-            session.document.reopen(_login_name(), reason.strip())
+            session.document.reopen(default_author(), reason.strip())
 
     def offer_recovery(self) -> None:
         """After a crash (or a quit with unsaved changes): offer the newest recovery copy of a plan."""
@@ -839,15 +822,6 @@ class MainWindow(QMainWindow):
             view.detach()
             view.Finalize()
         super().closeEvent(event)
-
-
-def _login_name() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (containers): still a plan needs an author
-        return "planner user"
 
 
 def _patient_text(header) -> str:

@@ -7,6 +7,7 @@ and asks the main window (signals) for work that takes time: suggesting a plan
 
 from __future__ import annotations
 
+from dataclasses import replace
 from html import escape
 
 from PySide6.QtCore import Signal
@@ -225,8 +226,6 @@ class PlanPanel(QWidget):
         session = self.context.plan
         if session is None:
             return
-        from dataclasses import replace
-
         current = session.plan.injectate
         injectate = replace(current, kind=self.injectate.currentData(), volume_ml=round(self.volume.value(), 2))
         if injectate != current:
