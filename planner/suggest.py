@@ -83,7 +83,7 @@ def textbook_direction(anatomy: SafetyAnatomy, procedure: str, side: str) -> np.
     if procedure == "transforaminal-s1":
         direction = -posterior  # down the S1 dorsal foramen, perpendicular to the dorsal sacrum
     elif procedure == "interlaminar-l5s1":
-        direction = -posterior + 0.15 * sign * lateral + 0.35 * normal  # paramedian, angled cranially
+        direction = -posterior - 0.15 * sign * lateral + 0.35 * normal  # paramedian on ``side``, tip towards the midline
     elif procedure == "caudal":
         direction = normal - 0.5 * posterior  # up the sacral canal from the hiatus
     else:  # intradiscal: in the disc plane, 45 degrees oblique from the side (Kambin's triangle)

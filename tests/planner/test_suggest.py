@@ -79,6 +79,7 @@ def test_interlaminar_target_is_behind_the_thecal_sac(planned):
     steps = np.asarray(t.target_lps) + np.linspace(0, 5, 11)[:, None] * towards
     assert phantom.sample(steps.astype(np.float32))[1]["thecal_sac"].any()
     assert not _truth_along(phantom, t, skip_last_mm=0.5)["bone"]
+    assert t.entry_lps[0] > t.target_lps[0] + 2.0  # a left paramedian entry (+x is the patient's left)
 
 
 def test_intradiscal_is_blocked_by_high_crests_and_otherwise_parallel_to_the_disc(planned):
