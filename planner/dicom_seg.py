@@ -60,7 +60,25 @@ def write_segmentation(
     series_number: int = 901,
     algorithm: str = "classical",
 ) -> Path:
-    """Write the masks (each shaped like ``volume.array``, [k, j, i]) as one BINARY SEG of ``volume``'s series.
+    """Write the masks (each shaped like ``volume.array``, [k, j, i]) as one BINARY SEG of ``volume``'s series."""
+    seg = build_segmentation(volume, headers, masks, series_number, algorithm)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    seg.save_as(out)
+    return out
+
+
+def build_segmentation(
+    volume: Volume,
+    headers: Sequence[InstanceHeader],
+    masks: Mapping[str, np.ndarray],
+    series_number: int = 901,
+    algorithm: str = "classical",
+    sources: Sequence[pydicom.Dataset] | None = None,
+) -> hd.seg.Segmentation:
+    """The masks (each shaped like ``volume.array``, [k, j, i]) as one BINARY SEG of ``volume``'s series.
+
+    ``sources``: the series' headers already read (without pixels), in ``volume`` order.
 
     Raises:
         SegmentationError: a mask has another shape, is empty, or names an unknown structure;
@@ -94,7 +112,8 @@ def write_segmentation(
                 ),
             )
         )
-    sources = [read_dataset(by_uid[uid].path, stop_before_pixels=True) for uid in volume.sop_instance_uids]
+    if sources is None:
+        sources = [read_dataset(by_uid[uid].path, stop_before_pixels=True) for uid in volume.sop_instance_uids]
     pixels = np.stack(stacked, axis=-1).astype(np.uint8) if len(stacked) > 1 else stacked[0].astype(np.uint8)
     digest = hashlib.sha256(pixels.tobytes() + "|".join(volume.sop_instance_uids).encode() + ",".join(masks).encode())
     seed = digest.hexdigest()
@@ -118,10 +137,7 @@ def write_segmentation(
         omit_empty_frames=True,
     )
     _copy_study_attributes(first, seg)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    seg.save_as(out)
-    return out
+    return seg
 
 
 def _copy_study_attributes(source: pydicom.Dataset, seg: pydicom.Dataset) -> None:

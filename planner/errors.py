@@ -109,3 +109,11 @@ class DecodeError(DicomInputError):
 
 class InconsistentSeriesError(DicomInputError):
     """Instances of a series do not form one regular volume (orientation, spacing, frame of reference)."""
+
+
+class ExportError(PlannerError):
+    """A plan cannot be exported (its study or series cannot be found, a field is missing); the message says which."""
+
+
+class PacsError(PlannerError):
+    """A DICOM network operation failed; the message names the node and the reason (status code and meaning)."""
