@@ -215,7 +215,7 @@ def build_plan_sr(
         root.ContentSequence.append(
             hd.sr.TextContentItem(name=codes.DCM.Comment, value=plan.notes, relationship_type="CONTAINS")
         )
-    document = json.dumps(plan_to_dict(plan), sort_keys=True, separators=(",", ":"))
+    document = json.dumps(plan_to_dict(plan), separators=(",", ":"))
     root.ContentSequence.append(
         hd.sr.TextContentItem(name=c.PLAN_DOCUMENT, value=document, relationship_type="CONTAINS")
     )
