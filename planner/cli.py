@@ -6,8 +6,10 @@
 
     python main.py analyze STUDY --out DIR [--level-shift N]
     python main.py plan STUDY --procedure P [--side S] --out DIR
+    python main.py export PLAN_JSON --out DIR [--pacs AET@HOST:PORT] [--calling-aet AET]
+    python main.py pacs echo|find|get|outbox ...
 
-``export`` is listed and says that it comes with a later release. Exit codes:
+Exit codes:
 0 when the command ran (import may still have rejected files), 2 for usage
 errors, 1 with one sentence on stderr when the command could not run (for
 ``plan``: also when no safe straight path exists). Patient names and IDs are never printed in logs.
@@ -21,11 +23,6 @@ import sys
 from pathlib import Path
 
 from planner.errors import PlannerError
-
-LATER = {
-    "export": "export the plan as DICOM SR/SEG/KO/PDF or send it to PACS (issue 6)",
-}
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -76,9 +73,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for plan.json, analysis.json and l5s1_disc_seg.dcm")
     p.add_argument("--author", default=None, help="who plans (default: the login name)")
     p.add_argument("--level-shift", type=int, default=0, help="move every level label by N (+1: L5-S1 becomes L4-L5)")
-    for name, text in LATER.items():
-        p = sub.add_parser(name, help=f"{text} (not available yet)")
-        p.add_argument("args", nargs=argparse.REMAINDER)
+    p = sub.add_parser("export", help="export a plan as DICOM SR, SEG, key images, KO and PDF; to a folder and/or a PACS")
+    p.add_argument("plan", metavar="PLAN_JSON")
+    p.add_argument("--out", required=True, help="folder for the DICOM File-set (DICOMDIR) and the PDF")
+    p.add_argument("--pacs", metavar="AET@HOST:PORT", help="also send to this PACS (through the outbox: retried until confirmed)")
+    p.add_argument("--calling-aet", default=None, help="our AE title (default SPINEPLANNER)")
+    p.add_argument("--db", metavar="FILE", dest="db_sub", help="study database to find the study in")
+
+    p = sub.add_parser("pacs", help="DICOM network: echo, find, get, and the outbox of unsent objects")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, text in (("echo", "C-ECHO: test the connection"), ("find", "C-FIND at patient, study or series level"),
+                       ("get", "C-GET a study (or series) and import it into the study database")):
+        v = verbs.add_parser(verb, help=text)
+        v.add_argument("node", metavar="AET@HOST:PORT")
+        v.add_argument("--calling-aet", default=None, help="our AE title (default SPINEPLANNER)")
+        if verb == "find":
+            v.add_argument("--level", default="STUDY", choices=["PATIENT", "STUDY", "SERIES"])
+            v.add_argument("-k", "--key", action="append", default=[], metavar="KEYWORD=VALUE",
+                           help="matching key, e.g. -k PatientID=123 -k StudyDate=20260101-")
+            v.add_argument("--json", action="store_true", help="print JSON")
+        if verb == "get":
+            v.add_argument("study_uid", metavar="STUDY_INSTANCE_UID")
+            v.add_argument("--series", metavar="SERIES_INSTANCE_UID")
+            v.add_argument("--out", help="folder for the received files (default: in the user data folder)")
+            v.add_argument("--db", metavar="FILE", dest="db_sub", help="study database to import into")
+    v = verbs.add_parser("outbox", help="list what waits to be sent, and why; --send retries now")
+    v.add_argument("--send", action="store_true", help="send every pending item now (ignores the back-off)")
+
     return parser
 
 
@@ -96,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             return _analyze(args)
         if args.command == "plan":
             return _plan(args)
-        if args.command in LATER:
-            print(f"main.py {args.command}: not available yet: {LATER[args.command]}", file=sys.stderr)
-            return 1
+        if args.command == "export":
+            return _export(args)
+        if args.command == "pacs":
+            return _pacs(args)
     except PlannerError as exc:
         print(f"main.py {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -193,6 +215,91 @@ def _plan(args) -> int:
             f"{trajectory['needle']['length_mm']:g} mm"
         )
     return _finish(computed["warnings"], Path(args.out) / "plan.json")
+
+
+def _export(args) -> int:
+    from planner.export.bundle import build_export, load_export_source, write_export_folder
+
+    source = load_export_source(args.plan, db_path=args.db_sub or args.db)
+    bundle = build_export(source)
+    folder = write_export_folder(bundle, args.out)
+    plan = bundle.plan
+    print(f"plan v{plan.version} ({plan.status}): {len(bundle.datasets)} DICOM objects in study {plan.study.study_instance_uid}")
+    for ds in bundle.datasets:
+        print(f"  {ds.Modality:4} series {ds.SeriesNumber}  {ds.SeriesDescription}")
+    print(f"written: {folder.dicomdir}")
+    print(f"written: {folder.pdf}")
+    if not args.pacs:
+        return 0
+    from planner.pacs.network import DEFAULT_CALLING_AET, PacsNode
+    from planner.pacs.outbox import Outbox
+
+    try:
+        node = PacsNode.parse(args.pacs, args.calling_aet or DEFAULT_CALLING_AET)
+    except ValueError as error:
+        print(f"main.py export: --pacs: {error}", file=sys.stderr)
+        return 2
+    outbox = Outbox()
+    ids = set(outbox.enqueue(node, bundle.datasets))
+    outbox.process(due_only=False)
+    waiting = [i for i in outbox.items(pending_only=True) if i.id in ids]
+    if waiting:
+        reasons = "; ".join(dict.fromkeys(i.last_error for i in waiting))
+        print(f"main.py export: {len(waiting)} of {len(ids)} objects not confirmed by {node.label}; they stay in the "
+              f"outbox and are retried (main.py pacs outbox --send): {reasons}", file=sys.stderr)
+        return 1
+    print(f"sent: {len(ids)} objects to {node.label}")
+    return 0
+
+
+def _pacs(args) -> int:
+    from planner.pacs import network
+    from planner.pacs.outbox import Outbox
+
+    if args.verb == "outbox":
+        outbox = Outbox()
+        if args.send:
+            summary = outbox.process(due_only=False)
+            print(f"sent {summary.sent}, failed {summary.failed}")
+        pending = outbox.items(pending_only=True)
+        for item in pending:
+            print(f"{item.node.label}  {item.description}  {item.attempts} attempt(s): {item.last_error or 'not tried yet'}")
+        print(f"{len(pending)} pending")
+        return 1 if args.send and pending else 0
+    try:
+        node = network.PacsNode.parse(args.node, args.calling_aet or network.DEFAULT_CALLING_AET)
+    except ValueError as error:
+        print(f"main.py pacs {args.verb}: {error}", file=sys.stderr)
+        return 2
+    if args.verb == "echo":
+        print(f"{node.label}: echo OK in {network.echo(node):.0f} ms")
+        return 0
+    if args.verb == "find":
+        keys = dict(k.split("=", 1) for k in args.key if "=" in k)
+        bad = [k for k in args.key if "=" not in k]
+        if bad:
+            print(f"main.py pacs find: -k {bad[0]!r} is not KEYWORD=VALUE", file=sys.stderr)
+            return 2
+        answers = network.find(node, args.level, keys)
+        rows = [{kw: str(getattr(a, kw, "")) for kw in network.LEVEL_KEYS[args.level]} for a in answers]
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        else:
+            for row in rows:  # printed for the user at the terminal, not logged
+                print("  ".join(v for v in row.values() if v))
+            print(f"{len(rows)} {args.level.lower()} match(es)")
+        return 0
+    from planner.app_paths import data_folder
+    from planner.database import StudyDatabase
+    from planner.importer import import_paths
+
+    out = Path(args.out) if args.out else data_folder() / "incoming" / args.study_uid
+    files = network.get(node, args.study_uid, out, series_instance_uid=args.series)
+    with StudyDatabase(args.db_sub) as db:
+        imported = import_paths([str(out)], db)
+    print(f"received {len(files)} instance(s) into {out}; {imported.n_indexed + imported.n_unchanged} indexed, "
+          f"{len(imported.rejected)} rejected")
+    return 0
 
 
 def _finish(warnings: list[str], written: Path) -> int:

@@ -93,7 +93,7 @@ def _styles():
     return {
         "title": ParagraphStyle("title", parent=base, fontName=bold, fontSize=16, leading=20, spaceAfter=2),
         "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=10, textColor=colors.HexColor("#444444")),
-        "h2": ParagraphStyle("h2", parent=base, fontName=bold, fontSize=11.5, leading=15, spaceBefore=8, spaceAfter=3,
+        "h2": ParagraphStyle("h2", parent=base, fontName=bold, fontSize=11.5, leading=15, spaceBefore=8, spaceAfter=3, keepWithNext=1,
                              textColor=colors.HexColor("#1d3c5a")),
         "body": base,
         "cell": ParagraphStyle("cell", parent=base, fontSize=8.5, leading=10.5),

@@ -124,7 +124,13 @@ def _ae(node: PacsNode) -> AE:
 
 
 def _associate(node: PacsNode, ae: AE, **kwargs):
-    handlers = [(evt.EVT_CONN_OPEN, _no_delay)] + kwargs.pop("evt_handlers", [])
+    opened = []
+
+    def on_open(event) -> None:
+        opened.append(True)
+        _no_delay(event)
+
+    handlers = [(evt.EVT_CONN_OPEN, on_open)] + kwargs.pop("evt_handlers", [])
     tls_args = None
     if node.tls:
         context = ssl.create_default_context(cafile=node.tls_ca_file or None)
@@ -136,6 +142,9 @@ def _associate(node: PacsNode, ae: AE, **kwargs):
         raise PacsError(f"{node.label}: cannot connect ({error})") from error
     if assoc.is_established:
         return assoc
+    if not opened:
+        raise PacsError(f"{node.label}: cannot connect to {node.host}:{node.port} "
+                        "(connection refused or timed out: network down or PACS not running)")
     if assoc.is_rejected:
         raise PacsError(f"{node.label}: association rejected (check the AE titles: we are "
                         f"{node.calling_ae_title}, calling {node.ae_title})")
