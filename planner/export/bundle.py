@@ -245,8 +245,13 @@ def write_export_folder(bundle: ExportBundle, out_dir) -> ExportFolder:
     for ds in bundle.datasets:
         if ds.SOPInstanceUID not in present:
             fileset.add(ds)
+    ours = {ds.SOPInstanceUID: ds for ds in bundle.datasets}
     for instance in fileset:
         _trim_record(instance.node._record)
+        source = ours.get(instance.SOPInstanceUID)
+        record = instance.node._record
+        if source is not None and record.get("VerificationFlag") == "VERIFIED" and "VerificationDateTime" not in record:
+            record.VerificationDateTime = source.VerifyingObserverSequence[0].VerificationDateTime  # type 1C
     fileset.write(out)
     files = [Path(instance.path) for instance in fileset
              if instance.SOPInstanceUID in {ds.SOPInstanceUID for ds in bundle.datasets}]

@@ -1,0 +1,205 @@
+"""Export of a plan (issue 6): SR, SEG, key images, KOS, PDF; validity, re-import, stable UIDs, the folder and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+
+from planner.errors import ExportError, PlanFormatError
+from planner.export.bundle import ExportSource, build_export, load_export_source, write_export_folder
+from planner.export.sr import is_plan_sr, plan_from_sr, sr_geometry
+from planner.loader import read_path_series
+from planner.plan import UltrasoundApproach, plan_to_dict
+from planner.plan_document import PlanDocument
+from planner.ultrasound import UltrasoundClip
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def planned(demo_study, tmp_path_factory) -> Path:
+    """``main.py plan`` on the demo study: plan.json, analysis.json and the disc SEG in one folder."""
+    from planner.planning import plan_study
+
+    out = tmp_path_factory.mktemp("planned")
+    plan_study(demo_study, "transforaminal-s1", None, out, author="Kim^Lee")
+    return out / "plan.json"
+
+
+@pytest.fixture(scope="module")
+def approved_source(planned, demo_study) -> ExportSource:
+    """The demo plan with an ultrasound approach on the sacral image, approved."""
+    source = load_export_source(planned)
+    series, _ = read_path_series(demo_study / "US" / "SACRUM")
+    header = next(iter(series.values()))[0]
+    approach = UltrasoundApproach(
+        sop_instance_uid=header.sop_instance_uid, frame_number=1, target_px=(320.0, 260.0), entry_px=(200.0, 150.0),
+        series_instance_uid=header.series_instance_uid, depth_mm=31.5, insertion_angle_deg=42.0,
+        probe_edge_distance_mm=11.0,
+    )
+    document = PlanDocument(dataclasses.replace(source.plan, ultrasound=approach, notes="Test: left S1, 2 mL"))
+    document.approve("Approver^Anna")
+    return dataclasses.replace(source, plan=document.plan, ultrasound_header=header,
+                               ultrasound_frame=UltrasoundClip(header).frame(0))
+
+
+@pytest.fixture(scope="module")
+def exported(approved_source, tmp_path_factory):
+    bundle = build_export(approved_source)
+    folder = write_export_folder(bundle, tmp_path_factory.mktemp("export"))
+    return bundle, folder
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
+
+
+def test_every_exported_object_validates_and_belongs_to_the_mr_study(exported, approved_source):
+    bundle, folder = exported
+    mr = pydicom.dcmread(approved_source.headers[0].path, stop_before_pixels=True)
+    assert len(folder.files) == len(bundle.datasets) == 7  # SEG, 3 key images (2 MR + US), SR, KOS, PDF
+    series = set()
+    for path in [*folder.files, folder.dicomdir]:
+        assert dciodvfy_errors(path) == [], path
+    for path in folder.files:
+        ds = pydicom.dcmread(path)
+        for keyword in ("StudyInstanceUID", "PatientID", "PatientName", "PatientBirthDate", "AccessionNumber", "StudyDate"):
+            assert ds.get(keyword) == mr.get(keyword), (path, keyword)
+        assert ds.SeriesInstanceUID != mr.SeriesInstanceUID
+        series.add((ds.Modality, ds.SeriesInstanceUID))
+    assert {m for m, _ in series} == {"SR", "SEG", "OT", "KO", "DOC"}
+    assert len(series) == 5  # one new series per kind of object
+    for ds in bundle.key_images:
+        assert ds.BurnedInAnnotation == "YES"
+
+
+def test_sr_content_parses_with_dcmtk_and_highdicom(exported):
+    bundle, folder = exported
+    sr_path = next(p for p in folder.files if pydicom.dcmread(p, stop_before_pixels=True).Modality == "SR")
+    dump = subprocess.run(["dsrdump", str(sr_path)], capture_output=True, text=True)
+    assert dump.returncode == 0, dump.stderr
+    assert "SCOORD3D" in dump.stdout and "POLYLINE" in dump.stdout and "POINT" in dump.stdout
+    assert "Disc protrusion" in dump.stdout and "S1 transforaminal epidural injection" in dump.stdout
+    report = hd.sr.srread(sr_path)
+    groups = report.content.get_planar_roi_measurement_groups()
+    assert len(groups) == 2 * len(bundle.plan.trajectories)
+    region = [g for g in groups if g.reference_type == hd.sr.CodedConcept("111030", "DCM", "Image Region")]
+    assert region and all(g.roi.ReferencedFrameOfReferenceUID == bundle.plan.study.frame_of_reference_uid for g in region)
+    names = {m.name.meaning for g in groups for m in g.get_measurements()}
+    assert {"Length", "Depth", "Craniocaudal needle angle", "Needle Gauge", "Minimum distance from the needle path"} <= names
+    # every code meaning fits a DICOM LO
+    for item in pydicom.dcmread(sr_path).iterall():
+        if item.keyword == "CodeMeaning":
+            assert len(item.value) <= 64
+    seg = hd.seg.segread(next(p for p in folder.files if pydicom.dcmread(p, stop_before_pixels=True).Modality == "SEG"))
+    assert seg.SegmentationType == "BINARY"
+
+
+def test_reimported_sr_restores_the_plan(exported):
+    bundle, folder = exported
+    sr_path = next(p for p in folder.files if pydicom.dcmread(p, stop_before_pixels=True).Modality == "SR")
+    ds = pydicom.dcmread(sr_path)
+    assert is_plan_sr(ds)
+    restored = plan_from_sr(ds, str(sr_path))
+    assert plan_to_dict(restored) == plan_to_dict(bundle.plan)
+    geometry = sr_geometry(ds)
+    for t in bundle.plan.trajectories:
+        assert np.linalg.norm(geometry[t.id]["target"] - t.target_lps) < 0.01
+        assert np.linalg.norm(geometry[t.id]["entry"] - t.entry_lps) < 0.01
+
+
+def test_an_sr_edited_elsewhere_is_refused_with_the_trajectory_named(exported):
+    bundle, _folder = exported
+    ds = pydicom.dcmread(io.BytesIO(_encode(bundle.sr)))
+    def items(sequence):
+        for item in sequence:
+            yield item
+            yield from items(getattr(item, "ContentSequence", []))
+
+    points = [i for i in items(ds.ContentSequence) if i.ValueType == "SCOORD3D" and i.GraphicType == "POINT"]
+    assert points
+    for item in points:
+        item.GraphicData = [v + 1.0 for v in item.GraphicData]
+    with pytest.raises(PlanFormatError, match="trajectory T1 target"):
+        plan_from_sr(ds)
+
+
+def _encode(ds) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_same_plan_version_same_uids_new_version_new_uids(approved_source, exported):
+    bundle, _ = exported
+    again = build_export(approved_source)
+    assert [d.SOPInstanceUID for d in again.datasets] == [d.SOPInstanceUID for d in bundle.datasets]
+    assert [d.SeriesInstanceUID for d in again.datasets] == [d.SeriesInstanceUID for d in bundle.datasets]
+    document = PlanDocument(approved_source.plan)
+    document.reopen("Approver^Anna", "move the target")
+    newer = build_export(dataclasses.replace(approved_source, plan=document.plan))
+    assert newer.plan.version == bundle.plan.version + 1
+    old = {d.SOPInstanceUID for d in bundle.datasets if d.Modality != "SEG"} | {d.SeriesInstanceUID for d in bundle.datasets
+                                                                              if d.Modality != "SEG"}
+    new = {d.SOPInstanceUID for d in newer.datasets} | {d.SeriesInstanceUID for d in newer.datasets}
+    assert not old & new  # the disc SEG is the same mask of the same series: the same object, kept once
+
+
+def test_pdf_report_reads_as_a_procedure_plan(exported, tmp_path):
+    bundle, folder = exported
+    assert folder.pdf.read_bytes()[:5] == b"%PDF-"
+    text = subprocess.run(["pdftotext", "-layout", str(folder.pdf), "-"], capture_output=True, text=True).stdout
+    plan, t = bundle.plan, bundle.plan.trajectories[0]
+    for expected in ("S1 transforaminal epidural injection", "APPROVED", "Approver^Anna", "DEMO LUMBAR",
+                     "protrusion", "Platelet lysate, 2 mL", "target depth 31.5 mm", "42° to the transducer face",
+                     f"({t.target_lps[0]:.1f}, {t.target_lps[1]:.1f}, {t.target_lps[2]:.1f})", "22 G 127 mm quincke",
+                     "Key images", "Warnings", "Test: left S1, 2 mL"):
+        assert expected in text, expected
+    encapsulated = bundle.pdf_document
+    assert encapsulated.MIMETypeOfEncapsulatedDocument == "application/pdf"
+    assert bytes(encapsulated.EncapsulatedDocument)[: len(bundle.pdf)] == bundle.pdf
+    assert plan.approval.name in text
+
+
+def test_export_refuses_a_plan_of_another_study(approved_source):
+    other = dataclasses.replace(approved_source.plan, study=dataclasses.replace(approved_source.plan.study,
+                                                                                 study_instance_uid="1.2.3.4"))
+    with pytest.raises(ExportError, match="wrong study"):
+        build_export(dataclasses.replace(approved_source, plan=other))
+
+
+def test_cli_export_writes_a_dicomdir_folder_the_importer_reads(planned, tmp_path):
+    out = tmp_path / "export"
+    run = subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "main.py"), "export", str(planned), "--out", str(out)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert (out / "DICOMDIR").exists() and list(out.glob("injection-plan-*.pdf"))
+    from pydicom.fileset import FileSet
+
+    fileset = FileSet(pydicom.dcmread(out / "DICOMDIR"))
+    assert sorted({i.Modality for i in fileset}) == ["DOC", "KO", "OT", "SEG", "SR"]
+    from planner.database import StudyDatabase
+    from planner.importer import import_paths
+
+    with StudyDatabase(tmp_path / "db.sqlite") as db:
+        report = import_paths([str(out / "DICOMDIR")], db)
+    assert not report.rejected
+    assert report.n_indexed == len(fileset)
+    plan = json.loads(planned.read_text())
+    assert plan["study"]["study_instance_uid"] in run.stdout
+
+
+def test_cli_export_names_a_missing_plan_file(tmp_path):
+    run = subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "main.py"), "export", str(tmp_path / "nope.json"),
+                          "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 1
+    assert "nope.json" in run.stderr and "cannot be read" in run.stderr
