@@ -95,3 +95,13 @@ def make_stack(folder: Path, n: int, step=(0.0, 0.0, 2.0), skip=(), **kwargs) ->
 @pytest.fixture
 def mr_slice(tmp_path) -> Path:
     return make_mr_slice(tmp_path / "slice.dcm")
+
+
+@pytest.fixture
+def orthanc(tmp_path):
+    """A real Orthanc on 127.0.0.1 (free ports, own storage), stopped after the test."""
+    from tests.orthanc import OrthancServer
+
+    server = OrthancServer(tmp_path / "orthanc").start()
+    yield server
+    server.stop()

@@ -26,6 +26,7 @@ import numpy as np
 import pydicom
 from pydicom.fileset import FileSet
 from pydicom.sr.codedict import codes
+from pydicom.uid import ExplicitVRLittleEndian
 
 from planner.dicom_header import InstanceHeader, read_dataset
 from planner.errors import ExportError, PlannerError
@@ -112,6 +113,7 @@ def _key_image_dataset(key: KeyImage, number: int, reference: pydicom.Dataset, i
         manufacturer=SOFTWARE,
         patient_orientation=key.orientation if all(key.orientation) else ("P", "F"),
         series_description="Injection plan key images",
+        transfer_syntax_uid=ExplicitVRLittleEndian,
     )
     if not all(key.orientation):
         sc.PatientOrientation = ""  # not known (an ultrasound frame): type 2, empty

@@ -208,8 +208,8 @@ def store(node: PacsNode, items: Iterable, progress: ProgressCallback | None = N
     ae = _ae(node)
     contexts = sorted({(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for ds in datasets})
     for sop_class in sorted({c for c, _ in contexts}):
-        syntaxes = sorted({t for c, t in contexts if c == sop_class} | {ExplicitVRLittleEndian, ImplicitVRLittleEndian})
-        ae.add_requested_context(sop_class, syntaxes)
+        own = [t for c, t in contexts if c == sop_class]  # first: stored as written, byte for byte
+        ae.add_requested_context(sop_class, list(dict.fromkeys(own + [ExplicitVRLittleEndian, ImplicitVRLittleEndian])))
     if len(ae.requested_contexts) > 128:
         raise PacsError(f"{node.label}: more than 128 SOP classes in one send")
     assoc = _associate(node, ae)

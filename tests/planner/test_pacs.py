@@ -1,0 +1,124 @@
+"""PACS (issue 6) against a real Orthanc: echo, store + read back, find + get, outbox across an outage, refusals."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pydicom
+import pytest
+
+from planner.errors import PacsError
+from planner.export.bundle import build_export
+from planner.export.sr import plan_from_sr
+from planner.pacs.network import PacsNode, echo, find, get, store
+from planner.pacs.outbox import Outbox
+from planner.plan import plan_to_dict
+from tests.planner.test_export import approved_source, planned  # noqa: F401 - shared fixtures
+
+
+@pytest.fixture(scope="module")
+def bundle(approved_source):  # noqa: F811
+    return build_export(approved_source)
+
+
+def dataset_body(data: bytes) -> bytes:
+    """A Part 10 file's bytes after its File Meta Information (what the PACS must keep unchanged)."""
+    assert data[128:132] == b"DICM"
+    group_length = int.from_bytes(data[140:144], "little")  # (0002,0000) UL, explicit VR: tag 4 + VR 2 + len 2
+    return data[144 + group_length:]
+
+
+def encoded(ds) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_echo_and_a_clear_message_when_nothing_listens(orthanc):
+    assert echo(orthanc.node) > 0
+    closed = PacsNode("NOBODY", "127.0.0.1", 1, timeout_s=3)
+    with pytest.raises(PacsError, match="cannot connect to 127.0.0.1:1"):
+        echo(closed)
+
+
+def test_store_the_export_and_read_it_back_byte_for_byte(orthanc, bundle, tmp_path):
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.enqueue(orthanc.node, bundle.datasets)
+    summary = outbox.process()
+    assert (summary.sent, summary.failed) == (len(bundle.datasets), 0)
+    assert outbox.pending_count() == 0
+    for ds in bundle.datasets:
+        stored = orthanc.instance_file(ds.SOPInstanceUID)
+        assert dataset_body(stored) == dataset_body(encoded(ds)), ds.Modality
+    # inside the original study, not a new one
+    studies = orthanc.rest("/studies?expand")
+    assert [s["MainDicomTags"]["StudyInstanceUID"] for s in studies] == [bundle.plan.study.study_instance_uid]
+
+
+def test_find_and_get_a_study_then_open_the_plan_from_it(orthanc, bundle, approved_source, tmp_path):
+    mr_files = [h.path for h in approved_source.headers]
+    assert all(r.ok for r in store(orthanc.node, mr_files + bundle.datasets))
+    studies = find(orthanc.node, "STUDY", {"PatientID": approved_source.headers[0].patient_id})
+    assert [s.StudyInstanceUID for s in studies] == [bundle.plan.study.study_instance_uid]
+    patients = find(orthanc.node, "PATIENT", {"PatientID": approved_source.headers[0].patient_id})
+    assert len(patients) == 1
+    series = find(orthanc.node, "SERIES", {"StudyInstanceUID": studies[0].StudyInstanceUID})
+    assert {s.Modality for s in series} == {"MR", "SR", "SEG", "OT", "KO", "DOC"}
+    progress = []
+    files = get(orthanc.node, studies[0].StudyInstanceUID, tmp_path / "got", progress=lambda d, t, s: progress.append(d))
+    assert len(files) == len(mr_files) + len(bundle.datasets)
+    assert progress and progress[-1] == len(files)
+    from planner.database import StudyDatabase
+    from planner.importer import import_paths
+
+    with StudyDatabase(tmp_path / "db.sqlite") as db:
+        report = import_paths([str(tmp_path / "got")], db)
+    assert not report.rejected
+    sr = next(pydicom.dcmread(f) for f in files if pydicom.dcmread(f, stop_before_pixels=True).Modality == "SR")
+    assert plan_to_dict(plan_from_sr(sr)) == plan_to_dict(bundle.plan)
+
+
+def test_pacs_stopped_mid_export_keeps_the_rest_queued_and_sends_each_once_after_restart(orthanc, bundle, tmp_path):
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.enqueue(orthanc.node, bundle.datasets)
+    total = len(bundle.datasets)
+
+    def stop_after_two(done, _total, _text):
+        if done == 2:
+            orthanc.stop()
+
+    first = outbox.process(progress=stop_after_two)
+    assert first.sent == 2 and first.failed == total - 2
+    waiting = outbox.items(pending_only=True)
+    assert len(waiting) == total - 2
+    assert all(i.last_error and i.attempts == 1 for i in waiting)
+    assert all(i.next_attempt > time.time() for i in waiting)  # backed off, not hammering
+    sent_first = {i.sop_instance_uid: i.sent for i in outbox.items() if i.state == "sent"}
+
+    # a restart of the application: a new Outbox on the same folder still has them
+    outbox = Outbox(tmp_path / "outbox")
+    assert outbox.process().sent == 0  # not due yet
+    orthanc.start()
+    second = outbox.process(due_only=False)
+    assert (second.sent, second.failed) == (total - 2, 0)
+    assert outbox.pending_count() == 0
+    after = {i.sop_instance_uid: i.sent for i in outbox.items()}
+    assert all(after[uid] == when for uid, when in sent_first.items())  # the first two were not sent again
+    assert sorted(orthanc.rest("/instances?expand") and [i["MainDicomTags"]["SOPInstanceUID"]
+                                                          for i in orthanc.rest("/instances?expand")]) == \
+        sorted(ds.SOPInstanceUID for ds in bundle.datasets)
+
+
+def test_a_refused_sop_class_shows_its_reason_in_the_outbox(orthanc, bundle, tmp_path):
+    unknown = pydicom.dcmread(io.BytesIO(encoded(bundle.key_images[0])))
+    private_class = "1.2.826.0.1.3680043.8.498.99.1"  # a vendor's private storage class, unknown to the PACS
+    unknown.SOPClassUID = unknown.file_meta.MediaStorageSOPClassUID = private_class
+    unknown.SOPInstanceUID = unknown.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.enqueue(orthanc.node, [bundle.sr, unknown])
+    summary = outbox.process()
+    assert (summary.sent, summary.failed) == (1, 1)
+    [item] = outbox.items(pending_only=True)
+    assert "refused the presentation context" in item.last_error
+    assert private_class in item.last_error and item.sop_instance_uid == unknown.SOPInstanceUID
