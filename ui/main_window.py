@@ -17,7 +17,7 @@ Where things are:
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, QSize, QThreadPool, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, QThreadPool, QTimer, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -43,7 +43,10 @@ from planner.disc_model import DiscModel, analyze_volume, resegment_from_seed
 from planner.display import PRESETS, WindowLevel, auto_window, window_preset
 from planner.importer import ImportReport, import_paths
 from planner.loader import LoadedSeries, load_series
-from planner.errors import PlanFormatError
+from planner.errors import PlanFormatError, PlannerError
+from planner.export.bundle import ExportSource, export_to, make_export_source
+from planner.pacs import network
+from planner.pacs.outbox import Outbox
 from planner.mpr import View, needle_rotation, volume_center
 from planner.plan_session import PlanSession
 from planner.plan_store import load_plan, recovery_files
@@ -136,14 +139,20 @@ class MainWindow(QMainWindow):
         self.plan_panel.reopen_requested.connect(self._reopen_dialog)
         self.plan_panel.save_requested.connect(lambda: self.save_plan())
         self.plan_panel.open_requested.connect(self._open_plan_dialog)
+        self.plan_panel.send_requested.connect(lambda: self.send_plan_to_pacs())
         self.plan_panel.error.connect(lambda message: self.status_text.setText(message))
         self.cine_view.approach_failed.connect(lambda message: show_error(self, message))
         self.plan_dock = self._scrolled_dock("Plan", "plan", self.plan_panel, self.findings_dock)
         self.findings_dock.raise_()
 
+        self.outbox = Outbox()
         self._build_status_bar()
         self._build_actions()
         self.setAcceptDrops(True)
+        self._outbox_timer = QTimer(self)
+        self._outbox_timer.setInterval(60_000)  # retry what a PACS has not confirmed (each item has its back-off)
+        self._outbox_timer.timeout.connect(self.retry_outbox)
+        self._outbox_timer.start()
 
         self.layout_name = ""
         self.set_layout(layout or str(self.settings.value("layout", "2x2")))
@@ -201,7 +210,12 @@ class MainWindow(QMainWindow):
         self.status_text = QLabel("")
         self.cursor_text = QLabel("")
         self.cursor_text.setMinimumWidth(380)
+        self.outbox_button = QPushButton("")
+        self.outbox_button.setFlat(True)
+        self.outbox_button.clicked.connect(self.show_outbox)
         self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.outbox_button)
+        self._update_outbox_button()
         self.statusBar().addPermanentWidget(self.cursor_text)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
@@ -282,6 +296,14 @@ class MainWindow(QMainWindow):
         plan_menu.addAction("Approve or reopen...", self.plan_panel._approve_or_reopen)
 
     # ------------------------------------------------------------ layouts
+
+        pacs_menu = self.menuBar().addMenu("P&ACS")
+        pacs_menu.addAction("Send plan to PACS", QKeySequence("Ctrl+Shift+E"), lambda: self.send_plan_to_pacs())
+        pacs_menu.addAction("Export plan to folder (DICOMDIR + PDF)...", lambda: self.export_plan_to_folder())
+        pacs_menu.addSeparator()
+        pacs_menu.addAction("Query and retrieve...", self._query_dialog)
+        pacs_menu.addAction("Outbox...", self.show_outbox)
+        pacs_menu.addAction("PACS settings...", self._pacs_settings_dialog)
 
     def set_layout(self, name: str) -> None:
         """Arrange the views: "1x1", "1x3", "2x2" (three MPR + 3D) or "mr+us"."""
@@ -673,8 +695,13 @@ class MainWindow(QMainWindow):
     def open_plan(self, path: str, on_done=None) -> PlanSession | None:
         """Open a plan file; a broken one is reported (naming the field) and left untouched."""
         try:
-            session = PlanSession.open(path, self.context.undo_stack)
-        except PlanFormatError as error:
+            if _is_dicom(path):  # a plan report (SR) from PACS or an export folder
+                from planner.export.sr import plan_from_sr_file
+
+                session = PlanSession(plan_from_sr_file(path), self.context.undo_stack)
+            else:
+                session = PlanSession.open(path, self.context.undo_stack)
+        except PlannerError as error:
             show_error(self, str(error))
             return None
         self._attach_anatomy(session, on_done)
@@ -706,8 +733,128 @@ class MainWindow(QMainWindow):
 
         self.run_task(Task(build_anatomy, model.analysis, others), "Estimating the safety anatomy...", done)
 
+    # ---------------------------------------------------------------- export and PACS
+
+    def export_source(self) -> ExportSource | None:
+        """The current plan with the images, disc mask and numbers it was planned on (None: say what is missing)."""
+        session = self.context.plan
+        if session is None or self.primary is None:
+            show_error(self, "Nothing to export: open a study and make or open a plan first.")
+            return None
+        plan = session.plan
+        if self.primary.loaded.headers[0].study_instance_uid != plan.study.study_instance_uid:
+            show_error(self, "The plan belongs to another study than the one shown: open its study to export it.")
+            return None
+        model = self.context.disc
+        mask = model.segmentation.series_mask(self.primary.volume) if model is not None else None
+        metrics = {t.id: m.as_dict() for t in plan.trajectories if (m := session.metrics(t.id)) is not None}
+        warnings = list(session.anatomy.warnings) if session.anatomy is not None else []
+        warnings += [w for m in metrics.values() for w in m["warnings"]]
+        analysis = model.finding.as_dict() if model is not None else None
+        return make_export_source(plan, self.primary.volume, self.primary.loaded.headers, mask, metrics, warnings,
+                                  analysis, instances=self.db.instances)
+
+    def send_plan_to_pacs(self, node: network.PacsNode | None = None, on_done=None):
+        """One action: build the export and send it to the first configured PACS (folder export when none)."""
+        if node is None:
+            nodes = network.load_nodes()
+            if not nodes:
+                self.status_text.setText("No PACS configured: exporting to a folder (PACS > PACS settings to add one)")
+                return self.export_plan_to_folder(on_done=on_done)
+            node = nodes[0]
+        source = self.export_source()
+        if source is None:
+            return None
+        if not source.plan.approved:
+            self.status_text.setText("Sending a draft plan (not approved); the report says so")
+
+        def done(result) -> None:
+            bundle, _folder, summary = result
+            self._update_outbox_button()
+            if summary.failed:
+                show_error(self, f"{summary.sent} of {summary.sent + summary.failed} objects reached {node.label}; the "
+                                 f"rest stay in the outbox and are retried: {'; '.join(summary.reasons)}")
+            else:
+                self.status_text.setText(f"Plan v{bundle.plan.version} sent to {node.label}: {summary.sent} objects "
+                                         "in the patient's study")
+            if on_done:
+                on_done(result)
+
+        return self.run_task(Task(export_to, source, None, node, self.outbox),
+                             f"Exporting the plan and sending it to {node.label}...", done)
+
+    def export_plan_to_folder(self, folder: str | None = None, on_done=None):
+        source = self.export_source()
+        if source is None:
+            return None
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Export plan to folder (DICOMDIR)")
+            if not folder:
+                return None
+
+        def done(result) -> None:
+            _bundle, written, _summary = result
+            self.status_text.setText(f"Plan exported: {written.dicomdir} and {written.pdf.name}")
+            if on_done:
+                on_done(result)
+
+        return self.run_task(Task(export_to, source, folder), "Exporting the plan...", done)
+
+    def retry_outbox(self, on_done=None) -> None:
+        """Send what is due in the outbox, in the background (the timer's work; quiet unless it fails)."""
+        if self.outbox.pending_count() == 0:
+            return
+
+        def done(summary) -> None:
+            self._update_outbox_button()
+            if on_done:
+                on_done(summary)
+
+        self.run_task(Task(self.outbox.process), "Sending queued objects to PACS...", done,
+                      lambda message: self._update_outbox_button())
+
+    def _update_outbox_button(self) -> None:
+        waiting = self.outbox.pending_count()
+        self.outbox_button.setText(f"Outbox: {waiting} waiting" if waiting else "")
+        self.outbox_button.setVisible(bool(waiting))
+
+    def show_outbox(self) -> None:
+        from ui.pacs_dialogs import OutboxDialog
+
+        OutboxDialog(self.outbox, self.run_task, self).exec()
+        self._update_outbox_button()
+
+    def _pacs_settings_dialog(self) -> None:
+        from ui.pacs_dialogs import PacsSettingsDialog
+
+        PacsSettingsDialog(self.run_task, self).exec()
+
+    def _query_dialog(self) -> None:
+        from ui.pacs_dialogs import QueryDialog
+
+        nodes = network.load_nodes()
+        if not nodes:
+            show_error(self, "No PACS configured: add one in PACS > PACS settings.")
+            return
+        QueryDialog(nodes, self.run_task, self.retrieve_study, self).exec()
+
+    def retrieve_study(self, node: network.PacsNode, study_instance_uid: str, on_done=None):
+        """C-GET a study into the user data folder and import it into the study browser, in a worker."""
+        from planner.app_paths import data_folder
+
+        folder = data_folder() / "incoming" / study_instance_uid
+
+        def fetch(progress=None, cancel=None):
+            files = network.get(node, study_instance_uid, folder, progress=progress, cancel=cancel)
+            return files
+
+        def imported(files) -> None:
+            self.import_paths([str(folder)], on_done=lambda _report: on_done(len(files)) if on_done else None)
+
+        return self.run_task(Task(fetch), f"Retrieving the study from {node.label}...", imported)
+
     def _open_plan_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open plan", "", "Plans (*.json)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open plan", "", "Plans (*.json *.dcm);;All files (*)")
         if path:
             self.open_plan(path)
 
@@ -822,6 +969,14 @@ class MainWindow(QMainWindow):
             view.detach()
             view.Finalize()
         super().closeEvent(event)
+
+
+def _is_dicom(path: str) -> bool:
+    try:
+        with open(path, "rb") as file:
+            return file.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
 
 
 def _patient_text(header) -> str:

@@ -45,6 +45,7 @@ class PlanPanel(QWidget):
     reopen_requested = Signal()
     save_requested = Signal()
     open_requested = Signal()
+    send_requested = Signal()  # export the plan into the patient's study on the PACS
     error = Signal(str)
 
     def __init__(self, context: ViewerContext, parent=None) -> None:
@@ -104,6 +105,10 @@ class PlanPanel(QWidget):
         save.clicked.connect(self.save_requested.emit)
         open_button = QPushButton("Open...")
         open_button.clicked.connect(self.open_requested.emit)
+        self.send_button = QPushButton("Send to PACS")
+        self.send_button.setToolTip("SR, SEG, key images, key objects and the PDF report into the MR study "
+                                    "(to a folder with a DICOMDIR when no PACS is configured)")
+        self.send_button.clicked.connect(self.send_requested.emit)
 
         form = QFormLayout()
         form.addRow("Procedure", self.procedure_box)
@@ -122,6 +127,7 @@ class PlanPanel(QWidget):
         buttons.addWidget(self.approve_button, 1, 0, 1, 2)
         buttons.addWidget(save, 2, 0)
         buttons.addWidget(open_button, 2, 1)
+        buttons.addWidget(self.send_button, 3, 0, 1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.suggest_button)

@@ -262,6 +262,38 @@ def write_export_folder(bundle: ExportBundle, out_dir) -> ExportFolder:
     return ExportFolder(out, dicomdir, files, pdf)
 
 
+def make_export_source(plan: Plan, volume: Volume, headers: list[InstanceHeader], disc_mask=None, metrics=None,
+                       warnings=(), analysis: dict | None = None, instances=None) -> ExportSource:
+    """An :class:`ExportSource` from what an application holds; ``instances(series_uid) -> headers`` finds
+    the ultrasound image of the plan's approach (e.g. ``StudyDatabase.instances``)."""
+    us_header = us_frame = None
+    if plan.ultrasound is not None and instances is not None and plan.ultrasound.series_instance_uid:
+        us_header = next((h for h in instances(plan.ultrasound.series_instance_uid)
+                          if h.sop_instance_uid == plan.ultrasound.sop_instance_uid), None)
+        if us_header is not None:
+            from planner.ultrasound import UltrasoundClip
+
+            us_frame = UltrasoundClip(us_header).frame(plan.ultrasound.frame_number - 1)
+    return ExportSource(plan, volume, list(headers), disc_mask, dict(metrics or {}), list(warnings), analysis,
+                        us_header, us_frame)
+
+
+def export_to(source: ExportSource, folder=None, node=None, outbox=None, progress: ProgressCallback | None = None,
+              cancel: CancelToken | None = None) -> tuple[ExportBundle, ExportFolder | None, object]:
+    """Build the export, write it to ``folder`` and/or send it to ``node`` through ``outbox``, in one call (a worker's).
+
+    Returns (bundle, folder written or None, the outbox's SendSummary or None).
+    """
+    bundle = build_export(source, progress=progress, cancel=cancel)
+    written = write_export_folder(bundle, folder) if folder is not None else None
+    summary = None
+    if node is not None:
+        from planner.pacs.outbox import Outbox
+
+        summary = (outbox or Outbox()).send(node, bundle.datasets, progress=progress, cancel=cancel)
+    return bundle, written, summary
+
+
 # --- from files (the CLI) ---------------------------------------------------------------------------
 
 

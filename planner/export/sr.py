@@ -353,3 +353,12 @@ def plan_from_sr(dataset: pydicom.Dataset, source: str = "the SR") -> Plan:
                     f"the SR's SCOORD3D differs from its plan document by {error:.3f} mm (edited elsewhere?)",
                 )
     return plan
+
+
+def plan_from_sr_file(path) -> Plan:
+    """:func:`plan_from_sr` of a file; a file that is not DICOM or not a plan SR names itself."""
+    try:
+        dataset = pydicom.dcmread(path)
+    except (OSError, pydicom.errors.InvalidDicomError) as error:
+        raise PlanFormatError(path, "(the file)", f"cannot be read as DICOM ({error})") from error
+    return plan_from_sr(dataset, str(path))

@@ -136,6 +136,12 @@ class Outbox:
                 ids.append(int(cursor.lastrowid))
         return ids
 
+    def send(self, node: PacsNode, datasets: Iterable[pydicom.Dataset], progress: ProgressCallback | None = None,
+             cancel: CancelToken | None = None) -> SendSummary:
+        """Queue ``datasets`` for ``node`` and send everything pending now; what fails stays queued."""
+        self.enqueue(node, datasets)
+        return self.process(due_only=False, progress=progress, cancel=cancel)
+
     def items(self, pending_only: bool = False) -> list[OutboxItem]:
         query = "SELECT * FROM items" + (" WHERE state = 'pending'" if pending_only else "") + " ORDER BY id"
         with self._db() as db:
