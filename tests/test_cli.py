@@ -15,7 +15,7 @@ def run(*args, check=False):
 
 def test_help_lists_every_subcommand():
     out = run("--help", check=True).stdout
-    for command in ("import", "info", "demo-data", "analyze", "plan", "export"):
+    for command in ("import", "info", "demo-data", "analyze", "plan", "export", "pacs"):
         assert command in out
 
 
