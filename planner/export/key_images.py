@@ -201,6 +201,18 @@ def _sources_near(volume: Volume, point_lps) -> tuple[str, ...]:
     return (uids[k] if len(uids) == volume.shape[0] else uids[0],)
 
 
+def ultrasound_summary(us) -> list[str]:
+    """The planned in-plane approach in words, one item per number (the key image and the report)."""
+    parts = []
+    if us.depth_mm is not None:
+        parts.append(f"target depth {us.depth_mm:.1f} mm")
+    if us.insertion_angle_deg is not None:
+        parts.append(f"needle {us.insertion_angle_deg:.0f}° to the transducer face")
+    if us.probe_edge_distance_mm is not None:
+        parts.append(f"insertion {us.probe_edge_distance_mm:.0f} mm from the probe edge")
+    return parts
+
+
 def _ultrasound_view(plan: Plan, frame: np.ndarray) -> KeyImage:
     us = plan.ultrasound
     rgb = frame if frame.ndim == 3 else np.repeat(frame[:, :, None], 3, axis=2)
@@ -223,14 +235,8 @@ def _ultrasound_view(plan: Plan, frame: np.ndarray) -> KeyImage:
 
     text((tx + 10, ty + 6), "target", fill=YELLOW)
     text((8, 6), f"Ultrasound-guided approach (frame {us.frame_number})", f=font)
-    numbers = []
-    if us.depth_mm is not None:
-        numbers.append(f"target depth {us.depth_mm:.1f} mm")
-    if us.insertion_angle_deg is not None:
-        numbers.append(f"angle to transducer {us.insertion_angle_deg:.0f}°")
-    if us.probe_edge_distance_mm is not None:
-        numbers.append(f"insert {us.probe_edge_distance_mm:.0f} mm from the probe edge")
-    text((8, 26), ", ".join(numbers))
+    for n, line in enumerate(ultrasound_summary(us)):
+        text((8, 26 + 17 * n), line)
     text((8, image.size[1] - 8), "Planning image - not for diagnosis", anchor="lb")
     return KeyImage(f"Ultrasound approach (frame {us.frame_number})", np.array(image), "ultrasound", None,
                     (us.sop_instance_uid,))

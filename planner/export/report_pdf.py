@@ -24,7 +24,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from planner.export.identity import SERIES_NUMBERS, SOFTWARE, SOFTWARE_VERSION, ExportIdentity, copy_study_attributes
-from planner.export.key_images import KeyImage
+from planner.export.key_images import KeyImage, ultrasound_summary
 from planner.plan import Plan
 
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
@@ -202,13 +202,7 @@ def plan_report_pdf(content: ReportContent) -> bytes:
     rows.append(["Guidance", ", ".join(sorted({t.guidance for t in plan.trajectories})) or "—"])
     us = plan.ultrasound
     if us is not None:
-        parts = []
-        if us.depth_mm is not None:
-            parts.append(f"target depth {us.depth_mm:.1f} mm")
-        if us.insertion_angle_deg is not None:
-            parts.append(f"needle {us.insertion_angle_deg:.0f}° to the transducer face")
-        if us.probe_edge_distance_mm is not None:
-            parts.append(f"insertion {us.probe_edge_distance_mm:.0f} mm from the probe edge")
+        parts = ultrasound_summary(us)
         rows.append(["Ultrasound approach", (", ".join(parts) or "marked") + f" (frame {us.frame_number})"])
     if plan.notes:
         rows.append(["Notes", plan.notes])
