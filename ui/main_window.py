@@ -765,8 +765,6 @@ class MainWindow(QMainWindow):
         source = self.export_source()
         if source is None:
             return None
-        if not source.plan.approved:
-            self.status_text.setText("Sending a draft plan (not approved); the report says so")
 
         def done(result) -> None:
             bundle, _folder, summary = result

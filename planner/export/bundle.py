@@ -69,8 +69,7 @@ class ExportBundle:
     @property
     def datasets(self) -> list[pydicom.Dataset]:
         """Every DICOM object, in the order they are stored (referenced objects before the ones referring to them)."""
-        objects = ([self.seg] if self.seg is not None else []) + self.key_images + [self.sr, self.kos, self.pdf_document]
-        return objects
+        return ([self.seg] if self.seg is not None else []) + self.key_images + [self.sr, self.kos, self.pdf_document]
 
 
 def _check(source: ExportSource) -> None:
@@ -397,13 +396,14 @@ def _find_study_series(plan_path: Path, plan: Plan, db_path) -> dict[str, list[I
 def _mask_from_seg(seg_file: Path, volume: Volume) -> np.ndarray | None:
     """The first segment of a SEG on ``volume``'s grid (frames matched by source SOP Instance UID)."""
     seg = hd.seg.segread(seg_file)
+    frames = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns).astype(bool)
     mask = np.zeros(volume.shape, bool)
     index = {uid: k for k, uid in enumerate(volume.sop_instance_uids)}
     found = False
-    for n, frame in enumerate(seg.PerFrameFunctionalGroupsSequence):
-        source = frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+    for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence):
+        source = item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
         if source in index:
-            mask[index[source]] |= seg.pixel_array[n].astype(bool) if seg.pixel_array.ndim == 3 else seg.pixel_array.astype(bool)
+            mask[index[source]] |= frame
             found = True
     return mask if found else None
 

@@ -161,7 +161,7 @@ class _Canvas:
         self.text((8, size - 8), "Planning image - not for diagnosis", font=self.small, anchor="lb")
 
 
-def _needle_views(plan: Plan, trajectory: Trajectory, volume: Volume, image: sitk.Image, mask_image,
+def _needle_views(trajectory: Trajectory, volume: Volume, image: sitk.Image, mask_image,
                   window, metrics: dict) -> list[KeyImage]:
     entry, target = np.asarray(trajectory.entry_lps), np.asarray(trajectory.target_lps)
     direction = (target - entry) / np.linalg.norm(target - entry)
@@ -257,7 +257,7 @@ def render_key_images(
     window = auto_window(volume.array, 1.0, 99.5)  # (centre, width)
     images = []
     for trajectory in plan.trajectories:
-        images += _needle_views(plan, trajectory, volume, image, mask_image, window, (metrics or {}).get(trajectory.id))
+        images += _needle_views(trajectory, volume, image, mask_image, window, (metrics or {}).get(trajectory.id))
     if plan.ultrasound is not None and ultrasound_frame is not None:
         images.append(_ultrasound_view(plan, ultrasound_frame))
     return images

@@ -26,7 +26,7 @@ from pydicom.sr.codedict import codes
 
 from planner.errors import PlanFormatError
 from planner.export import codes as c
-from planner.export.identity import SERIES_NUMBERS, SOFTWARE, ExportIdentity, copy_study_attributes
+from planner.export.identity import SERIES_NUMBERS, SOFTWARE, ExportIdentity, copy_study_attributes, dicom_date_time
 from planner.plan import Plan, plan_from_dict, plan_to_dict
 
 #: the tolerance within which the SR's coordinates must agree with its plan document
@@ -241,8 +241,6 @@ def build_plan_sr(
     sr.SeriesDate, sr.SeriesTime = identity.content_date, identity.content_time
     sr.InstanceCreationDate, sr.InstanceCreationTime = identity.content_date, identity.content_time
     if approval is not None and "VerifyingObserverSequence" in sr:
-        from planner.export.identity import dicom_date_time
-
         day, time = dicom_date_time(approval.time)
         sr.VerifyingObserverSequence[0].VerificationDateTime = day + time
     _declare_local_scheme(sr)
