@@ -412,7 +412,7 @@ def _recompute(plan: Plan, volume: Volume, series: dict) -> tuple[dict, list[str
     from planner.anatomy import build_anatomy
     from planner.disc_model import analyze_volume
     from planner.loader import load_series
-    from planner.suggest import metrics_for
+    from planner.planning import plan_metrics
 
     analysis = analyze_volume(volume)
     others = []
@@ -426,7 +426,7 @@ def _recompute(plan: Plan, volume: Volume, series: dict) -> tuple[dict, list[str
         if loaded.volumes and loaded.volumes[0].frame_of_reference_uid in ("", volume.frame_of_reference_uid):
             others.append(loaded.volumes[0])
     anatomy = build_anatomy(analysis, others)
-    metrics = {t.id: metrics_for(anatomy, plan.procedure, t) for t in plan.trajectories}
+    metrics = plan_metrics(plan, anatomy)
     warnings = list(anatomy.warnings) + [w for m in metrics.values() for w in m.warnings]
     mask = analysis.segmentation.series_mask(volume)
     return {tid: m.as_dict() for tid, m in metrics.items()}, warnings, mask
