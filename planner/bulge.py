@@ -2,8 +2,8 @@
 
 In the disc frame (:mod:`planner.segmentation`), the reference outline is the
 endplate outline; the displacement profile d(theta) is how far disc tissue
-reaches beyond it along rays from the outline's centre, theta = 0 pointing
-posterior and +90 degrees to the patient's left. From that profile and the
+reaches beyond it (perpendicular to it) in each direction from the outline's
+centre, theta = 0 pointing posterior and +90 degrees to the patient's left. From that profile and the
 displaced material itself:
 
 * normal: nothing displaced by more than ``THRESHOLD_MM``;
@@ -81,16 +81,40 @@ def ray_extent_mm(mask: np.ndarray, centre: np.ndarray, angles: np.ndarray, max_
     return radii[last]
 
 
+def displacement_profile_mm(disc2d: np.ndarray, outline: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """d(theta), one value per degree: how far (mm, perpendicular to the outline) the disc reaches beyond it.
+
+    Each pixel of ``disc2d`` outside ``outline`` has its distance from the
+    outline; theta is its direction from ``centre`` (0 posterior, +90 the
+    patient's left). A direction's value is the largest distance within
+    +-2 degrees (pixels far out are sparse in angle). Measured along the
+    perpendicular, not along the ray from the centre, which overstates an
+    off-centre herniation crossing the outline obliquely.
+    """
+    beyond = disc2d & ~outline
+    profile = np.zeros(360)
+    if not beyond.any():
+        return profile
+    rows, cols = np.nonzero(beyond)
+    distance = distance_outside_mm(outline)[rows, cols]
+    degrees = np.rint(np.degrees(np.arctan2(cols - centre[1], rows - centre[0]))).astype(int) % 360
+    np.maximum.at(profile, degrees, distance)
+    padded = np.concatenate([profile[-2:], profile, profile[:2]])
+    return np.lib.stride_tricks.sliding_window_view(padded, 5).max(axis=1)
+
+
 def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
     frame = seg.frame
     n_mm, p_mm, l_mm = (frame.axis_mm(a) for a in range(3))
     outline = seg.outline
     top, bottom = seg.endplate_planes_mm()
     within = (n_mm <= top + 1.0) & (n_mm >= bottom - 1.0)
-    disc2d = seg.disc[within].any(axis=0) | outline
+    # the disc seen along its normal; beyond the outline only where displaced material is at least
+    # 2 mm high (not a partial-volume fringe of one plane)
+    disc2d = (seg.disc[within].sum(axis=0) * STEP_MM >= 2.0) | outline
     centre = np.argwhere(outline).mean(axis=0)
     angles = np.radians(np.arange(360.0))
-    profile = np.maximum(0.0, ray_extent_mm(disc2d, centre, angles) - ray_extent_mm(outline, centre, angles))
+    profile = displacement_profile_mm(disc2d, outline, centre)
     warnings: list[str] = []
     unseen = _unseen_directions(seg, centre, angles)
     if unseen.any():

@@ -1,11 +1,4 @@
-"""Lumbar disc localisation on a sagittal T2 series (first stage of level finding, issue 4).
-
-Work in progress: this module finds the chain of intervertebral discs in the
-mid-sagittal plane. On the five real studies in ../shared/lumbar-mri it finds
-the discs from the lower thoracic spine down to L3-L4 or L4-L5, but not yet
-the strongly tilted, often degenerated L4-L5 and L5-S1 discs, whose edge
-scores are weak; labelling the levels (counting up from the sacrum) builds on
-it and is not done yet.
+"""Level finding on a sagittal T2 series (issue 4): the disc chain, followed into the sacrum, labelled from S1.
 
 How it works, in the patient frame whatever the series' row/column order:
 
@@ -19,6 +12,13 @@ How it works, in the patient frame whatever the series' row/column order:
 3. :func:`disc_chain` links candidates by dynamic programming into the chain a
    spine makes: consecutive discs 22-52 mm apart, each step nearly along the
    discs' normals, smooth in direction, tilt and spacing.
+4. :func:`track_caudally` follows the column below the chain junction by
+   junction into the sacrum (the lowest discs are steep and often thin), and
+   :func:`refine_disc` sets each junction's centre and tilt to the degree.
+5. :func:`find_levels` names the junction where the column stops bending
+   (:func:`lumbosacral_scores`) L5-S1 and counts upwards; when two junctions
+   bend alike, the one with the taller disc space wins (the sacral junctions
+   below S1 are fused remnants), and the count is said to be doubtful.
 """
 
 from __future__ import annotations
@@ -326,6 +326,53 @@ def _disc_height_mm(image: MidSagittal, disc: DiscCandidate) -> float:
     return float((hi - lo + 1) * 0.5)
 
 
+def refine_disc(disc: DiscCandidate, maps: np.ndarray, tilts=STEEP_TILTS_DEG, radius_px: int = 4) -> DiscCandidate:
+    """``disc`` moved to the best score within ``radius_px`` and within 12 degrees of its tilt, the tilt
+    interpolated between the ``tilts`` of ``maps`` (the coarse search steps 5-10 degrees; the turn of
+    the column at the lumbosacral junction is measured from these tilts)."""
+    tilts = np.asarray(tilts, dtype=float)
+    r0, c0 = int(round(disc.row)), int(round(disc.column))
+    rows = slice(max(0, r0 - radius_px), r0 + radius_px + 1)
+    columns = slice(max(0, c0 - radius_px), c0 + radius_px + 1)
+    window = np.where((np.abs(tilts - disc.tilt_deg) <= 12.0)[:, None, None], maps[:, rows, columns], -1.0)
+    k, r, c = np.unravel_index(int(np.argmax(window)), window.shape)
+    tilt = float(tilts[k])
+    if 0 < k < len(tilts) - 1:  # parabola through the scores at the neighbouring tilts
+        before, best, after = window[k - 1, r, c], window[k, r, c], window[k + 1, r, c]
+        curvature = before - 2 * best + after
+        if before >= 0 and after >= 0 and curvature < 0:
+            tilt += 0.5 * (before - after) / curvature * (tilts[k + 1] - tilts[k])
+    return DiscCandidate(float(rows.start + r), float(columns.start + c), tilt, float(window[k, r, c]))
+
+
+def _endplate_gap_mm(image: MidSagittal, disc: DiscCandidate) -> float:
+    """Height of the space between the marrow of the bodies above and below ``disc``, central 12 mm.
+
+    Along the normal, outwards from the centre, to where the signal is back
+    within 20 % of the body's own (11-17 mm away) for 1.5 mm: the disc and both
+    endplates, whatever the disc's signal. A fused sacral junction is a few mm.
+    """
+    normal = disc.normal_rc()  # inferior
+    across = np.array([-normal[1], normal[0]])
+    t = np.arange(-18.0, 18.01, 0.5)
+    s = np.arange(-6.0, 6.1, 1.0)
+    points = np.array([disc.row, disc.column]) + t[:, None, None] * normal + s[None, :, None] * across
+    profile = np.median(_bilinear(image.pixels, points[..., 0], points[..., 1]), axis=1)
+    centre = len(t) // 2
+    gap = 0.0
+    for sign in (-1, 1):
+        body = float(np.median(profile[(sign * t >= 11.0) & (sign * t <= 17.0)]))
+        k, run = centre, 0
+        while abs(t[k + sign]) < 11.0:
+            k += sign
+            run = run + 1 if abs(profile[k] - body) <= 0.2 * abs(body) else 0
+            if run == 3:
+                k -= 2 * sign
+                break
+        gap += abs(t[k])
+    return gap
+
+
 def _bilinear(image: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
     r = np.clip(rows, 0, image.shape[0] - 1.001)
     c = np.clip(columns, 0, image.shape[1] - 1.001)
@@ -352,13 +399,13 @@ def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
     chain = disc_chain(disc_candidates(image.pixels))
     if len(chain) < 2:
         raise LevelError("no column of intervertebral discs found in the mid-sagittal plane of the sagittal series")
-    full = track_caudally(chain, maps)
+    full = [refine_disc(disc, maps) for disc in track_caudally(chain, maps)]
     scores = lumbosacral_scores(full)
     # The sacral slope tilts the lumbosacral disc further towards posterior-inferior than the
     # discs of the lordosis above; and the junction needs the sacrum below it: two more
     # junctions when the column shows them.
     tilts = np.array([disc.tilt_deg for disc in full])
-    steep = tilts <= float(np.median([disc.tilt_deg for disc in chain])) - 20.0
+    steep = tilts <= float(np.median(tilts[: len(chain)])) - 20.0
     eligible = np.isfinite(scores) & steep & (np.arange(len(full)) <= len(full) - 3) & (scores > 0)
     warnings: list[str] = []
     if not eligible.any():
@@ -373,7 +420,12 @@ def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
     ranked = np.argsort(np.where(eligible, scores, -np.inf))[::-1]
     index = int(ranked[0])
     if eligible.sum() > 1 and scores[ranked[1]] > 0.75 * scores[index]:
-        apart = int(ranked[1]) - index
+        # the turn alone cannot tell: the lumbosacral disc is the last mobile one, a full disc space
+        # between the L5 and S1 endplates, where the sacral junctions below are thin fused remnants
+        rival = int(ranked[1])
+        if _endplate_gap_mm(image, full[rival]) > 1.5 * _endplate_gap_mm(image, full[index]):
+            index, rival = rival, index
+        apart = rival - index
         where = {-1: "one level above", 1: "one level below"}.get(apart, f"{abs(apart)} levels {'above' if apart < 0 else 'below'}")
         warnings.append(
             f"Counting is doubtful: the junction {where} also looks lumbosacral (transitional anatomy?); "

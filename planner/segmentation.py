@@ -18,8 +18,11 @@ intensity but bounded by bone:
    endplate search failed or jumped get their surfaces from their neighbours.
 3. Disc material displaced beyond that outline is grown from the disc's rim
    through tissue of disc-like signal (darker than CSF and fat, brighter than
-   ligament and cortex), within 20 mm of the outline and 14 mm above or below
-   the endplates (migration).
+   ligament and cortex, and like the displaced disc at its base; not within
+   1 mm of CSF or fat, whose partial-volume rim looks the same), connected to
+   the rim in its own plane, within 20 mm of the outline posteriorly and
+   laterally (5 mm anteriorly), and 14 mm above or below the endplates
+   (migration: along the back of the bodies, under the displaced disc).
 
 The masks live in the disc frame; :meth:`DiscSegmentation.series_mask`
 resamples the disc onto the grid of the series it was computed from.
@@ -40,7 +43,11 @@ LATERAL_MM = (-40.0, 40.0)
 POSTERIOR_MM = (-38.0, 45.0)
 NORMAL_MM = (-26.0, 26.0)
 CORTEX_MM = 1.0  # the dark endplate line belongs to the body, not the disc
-REACH_MM = 20.0  # how far displaced material may extend beyond the outline
+REACH_MM = 20.0  # how far displaced material may extend beyond the outline, posteriorly and laterally
+#: anteriorly (beyond 100 degrees from posterior) only a bulge's few mm: herniations there are rare, and
+#: the psoas and prevertebral tissue around the disc have its signal
+ANTERIOR_REACH_MM = 5.0
+ANTERIOR_FROM_DEG = 100.0
 MIGRATION_MM = 14.0
 
 
@@ -181,6 +188,37 @@ def _first_below(profile: np.ndarray, threshold: float, axis: int = 0) -> np.nda
     return np.where(below.any(axis=axis), first, profile.shape[axis])
 
 
+def _disc_side_of_endplate(profile: np.ndarray, first: np.ndarray, end: int) -> np.ndarray:
+    """Per column, the index (fractional) where the dark endplate band of ``profile`` gives way to the disc.
+
+    ``profile`` runs from inside the body towards the disc centre (index ``end``);
+    ``first`` is where the signal fell half way into the band. The band's
+    darkest point lies within ``CORTEX_MM`` + 1 mm of it; the disc begins where the
+    signal has risen half way from there to the disc's own level 1.5 mm further
+    on (annulus, whether the disc is hydrated or dark). Columns without a clear
+    rise keep ``first`` + ``CORTEX_MM``.
+    """
+    n = profile.shape[0]
+    window = int(round((CORTEX_MM + 1.0) / STEP_MM))
+    offsets = np.arange(window + 1)[:, None, None]
+    rows = np.minimum(first[None] + offsets, n - 1)
+    values = np.take_along_axis(profile, rows, axis=0)
+    darkest = first + np.argmin(values, axis=0)
+    darkest_value = np.min(values, axis=0)
+    index = np.arange(n)[:, None, None]
+    after = (index > darkest[None]) & (index <= end)
+    disc_level = np.take_along_axis(profile, np.minimum(darkest + 3, end)[None], axis=0)[0]
+    half = (darkest_value + disc_level) / 2
+    rising = after & (profile >= half[None])
+    edge = np.where(rising.any(axis=0), np.argmax(rising, axis=0), -1)
+    # interpolate between the sample before the crossing and the crossing itself
+    before = np.take_along_axis(profile, np.clip(edge - 1, 0, n - 1)[None], axis=0)[0]
+    at = np.take_along_axis(profile, np.clip(edge, 0, n - 1)[None], axis=0)[0]
+    fraction = np.clip((half - before) / np.maximum(at - before, 1e-6), 0.0, 1.0)
+    found = (edge > 0) & (disc_level - darkest_value > 0.1 * np.abs(disc_level)) & (edge - first <= window + 4)
+    return np.where(found, edge - 1 + fraction, first + CORTEX_MM / STEP_MM)
+
+
 def _largest_component_2d(mask: np.ndarray) -> np.ndarray:
     if not mask.any():
         return mask
@@ -244,7 +282,7 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
         body = profile[: start - inner + 1].mean(axis=0)
         darkest = profile[start - inner :].min(axis=0)
         first = _first_below(profile, (body + darkest) / 2)
-        surfaces.append(sign * (14.0 - first * step - CORTEX_MM))
+        surfaces.append(sign * (14.0 - _disc_side_of_endplate(profile, first, start) * step))
         valid &= (body - darkest > 0.15 * body) & (body > 0.4 * marrow) & (body < 2.0 * marrow) & (first < start)
     upper_mm, lower_mm = surfaces
     height = upper_mm - lower_mm
@@ -288,7 +326,10 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
         slab = (n_mm >= start) & (n_mm < start + 2.0)
         if slab.any():
             bone[slab] = body_section(image[slab].mean(axis=0), covered, p_mm, l_mm)[None]
-    displaced = _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone) & covered[None]
+    # not along the series' lateral edges either: a narrow sagittal series cuts the disc there, and what
+    # lies along the cut is not seen beyond the disc's margin
+    inside_series = _erode2d(covered, int(round(3.0 / STEP_MM))) if not covered.all() else covered
+    displaced = _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, inside_series)
     disc = core | displaced
     warnings: list[str] = []
     if seed_lps is not None and not disc[zero, int(np.argmin(np.abs(p_mm))), int(np.argmin(np.abs(l_mm)))]:
@@ -406,40 +447,73 @@ def _fill_surface(surface: np.ndarray, outline: np.ndarray) -> np.ndarray:
     return np.where(outline, surface, np.nan)
 
 
-def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone) -> np.ndarray:
+def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, inside_series) -> np.ndarray:
     """Disc-like tissue beyond the outline, connected to the disc's rim."""
     # the endplate planes extended beyond the outline
     top, bottom = endplate_planes_mm(outline, upper_mm, lower_mm)
     n_grid = n_mm[:, None, None]
     distance = distance_outside_mm(outline)
-    beyond = (~outline) & (distance <= REACH_MM)
+    beyond = (~outline) & (distance <= reach_mm(outline)) & inside_series
     slab = (n_grid <= top + MIGRATION_MM) & (n_grid >= bottom - MIGRATION_MM)
     # disc-like signal: between ligament/cortex and CSF/fat, judged against the disc itself
     disc_values = image[core]
     low = max(0.5 * marrow, float(np.percentile(disc_values, 5)) * 0.9)
     high = min(1.45 * marrow, float(np.percentile(disc_values, 95)) * 1.1)  # a dark disc: darker than marrow
     candidate = beyond[None] & slab & ~bone & (image >= low) & (image <= high)
-    candidate = _morph(candidate, 2, "open")  # no partial-volume film around the rim
+    # the partial-volume rim of CSF and fat has disc-like signal: not within 1 mm of them
+    candidate &= ~_morph(image > max(high, 1.3 * marrow), 2, "dilate")
+    # displaced material is a compact mass: strands under 3 mm thick (partial volume around the rim,
+    # tissue squeezed between the thecal sac and bone) are opened away, the mass's own margin is
+    # grown back within the candidate tissue
+    opened = _morph(candidate, 3, "open")
+    candidate = _morph(opened, 2, "dilate") & candidate
     seeds = _morph(core, 2, "dilate") & candidate
     if not seeds.any():
         return np.zeros_like(core)
-    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(candidate.astype(np.uint8)), True))
-    touching = np.unique(labels[seeds])
-    touching = touching[touching > 0]
-    displaced = np.isin(labels, touching)
+    displaced = _connected_to(candidate, seeds)
+    # displaced material has the signal of the displaced disc at its base, not of the grey tissue it
+    # abuts (nerve roots, ligament, muscle): keep what is within 0.8-1.45 times the base's signal
+    base = displaced & (distance <= 2.0)[None]
+    if base.sum() >= 20:
+        reference = float(np.median(image[base]))
+        similar = (image >= 0.8 * reference) & (image <= 1.45 * reference)
+        displaced = _connected_to(_morph(displaced & similar, 2, "open") | base, seeds)
+    # between the endplate planes the disc is squeezed out plane by plane: what counts is connected
+    # to the rim in its own plane (not via a structure running up or down the canal)
+    within = (n_grid <= top) & (n_grid >= bottom)
+    rim = _morph(outline, 2, "dilate")
+    for k in np.nonzero(within[:, 0, 0])[0]:
+        displaced[k] = _connected_to(displaced[k], rim) if displaced[k].any() else displaced[k]
     # beyond the endplate planes (migration) only material at least 3 mm thick counts: a ligament,
     # the dural sac's wall or a vessel along the column is thinner
-    within = (n_grid <= top) & (n_grid >= bottom)
     # and it migrates in the epidural space, behind the bodies: not along their front or sides
     rows = np.arange(outline.shape[0])[:, None]
     margin = np.where(outline.any(axis=0), outline.shape[0] - 1 - np.argmax(outline[::-1], axis=0), outline.shape[0])
     behind = rows >= margin[None, :] - int(round(2.0 / STEP_MM))
-    outside_height = _morph(displaced & ~within & behind[None], 3, "open")
+    # and along the back of the bodies, under the displaced disc: not in the canal behind it (nerve roots,
+    # the partial-volume rim of the thecal sac across thick sagittal slices)
+    footprint = _morph((displaced & within).any(axis=0), int(round(2.0 / STEP_MM)), "dilate")
+    outside_height = _morph(displaced & ~within & (behind & footprint)[None], 3, "open")
     if outside_height.any():
         labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(outside_height.astype(np.uint8))))
         touching = np.unique(labels[_morph(displaced & within, 2, "dilate") & outside_height])
         outside_height = np.isin(labels, touching[touching > 0])
     return (displaced & within) | outside_height
+
+
+def reach_mm(outline: np.ndarray) -> np.ndarray:
+    """[posterior, lateral]: how far beyond ``outline`` displaced material is looked for, by direction."""
+    rows, columns = np.indices(outline.shape)
+    centre = np.argwhere(outline).mean(axis=0)
+    cos_from_posterior = (rows - centre[0]) / np.maximum(np.hypot(rows - centre[0], columns - centre[1]), 1e-6)
+    return np.where(cos_from_posterior >= np.cos(np.radians(ANTERIOR_FROM_DEG)), REACH_MM, ANTERIOR_REACH_MM)
+
+
+def _connected_to(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The components of ``mask`` (fully connected: 8 in 2D, 26 in 3D) that contain a seed."""
+    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(mask.astype(np.uint8)), True))
+    touching = np.unique(labels[seeds & mask])
+    return np.isin(labels, touching[touching > 0])
 
 
 def endplate_planes_mm(outline: np.ndarray, upper_mm: np.ndarray, lower_mm: np.ndarray) -> tuple[float, float]:
@@ -451,7 +525,9 @@ def endplate_planes_mm(outline: np.ndarray, upper_mm: np.ndarray, lower_mm: np.n
 def distance_outside_mm(mask: np.ndarray) -> np.ndarray:
     """Distance (mm) of each pixel from ``mask`` (negative inside)."""
     image = sitk.GetImageFromArray(mask.astype(np.uint8))
-    return sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, useImageSpacing=False)) * STEP_MM
+    # SimpleITK's default is the squared distance: ask for the distance itself
+    distance = sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, squaredDistance=False, useImageSpacing=False)
+    return sitk.GetArrayFromImage(distance) * STEP_MM
 
 
 def _erode2d(mask: np.ndarray, radius: int) -> np.ndarray:

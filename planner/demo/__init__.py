@@ -45,6 +45,7 @@ def write_demo_study(
     bias: float = 0.25,
     dark_disc: bool = False,
     high_crests: bool = False,
+    rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0),
     cine_frames: int = 150,
     ultrasound: bool = True,
     sagittal_size: int = 384,
@@ -55,7 +56,7 @@ def write_demo_study(
     out = Path(out)
     finding = finding or Finding()
     rng = np.random.default_rng(seed)
-    phantom = SpinePhantom(finding=finding, dark_disc=dark_disc, high_crests=high_crests)
+    phantom = SpinePhantom(finding=finding, dark_disc=dark_disc, high_crests=high_crests, rotation_deg=tuple(rotation_deg))
     writer = DemoWriter(out, seed=seed, patient=DEMO_PATIENT, study_date=datetime.date(2026, 11, 2))
     truth: dict = {
         "demo_version": DEMO_VERSION,
@@ -63,14 +64,15 @@ def write_demo_study(
         "finding": asdict(finding),
         "dark_disc": dark_disc,
         "high_crests": high_crests,
+        "rotation_deg": list(rotation_deg),
         "noise": noise,
         "levels": {},
         "series": {},
     }
     for name, disc in phantom.discs.items():
         truth["levels"][name] = {
-            "center_lps": disc.centre.round(3).tolist(),
-            "normal_lps": disc.axis.round(5).tolist(),
+            "center_lps": phantom.to_patient(disc.centre).round(3).tolist(),
+            "normal_lps": phantom.direction_to_patient(disc.axis).round(5).tolist(),
             "height_mm": 2 * disc.half_height,
         }
     truth["s1_foramen_lps"] = {side: phantom.s1_foramen_lps(side).round(3).tolist() for side in ("left", "right")}
@@ -94,8 +96,9 @@ def write_demo_study(
     grids = [sagittal]
     # the L5-S1 block is wide enough for the iliac crests and the posterior skin (needle paths)
     for number, level, fov_mm, behind_mm, n_slices in ((3, "L4-L5", 200.0, 25.0, 7), (4, "L5-S1", 260.0, 45.0, l5s1_axial_slices)):
-        disc = phantom.discs[level]
-        posterior = disc.posterior
+        disc = phantom.discs[level]  # the axial block is angled along the (rotated) disc
+        posterior = phantom.direction_to_patient(disc.posterior)
+        disc_centre = phantom.to_patient(disc.centre)
         grids.append(
             MRGrid(
                 name=f"AX_T2_{level.replace('-', '')}",
@@ -106,9 +109,9 @@ def write_demo_study(
                 n_slices=n_slices,
                 pixel_mm=fov_mm / axial_size,
                 slice_mm=4.0,
-                row_dir=(1.0, 0.0, 0.0),
+                row_dir=tuple(float(v) for v in phantom.direction_to_patient((1.0, 0.0, 0.0))),
                 col_dir=tuple(float(v) for v in posterior),
-                centre=tuple(float(v) for v in disc.centre + posterior * behind_mm),
+                centre=tuple(float(v) for v in disc_centre + posterior * behind_mm),
             )
         )
     for grid in grids:

@@ -104,8 +104,12 @@ class SpinePhantom:
     finding: Finding = field(default_factory=Finding)
     dark_disc: bool = False
     high_crests: bool = False
+    #: the patient's rotation in the scanner, degrees about L-R (flexion), A-P (lateral tilt) and S-I
+    #: (axial rotation), in that order, about the L5-S1 disc centre
+    rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
+        self.rotation = _rotation(self.rotation_deg)
         self.bodies: dict[str, Segment] = {}
         self.discs: dict[str, Segment] = {}
         top = np.zeros(3)
@@ -137,8 +141,19 @@ class SpinePhantom:
     def l5s1(self) -> Segment:
         return self.discs["L5-S1"]
 
+    def to_patient(self, point) -> np.ndarray:
+        """A point of the phantom's own (upright) frame in the patient LPS frame of the images."""
+        pivot = self.l5s1.centre
+        return pivot + self.rotation @ (np.asarray(point, float) - pivot)
+
+    def direction_to_patient(self, vector) -> np.ndarray:
+        return self.rotation @ np.asarray(vector, float)
+
     def s1_foramen_lps(self, side: str) -> np.ndarray:
         """Centre of the S1 foramen (posterior, where the S1 root exits), LPS mm."""
+        return self.to_patient(self._s1_foramen(side))
+
+    def _s1_foramen(self, side: str) -> np.ndarray:
         s1 = self.bodies["S1"]
         sign = 1.0 if side == "left" else -1.0
         return s1.centre + s1.posterior * (BODY_HALF_DEPTH_MM + 14.0) + np.array([sign * S1_FORAMEN_LATERAL_MM, 0, 0]) - s1.axis * 4.5
@@ -159,7 +174,7 @@ class SpinePhantom:
             plate = (np.abs(x) < 40.0 * body.scale) & (w > 35.0) & (w < 41.0)
             bone |= plate & (np.abs(a) <= body.half_height)
         for side in ("left", "right"):  # the S1 dorsal foramen: a 9 mm hole through the plate
-            foramen = self.s1_foramen_lps(side)
+            foramen = self._s1_foramen(side)
             d = points - foramen
             across = d - (d @ s1.posterior)[..., None] * s1.posterior
             bone &= ~((np.linalg.norm(across, axis=-1) <= 4.5) & (d @ s1.posterior > -2.0))
@@ -247,6 +262,9 @@ class SpinePhantom:
 
     def sample(self, points: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """T2 intensity (0..1) and label masks at LPS ``points`` (..., 3)."""
+        if self.rotation_deg != (0.0, 0.0, 0.0):  # into the phantom's upright frame
+            pivot = self.l5s1.centre.astype(points.dtype)
+            points = pivot + (points - pivot) @ self.rotation.astype(points.dtype)
         x, y, z = points[..., 0], points[..., 1], points[..., 2]
         image = np.full(points.shape[:-1], T2["background"], dtype=np.float32)
         # the trunk: skin 100 mm behind the S1 endplate centre (about 20 mm beyond the spinous processes)
@@ -314,7 +332,7 @@ class SpinePhantom:
         disc = self.l5s1
         sign = 1.0 if side == "left" else -1.0
         start = disc.centre + disc.posterior * (BODY_HALF_DEPTH_MM + 8.0) + np.array([sign * 6.0, 0, 0])
-        end = self.s1_foramen_lps(side)
+        end = self._s1_foramen(side)
         direction = end - start
         length = np.linalg.norm(direction)
         direction = direction / length
@@ -322,3 +340,12 @@ class SpinePhantom:
         t = np.clip(d @ direction, 0, length)
         closest = start + t[..., None] * direction
         return np.linalg.norm(points - closest, axis=-1) <= 2.5
+
+
+def _rotation(degrees) -> np.ndarray:
+    """Rotation matrix of successive rotations about x, y then z (degrees)."""
+    ax, ay, az = np.radians(np.asarray(degrees, float))
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    return rz @ ry @ rx

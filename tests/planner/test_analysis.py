@@ -66,7 +66,25 @@ def test_analyze_finds_segments_and_classifies_the_phantom(phantom, tmp_path):
         mask[k] |= frame.astype(bool)
     truth_mask = np.load(study / "truth" / "SAG_T2_labels.npz")["L5-S1_disc"]
     dice = 2 * (mask & truth_mask).sum() / (mask.sum() + truth_mask.sum())
-    assert dice >= 0.85, f"{name}: Dice {dice:.3f}"
+    assert dice >= 0.90, f"{name}: Dice {dice:.3f}"
+
+
+@pytest.mark.parametrize(
+    "case", ["bulge-3mm", "extrusion-right-6-mig4", "normal-dark", "protrusion-right-dark", "protrusion-right-rot", "protrusion-left-noisy"]
+)
+def test_harder_phantoms_keep_the_level_the_class_and_the_side(case):
+    """Dark (degenerated) discs, a few degrees of patient rotation, noise, bulge and migrated extrusion:
+    the right level (a dark L5-S1 was once taken for S1-S2), Dice >= 0.90, class and side right.
+    (Their maximum displacement is the benchmark's: python -m bench.accuracy_disc.)"""
+    from bench.accuracy_disc import evaluate
+
+    result = evaluate(case)
+    assert result["level_mm"] < 5.0, result
+    assert result["dice"] >= 0.90, result
+    assert result["class"] == result["want"], result
+    assert result["ok"]["side"], result
+    if case.startswith("extrusion"):
+        assert result["migration"] > 2.0, result
 
 
 def test_analyze_refuses_a_study_without_a_sagittal_series(demo_study, tmp_path):

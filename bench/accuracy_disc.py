@@ -1,0 +1,107 @@
+"""Issue 4 accuracy on phantoms with known truth: level, disc Dice, class, side, displacement, migration.
+
+    python -m bench.accuracy_disc [--only NAME ...] [--jobs 2]
+
+Each case is a demo study (MR only) written with one finding, noise level,
+disc brightness, pixel spacing or patient rotation; the study is analysed as
+``main.py analyze`` does it and compared with the phantom's truth. Targets
+(issue 4): Dice >= 0.90, class and side right, maximum displacement within 1 mm.
+Prints one Markdown row per case and a summary line; exits 1 when a case misses.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+#: name -> (Finding arguments, write_demo_study arguments)
+CASES: dict[str, tuple[dict, dict]] = {
+    "normal": ({"classification": "normal", "side": "central", "size_mm": 0.0}, {}),
+    "bulge-2mm": ({"classification": "bulge", "side": "central", "size_mm": 2.0}, {}),
+    "bulge-3mm": ({"classification": "bulge", "side": "central", "size_mm": 3.0}, {}),
+    "protrusion-left-5": ({"classification": "protrusion", "side": "left", "size_mm": 5.0}, {}),
+    "protrusion-right-5": ({"classification": "protrusion", "side": "right", "size_mm": 5.0}, {}),
+    "protrusion-central-4": ({"classification": "protrusion", "side": "central", "size_mm": 4.0}, {}),
+    "protrusion-left-3": ({"classification": "protrusion", "side": "left", "size_mm": 3.0, "base_width_mm": 12.0}, {}),
+    "protrusion-right-8": ({"classification": "protrusion", "side": "right", "size_mm": 8.0, "base_width_mm": 18.0}, {}),
+    "extrusion-left-7-mig6": ({"classification": "extrusion", "side": "left", "size_mm": 7.0, "base_width_mm": 8.0, "migration_mm": 6.0}, {}),
+    "extrusion-right-6-mig4": ({"classification": "extrusion", "side": "right", "size_mm": 6.0, "base_width_mm": 8.0, "migration_mm": 4.0}, {}),
+    "extrusion-central-8": ({"classification": "extrusion", "side": "central", "size_mm": 8.0, "base_width_mm": 8.0, "migration_mm": 0.0}, {}),
+    "protrusion-left-noisy": ({"classification": "protrusion", "side": "left", "size_mm": 5.0}, {"noise": 0.08}),
+    "protrusion-right-dark": ({"classification": "protrusion", "side": "right", "size_mm": 5.0}, {"dark_disc": True}),
+    "normal-dark": ({"classification": "normal", "side": "central", "size_mm": 0.0}, {"dark_disc": True}),
+    "protrusion-left-fine": ({"classification": "protrusion", "side": "left", "size_mm": 5.0}, {"sagittal_size": 512}),
+    "protrusion-left-coarse": ({"classification": "protrusion", "side": "left", "size_mm": 5.0}, {"sagittal_size": 256}),
+    "protrusion-left-rot": ({"classification": "protrusion", "side": "left", "size_mm": 5.0}, {"rotation_deg": (3.0, 2.0, 4.0)}),
+    "protrusion-right-rot": ({"classification": "protrusion", "side": "right", "size_mm": 5.0}, {"rotation_deg": (-3.0, -3.0, -4.0)}),
+}
+
+
+def evaluate(name: str) -> dict:
+    """Write the case's study, analyse it, compare with its truth."""
+    from planner.analysis import analyze_study_series
+    from planner.demo import write_demo_study
+    from planner.demo.phantom import Finding
+
+    finding_args, study_args = CASES[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        truth = write_demo_study(Path(tmp), finding=Finding(**finding_args), ultrasound=False, **study_args)
+        truth_mask = np.load(Path(tmp) / "truth" / "SAG_T2_labels.npz")["L5-S1_disc"].astype(bool)
+        study = analyze_study_series(tmp)
+    analysis = study.analysis
+    mask = analysis.segmentation.series_mask(study.sagittal.volume)
+    dice = 2 * (mask & truth_mask).sum() / max(mask.sum() + truth_mask.sum(), 1)
+    l5s1 = analysis.levels.level("L5-S1")
+    level_error = float(np.linalg.norm(np.subtract(l5s1.center_lps, truth["levels"]["L5-S1"]["center_lps"])))
+    found = analysis.finding.as_dict()
+    want = truth["finding"]
+    displacement_error = abs(found["max_displacement_mm"] - want["size_mm"]) if want["classification"] != "normal" else 0.0
+    ok = {
+        "level": level_error < 4.0,
+        "dice": dice >= 0.90,
+        "class": found["classification"] == want["classification"],
+        "side": want["classification"] == "normal" or found["side"] == want["side"],
+        "size": displacement_error <= 1.0,
+    }
+    return {
+        "case": name,
+        "level_mm": level_error,
+        "dice": dice,
+        "class": found["classification"],
+        "want": want["classification"],
+        "side": found["side"],
+        "max_mm": found["max_displacement_mm"],
+        "want_mm": want["size_mm"],
+        "arc": found["displaced_arc_deg"],
+        "migration": found["migration_mm"],
+        "ok": ok,
+    }
+
+
+def main(argv: list[str]) -> int:
+    names = list(CASES)
+    if "--only" in argv:
+        names = [n for n in argv[argv.index("--only") + 1 :] if not n.startswith("--")]
+    jobs = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 2
+    print("| case | level error | Dice | class (truth) | side | max displacement (truth) | arc | migration | misses |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    missed = 0
+    with ProcessPoolExecutor(jobs) as pool:
+        for r in pool.map(evaluate, names):
+            misses = [k for k, v in r["ok"].items() if not v]
+            missed += bool(misses)
+            print(
+                f"| {r['case']} | {r['level_mm']:.1f} mm | {r['dice']:.3f} | {r['class']} ({r['want']}) | {r['side']} "
+                f"| {r['max_mm']:.1f} mm ({r['want_mm']:.1f}) | {r['arc']:.0f} deg | {r['migration']:.1f} mm | {', '.join(misses) or '-'} |",
+                flush=True,
+            )
+    print(f"\n{len(names) - missed} of {len(names)} cases meet every target")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
