@@ -305,14 +305,21 @@ def lumbosacral_scores(chain: list[DiscCandidate]) -> np.ndarray:
     return scores
 
 
-def _disc_height_mm(image: MidSagittal, disc: DiscCandidate) -> float:
-    """Full width at half contrast of the disc along its normal, over its central 12 mm."""
+def _across_disc(image: MidSagittal, disc: DiscCandidate, half_length_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """(t, samples[t, s]): the image along the disc's normal (t mm, + inferior, 0.5 mm steps, to
+    +-``half_length_mm``) on 13 lines 1 mm apart across its central 12 mm."""
     normal = disc.normal_rc()
     across = np.array([-normal[1], normal[0]])
-    t = np.arange(-16.0, 16.01, 0.5)
+    t = np.arange(-half_length_mm, half_length_mm + 0.01, 0.5)
     s = np.arange(-6.0, 6.1, 1.0)
     points = np.array([disc.row, disc.column]) + t[:, None, None] * normal + s[None, :, None] * across
-    profile = _bilinear(image.pixels, points[..., 0], points[..., 1]).mean(axis=1)
+    return t, _bilinear(image.pixels, points[..., 0], points[..., 1])
+
+
+def _disc_height_mm(image: MidSagittal, disc: DiscCandidate) -> float:
+    """Full width at half contrast of the disc along its normal, over its central 12 mm."""
+    t, samples = _across_disc(image, disc, 16.0)
+    profile = samples.mean(axis=1)
     base = float(np.median(np.r_[profile[:8], profile[-8:]]))
     centre = slice(len(t) // 2 - 6, len(t) // 2 + 7)
     k = centre.start + int(np.argmax(np.abs(profile[centre] - base)))
@@ -352,12 +359,8 @@ def _endplate_gap_mm(image: MidSagittal, disc: DiscCandidate) -> float:
     within 20 % of the body's own (11-17 mm away) for 1.5 mm: the disc and both
     endplates, whatever the disc's signal. A fused sacral junction is a few mm.
     """
-    normal = disc.normal_rc()  # inferior
-    across = np.array([-normal[1], normal[0]])
-    t = np.arange(-18.0, 18.01, 0.5)
-    s = np.arange(-6.0, 6.1, 1.0)
-    points = np.array([disc.row, disc.column]) + t[:, None, None] * normal + s[None, :, None] * across
-    profile = np.median(_bilinear(image.pixels, points[..., 0], points[..., 1]), axis=1)
+    t, samples = _across_disc(image, disc, 18.0)
+    profile = np.median(samples, axis=1)
     centre = len(t) // 2
     gap = 0.0
     for sign in (-1, 1):

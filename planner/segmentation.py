@@ -42,7 +42,7 @@ STEP_MM = 0.5
 LATERAL_MM = (-40.0, 40.0)
 POSTERIOR_MM = (-38.0, 45.0)
 NORMAL_MM = (-26.0, 26.0)
-CORTEX_MM = 1.0  # the dark endplate line belongs to the body, not the disc
+CORTEX_MM = 1.0  # the dark endplate line belongs to the body; its thickness where its disc side is unclear
 REACH_MM = 20.0  # how far displaced material may extend beyond the outline, posteriorly and laterally
 #: anteriorly (beyond 100 degrees from posterior) only a bulge's few mm: herniations there are rare, and
 #: the psoas and prevertebral tissue around the disc have its signal
@@ -495,9 +495,7 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     footprint = _morph((displaced & within).any(axis=0), int(round(2.0 / STEP_MM)), "dilate")
     outside_height = _morph(displaced & ~within & (behind & footprint)[None], 3, "open")
     if outside_height.any():
-        labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(outside_height.astype(np.uint8))))
-        touching = np.unique(labels[_morph(displaced & within, 2, "dilate") & outside_height])
-        outside_height = np.isin(labels, touching[touching > 0])
+        outside_height = _connected_to(outside_height, _morph(displaced & within, 2, "dilate"), fully_connected=False)
     return (displaced & within) | outside_height
 
 
@@ -509,9 +507,10 @@ def reach_mm(outline: np.ndarray) -> np.ndarray:
     return np.where(cos_from_posterior >= np.cos(np.radians(ANTERIOR_FROM_DEG)), REACH_MM, ANTERIOR_REACH_MM)
 
 
-def _connected_to(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """The components of ``mask`` (fully connected: 8 in 2D, 26 in 3D) that contain a seed."""
-    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(mask.astype(np.uint8)), True))
+def _connected_to(mask: np.ndarray, seeds: np.ndarray, fully_connected: bool = True) -> np.ndarray:
+    """The components of ``mask`` that contain a seed (fully connected: 8 in 2D, 26 in 3D; else 4 / 6)."""
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(image, fully_connected))
     touching = np.unique(labels[seeds & mask])
     return np.isin(labels, touching[touching > 0])
 
