@@ -3,8 +3,9 @@
     result = analyze_study("study/", "out/")  # writes out/analysis.json and out/l5s1_disc_seg.dcm
 
 The study's series are found by geometry, not by name: the sagittal MR series
-with the most slices through the spine is analysed; an axial series whose
-volume contains the L5-S1 disc centre is reported alongside it.
+with the most slices through the spine is analysed; an axial series parallel
+to the L5-S1 disc that covers it is where its displaced material is measured
+(``displacement_series`` in ``analysis.json``).
 """
 
 from __future__ import annotations
@@ -77,14 +78,16 @@ def analyze_study_series(study_path, level_shift: int = 0, segmenter: str = segm
     if not sagittal:
         raise AnalysisError(f"{study_path}: no sagittal MR series (at least 5 slices) to find the levels on")
     sag = max(sagittal, key=lambda s: (("T2" in s.description.upper()), s.volume.shape[0]))
+    axial = [s for s in series if _normal(s.volume)[2] > 0.6 and s is not sag]
     try:
-        analysis = analyze_volume(sag.volume, level_shift=level_shift, segmenter=segmenter)
+        analysis = analyze_volume(sag.volume, level_shift=level_shift, segmenter=segmenter, axials=[s.volume for s in axial])
     except DiscAnalysisError as exc:
         raise AnalysisError(f"{study_path}: {exc}") from exc
     l5s1 = analysis.levels.level("L5-S1")
-    axial = [
-        s for s in series if _normal(s.volume)[2] > 0.6 and s is not sag and _contains(s.volume, l5s1.center_lps)
-    ]
+    # the axial series through L5-S1, the one the displacement was measured on first
+    axial = sorted(
+        (s for s in axial if _contains(s.volume, l5s1.center_lps)), key=lambda s: s.volume is not analysis.axial
+    )
     return StudyAnalysis(series, sag, axial, analysis)
 
 
@@ -122,8 +125,14 @@ def write_analysis(study: StudyAnalysis, out_dir) -> dict:
     if center is not None:
         lps = sag.volume.image_to_lps @ np.r_[center[::-1], 1.0]
         result["disc_center_lps"] = [round(float(v), 2) for v in lps[:3]]
+    result["displacement_series"] = seg.displacement_series
     if not axial:
         result["warnings"].append("No axial series through L5-S1: the analysis used the sagittal series reformatted.")
+    elif analysis.axial is None:
+        result["warnings"].append(
+            "The axial series through L5-S1 do not cover the disc or are not parallel to it: displacement was "
+            "measured on the sagittal series reformatted."
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if mask.any():

@@ -21,6 +21,7 @@ change. Listeners hear ``"mask"`` (labels changed) and ``"finding"``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -31,7 +32,7 @@ from planner.errors import PlannerError
 from planner.levels import LevelError, LevelResult, find_levels
 from planner.observable import Observable
 from planner.progress import CancelToken, ProgressCallback, check, report
-from planner.segmentation import STEP_MM, DiscSegmentation, SegmentationFailed
+from planner.segmentation import STEP_MM, DiscSegmentation, SegmentationFailed, displaced_on_axial
 from planner.undo import Command, UndoStack
 from planner.volume import Volume
 
@@ -53,6 +54,7 @@ class DiscAnalysis:
     finding: BulgeFinding
     segmenter: str = segmenters.DEFAULT
     level_shift: int = 0
+    axial: Volume | None = None  # the axial series the displaced material was measured on, if any
 
 
 def analyze_volume(
@@ -61,11 +63,15 @@ def analyze_volume(
     segmenter: str = segmenters.DEFAULT,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    axials: Sequence[Volume] = (),
 ) -> DiscAnalysis:
     """Find the levels on a sagittal ``volume``, segment L5-S1 and analyse its bulge.
 
-    Raises :class:`DiscAnalysisError` with a sentence when the levels, the
-    sacrum or the disc cannot be found, or the segmenter is not installed.
+    ``axials``: the study's axial series; the one best aligned with the disc
+    that covers it is used to measure the displaced material
+    (:func:`~planner.segmentation.displaced_on_axial`). Raises
+    :class:`DiscAnalysisError` with a sentence when the levels, the sacrum or
+    the disc cannot be found, or the segmenter is not installed.
     """
     try:
         segment = segmenters.load(segmenter)
@@ -84,10 +90,24 @@ def analyze_volume(
     except SegmentationFailed as exc:
         raise DiscAnalysisError(f"the L5-S1 disc could not be segmented: {exc}") from exc
     check(cancel)
+    seg, axial = _on_axial(seg, axials)
+    check(cancel)
     report(progress, 2, 3, "Classifying the disc...")
     finding = analyse_bulge(seg)
     report(progress, 3, 3, "")
-    return DiscAnalysis(volume, levels, seg, finding, segmenter, level_shift)
+    return DiscAnalysis(volume, levels, seg, finding, segmenter, level_shift, axial)
+
+
+def _on_axial(seg: DiscSegmentation, axials: Sequence[Volume]) -> tuple[DiscSegmentation, Volume | None]:
+    """``seg`` with its displaced material from the axial series most parallel to the disc that covers it."""
+    normal = seg.frame.normal
+    for axial in sorted(axials, key=lambda v: -abs(float(v.axes_lps[:, 2] @ normal))):
+        if abs(float(axial.axes_lps[:, 2] @ normal)) < np.cos(np.radians(30.0)):
+            break  # not an axial series of this disc
+        on_axial = displaced_on_axial(seg, axial)
+        if on_axial is not None:
+            return on_axial, axial
+    return seg, None
 
 
 def resegment_from_seed(analysis: DiscAnalysis, seed_lps, progress=None, cancel=None) -> DiscSegmentation:
@@ -100,6 +120,8 @@ def resegment_from_seed(analysis: DiscAnalysis, seed_lps, progress=None, cancel=
     except SegmentationFailed as exc:
         raise DiscAnalysisError(f"no disc around the clicked point: {exc}") from exc
     check(cancel)
+    if analysis.axial is not None:
+        seg, _ = _on_axial(seg, [analysis.axial])
     return seg
 
 

@@ -15,14 +15,21 @@ intensity but bounded by bone:
    beyond their endplates overlap; each cross-section is found by rays from
    the centre that stop at the body's cortex (:func:`body_section`), so the
    outline cannot run into the tissue around the bodies. Columns where the
-   endplate search failed or jumped get their surfaces from their neighbours.
+   endplate search failed, jumped, found a height far from the centre's or an
+   endplate far off a plane get their surfaces from their neighbours.
 3. Disc material displaced beyond that outline is grown from the disc's rim
    through tissue of disc-like signal (darker than CSF and fat, brighter than
    ligament and cortex, and like the displaced disc at its base; not within
-   1 mm of CSF or fat, whose partial-volume rim looks the same), connected to
-   the rim in its own plane, within 20 mm of the outline posteriorly and
-   laterally (5 mm anteriorly), and 14 mm above or below the endplates
-   (migration: along the back of the bodies, under the displaced disc).
+   1 mm of CSF or fat, whose partial-volume rim looks the same; not part of
+   a structure running on above and below the disc, like the psoas or a
+   nerve root), connected to the rim in its own plane, within 20 mm of the
+   outline posteriorly and laterally (5 mm anteriorly), and 14 mm above or
+   below the endplates (migration: along the back of the bodies, under the
+   displaced disc).
+4. When the study has an axial series through the disc,
+   :func:`displaced_on_axial` grows the displaced material again on it: its
+   slices lie in the disc's plane, so the disc's margins are sharp where a
+   sagittal series' thick slices blur its lateral edges.
 
 The masks live in the disc frame; :meth:`DiscSegmentation.series_mask`
 resamples the disc onto the grid of the series it was computed from.
@@ -49,6 +56,9 @@ REACH_MM = 20.0  # how far displaced material may extend beyond the outline, pos
 ANTERIOR_REACH_MM = 5.0
 ANTERIOR_FROM_DEG = 100.0
 MIGRATION_MM = 14.0
+#: displaced material may overhang the endplate planes by this much; tissue of its signal running on
+#: further both above and below is a vertical structure beside the disc
+VERTICAL_MARGIN_MM = 3.0
 
 
 class SegmentationFailed(ValueError):
@@ -135,6 +145,7 @@ class DiscSegmentation:
     s1_body: np.ndarray
     warnings: list[str] = field(default_factory=list)
     covered: np.ndarray | None = None  # [posterior, lateral]: columns inside the series (None: all)
+    displacement_series: str = "sagittal"  # where the displaced material was grown: "sagittal" or "axial"
 
     def series_mask(self, volume: Volume, mask: np.ndarray | None = None) -> np.ndarray:
         """``mask`` (default: the disc) on the grid of ``volume``: bool [k, j, i]."""
@@ -231,6 +242,17 @@ def _fill_holes_2d(mask: np.ndarray) -> np.ndarray:
 
 
 def _morph(mask: np.ndarray, radius: int, operation: str) -> np.ndarray:
+    """Binary opening, closing or dilation by a ball of ``radius`` voxels, on the mask's bounding box only."""
+    if not mask.any():
+        return np.zeros(mask.shape, bool)
+    nonzero = np.nonzero(mask)
+    box = tuple(slice(max(0, int(i.min()) - 2 * radius - 1), int(i.max()) + 2 * radius + 2) for i in nonzero)
+    result = np.zeros(mask.shape, bool)
+    result[box] = _morph_array(mask[box], radius, operation)
+    return result
+
+
+def _morph_array(mask: np.ndarray, radius: int, operation: str) -> np.ndarray:
     image = sitk.GetImageFromArray(mask.astype(np.uint8))
     dims = mask.ndim
     if operation == "open":
@@ -290,6 +312,16 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
     if valid.sum() > 50:  # a column far taller than the disc around it ran into a cortex or vessel
         typical = float(np.median(height[valid]))
         valid &= height <= typical + max(4.0, typical)
+    # a disc's height changes slowly: a column far from the height at the very centre (where the disc
+    # plane was fitted) found another dark band (the margins of a thick-sliced series, a vessel)
+    very_central = valid & (np.abs(p_mm)[:, None] <= 6.0) & (np.abs(l_mm)[None, :] <= 6.0)
+    if very_central.sum() >= 20:
+        typical = float(np.median(height[very_central]))
+        valid &= np.abs(height - typical) <= max(3.0, 0.6 * typical)
+    # an endplate is nearly flat: a column far off the plane through the central ones found something
+    # else (the lateral margins of a thick-sliced series, a pedicle, a vessel)
+    for surface in (upper_mm, lower_mm):
+        valid &= _near_plane(surface, valid, p_mm, l_mm)
     # the endplates' outline: the cross-sections of the L5 and S1 bodies just beyond the endplates
     # (bounded by their cortex, so it cannot run into the tissue around them), where the column
     # search found the disc or a neighbour did (a column missed in a thin disc's noise is a notch)
@@ -320,12 +352,7 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
 
     # the bodies above and below the endplate planes, section by section: material migrating along
     # them lies outside them (a body widens away from its endplate and is disc-like grey on T2)
-    top, bottom = endplate_planes_mm(outline, upper_mm, lower_mm)
-    bone = np.zeros(image.shape, bool)
-    for start in np.concatenate([np.arange(top + 1.0, top + MIGRATION_MM, 2.0), np.arange(bottom - MIGRATION_MM, bottom - 1.0, 2.0)]):
-        slab = (n_mm >= start) & (n_mm < start + 2.0)
-        if slab.any():
-            bone[slab] = body_section(image[slab].mean(axis=0), covered, p_mm, l_mm)[None]
+    bone = _bodies_beside(image, outline, upper_mm, lower_mm, covered, frame)
     # not along the series' lateral edges either: a narrow sagittal series cuts the disc there, and what
     # lies along the cut is not seen beyond the disc's margin
     inside_series = _erode2d(covered, int(round(3.0 / STEP_MM))) if not covered.all() else covered
@@ -431,6 +458,27 @@ def _fit_disc_plane(image: np.ndarray, frame: DiscFrame) -> DiscFrame | None:
     return DiscFrame.around(frame.center_lps + offset * frame.normal, normal)
 
 
+def _near_plane(surface: np.ndarray, valid: np.ndarray, p_mm, l_mm, tolerance_mm: float = 2.5) -> np.ndarray:
+    """[posterior, lateral]: the valid columns whose ``surface`` lies within ``tolerance_mm`` of a plane.
+
+    The plane is fitted to the central columns (within 10 mm of the centre,
+    where the endplate search is surest), then again to every column near it.
+    Too few central columns: every valid column is kept.
+    """
+    p_grid, l_grid = np.meshgrid(p_mm, l_mm, indexing="ij")
+    keep = valid & (np.abs(p_grid) <= 10.0) & (np.abs(l_grid) <= 10.0)
+    if keep.sum() < 30:
+        return valid
+    near = valid
+    for _ in range(3):
+        design = np.column_stack([np.ones(keep.sum()), p_grid[keep], l_grid[keep]])
+        coefficients, *_ = np.linalg.lstsq(design, surface[keep], rcond=None)
+        residual = np.abs(surface - (coefficients[0] + coefficients[1] * p_grid + coefficients[2] * l_grid))
+        near = valid & (residual <= tolerance_mm)
+        keep = near
+    return near
+
+
 def _fill_surface(surface: np.ndarray, outline: np.ndarray) -> np.ndarray:
     """NaN gaps inside ``outline`` filled with the mean of the known values around them."""
     known = np.isfinite(surface)
@@ -447,6 +495,86 @@ def _fill_surface(surface: np.ndarray, outline: np.ndarray) -> np.ndarray:
     return np.where(outline, surface, np.nan)
 
 
+def _bodies_beside(image, outline, upper_mm, lower_mm, covered, frame: DiscFrame) -> np.ndarray:
+    """The L5 and S1 bodies beyond the endplate planes, section by section (2 mm slabs, ``MIGRATION_MM`` far)."""
+    n_mm, p_mm, l_mm = (frame.axis_mm(a) for a in range(3))
+    top, bottom = endplate_planes_mm(outline, upper_mm, lower_mm)
+    bone = np.zeros(image.shape, bool)
+    for start in np.concatenate([np.arange(top + 1.0, top + MIGRATION_MM, 2.0), np.arange(bottom - MIGRATION_MM, bottom - 1.0, 2.0)]):
+        slab = (n_mm >= start) & (n_mm < start + 2.0)
+        if slab.any():
+            bone[slab] = body_section(image[slab].mean(axis=0), covered, p_mm, l_mm)[None]
+    return bone
+
+
+def displaced_on_axial(seg: DiscSegmentation, axial: Volume) -> DiscSegmentation | None:
+    """``seg`` with its displaced material grown again on an axial series through the disc, or None.
+
+    A sagittal series' slices (3-4 mm) blur the disc's lateral margins, and
+    with them every displacement measured there; an axial series angled along
+    the disc sees its outline sharp. The endplate outline found again on it
+    widens the sagittal one by up to 2 mm; the endplate surfaces stay the
+    sagittal series'. The axial image, scaled so
+    that the disc has the sagittal series' signal, is searched for displaced
+    material between the endplate planes; migration beyond them stays the
+    sagittal series' (finer along the spine). None when the axial series
+    covers less than 80 % of the disc.
+    """
+    frame = seg.frame
+    covers = frame.sample(_ones_like(axial)) >= 0.999
+    covers = _erode_3d(covers, 2)  # interpolation against the outside reaches 1 mm in
+    core = seg.core()
+    if (core & covers).sum() < 0.8 * core.sum():
+        return None
+    sagittal_image = _smoothed(seg.image, 0.6)
+    image = _smoothed(frame.sample(axial), 0.6)
+    scale = float(np.median(sagittal_image[core & covers])) / max(float(np.median(image[core & covers])), 1e-6)
+    image = np.where(covers, image * scale, 0.0).astype(np.float32)
+    covered = np.ones(seg.outline.shape, bool) if seg.covered is None else seg.covered
+    in_plane = covers.any(axis=0)
+    # the outline again, from the axial slices just beyond the endplates: their lateral margins are sharp
+    outline, upper_mm, lower_mm = seg.outline, seg.upper_mm, seg.lower_mm
+    # it may widen the sagittal outline by up to 2 mm (what the thick slices blurred away), not notch it
+    axial_outline = _endplate_outline(image, upper_mm, lower_mm, outline, in_plane, frame)
+    axial_outline = _fill_holes_2d(outline | (axial_outline & _morph(outline, int(round(2.0 / STEP_MM)), "dilate")))
+    if 0.8 <= axial_outline.sum() / outline.sum() <= 1.25:
+        upper_mm = _fill_surface(np.where(outline, upper_mm, np.nan), axial_outline)
+        lower_mm = _fill_surface(np.where(outline, lower_mm, np.nan), axial_outline)
+        outline = axial_outline
+        seg = replace(seg, outline=outline, upper_mm=upper_mm, lower_mm=lower_mm)
+        core = seg.core()
+    bone = _bodies_beside(sagittal_image, outline, upper_mm, lower_mm, covered, frame)
+    displaced = _displaced(image, core, outline, upper_mm, lower_mm, frame.axis_mm(0), seg.marrow, bone, in_plane)
+    # between the endplate planes from the axial series; migration beyond them is the sagittal series'
+    # (its rows are finer along the spine than the axial slices)
+    top, bottom = endplate_planes_mm(outline, upper_mm, lower_mm)
+    n_grid = frame.axis_mm(0)[:, None, None]
+    within = (n_grid <= top) & (n_grid >= bottom)
+    displaced = (displaced & within) | (seg.displaced & ~within & ~core)
+    return replace(seg, disc=core | displaced, displaced=displaced, covered=covered | in_plane, displacement_series="axial")
+
+
+def _endplate_outline(image, upper_mm, lower_mm, outline, covered, frame: DiscFrame) -> np.ndarray:
+    """The endplate outline: where the L5 and S1 sections 1.5-4.5 mm beyond the central endplates overlap."""
+    n_mm, p_mm, l_mm = (frame.axis_mm(a) for a in range(3))
+    central = outline & (np.abs(p_mm)[:, None] <= 8.0) & (np.abs(l_mm)[None, :] <= 8.0)
+    upper_centre = float(np.nanmedian(upper_mm[central])) if central.any() else 1.0
+    lower_centre = float(np.nanmedian(lower_mm[central])) if central.any() else -1.0
+    sections = [
+        body_section(image[(n_mm >= a) & (n_mm <= b)].mean(axis=0), covered, p_mm, l_mm)
+        for a, b in ((upper_centre + 1.5, upper_centre + 4.5), (lower_centre - 4.5, lower_centre - 1.5))
+    ]
+    return _fill_holes_2d(_largest_component_2d(sections[0] & sections[1]))
+
+
+def _ones_like(volume: Volume) -> Volume:
+    return replace(volume, array=np.ones(volume.shape, np.float32))
+
+
+def _erode_3d(mask: np.ndarray, radius: int) -> np.ndarray:
+    return sitk.GetArrayFromImage(sitk.BinaryErode(sitk.GetImageFromArray(mask.astype(np.uint8)), [radius] * 3)) > 0
+
+
 def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, inside_series) -> np.ndarray:
     """Disc-like tissue beyond the outline, connected to the disc's rim."""
     # the endplate planes extended beyond the outline
@@ -460,6 +588,10 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     low = max(0.5 * marrow, float(np.percentile(disc_values, 5)) * 0.9)
     high = min(1.45 * marrow, float(np.percentile(disc_values, 95)) * 1.1)  # a dark disc: darker than marrow
     candidate = beyond[None] & slab & ~bone & (image >= low) & (image <= high)
+    # disc material lies between the endplate planes (or migrates one way from them): tissue of its
+    # signal that runs on above and below the disc is a vertical structure beside it (psoas, nerve
+    # root, the thecal sac's wall, ligamentum flavum), not disc
+    candidate &= ~_through_the_level(candidate, n_mm, top + VERTICAL_MARGIN_MM, bottom - VERTICAL_MARGIN_MM)
     # the partial-volume rim of CSF and fat has disc-like signal: not within 1 mm of them
     candidate &= ~_morph(image > max(high, 1.3 * marrow), 2, "dilate")
     # displaced material is a compact mass: strands under 3 mm thick (partial volume around the rim,
@@ -496,7 +628,28 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     outside_height = _morph(displaced & ~within & (behind & footprint)[None], 3, "open")
     if outside_height.any():
         outside_height = _connected_to(outside_height, _morph(displaced & within, 2, "dilate"), fully_connected=False)
+    # a migrated fragment lies against the back of the body in each of its planes (the anterior
+    # epidural space), not free in the canal or the foramen
+    for k in np.nonzero(outside_height.any(axis=(1, 2)))[0]:
+        wall = _morph(bone[k], int(round(2.0 / STEP_MM)), "dilate")
+        outside_height[k] = _connected_to(outside_height[k], wall) if wall.any() else False
     return (displaced & within) | outside_height
+
+
+def _through_the_level(mask: np.ndarray, n_mm: np.ndarray, above_mm: float, below_mm: float) -> np.ndarray:
+    """The runs of ``mask`` along the normal (axis 0) that reach both above ``above_mm`` and below ``below_mm``."""
+    n = mask.shape[0]
+    highest = np.full(mask.shape, -1, dtype=np.int32)  # per voxel, the top index of its run
+    lowest = np.full(mask.shape, -1, dtype=np.int32)
+    highest[n - 1] = np.where(mask[n - 1], n - 1, -1)
+    for k in range(n - 2, -1, -1):
+        highest[k] = np.where(mask[k], np.where(mask[k + 1], highest[k + 1], k), -1)
+    lowest[0] = np.where(mask[0], 0, -1)
+    for k in range(1, n):
+        lowest[k] = np.where(mask[k], np.where(mask[k - 1], lowest[k - 1], k), -1)
+    reaches_up = n_mm[np.maximum(highest, 0)] >= above_mm
+    reaches_down = n_mm[np.maximum(lowest, 0)] <= below_mm
+    return mask & reaches_up & reaches_down
 
 
 def reach_mm(outline: np.ndarray) -> np.ndarray:

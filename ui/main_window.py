@@ -598,7 +598,9 @@ class MainWindow(QMainWindow):
             if not automatic:
                 show_error(self, message)
 
-        task = Task(analyze_volume, volume, level_shift=level_shift)
+        # an axial series open beside it measures the displaced material (sharper lateral margins)
+        axials = [self.secondary.volume] if self.secondary is not None else []
+        task = Task(analyze_volume, volume, level_shift=level_shift, axials=axials)
         return self.run_task(task, "Analysing L5-S1...", done, on_fail=failed)
 
     def resegment_from_seed(self, point_lps, on_done=None) -> Task | None:

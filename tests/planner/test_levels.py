@@ -81,6 +81,25 @@ def _plane_sides(labels: np.ndarray, volume, value: int, level) -> np.ndarray:
 
 @pytest.mark.shared
 @pytest.mark.parametrize("case", CASES)
+def test_l5_s1_disc_mask_is_a_band_under_the_l5_body(case):
+    """On real thin, dark discs the endplate search once wandered into the blurred lateral margins
+    (columns 12-15 mm tall beside 2 mm ones) and displaced material grew into the psoas and the roots."""
+    from planner.disc_model import analyze_volume
+
+    volume, _ = _study(case)
+    labels = np.load(require_shared(LUMBAR) / case / "vertebrae.npz")["labels"]
+    seg = analyze_volume(volume).segmentation
+    height = (seg.upper_mm - seg.lower_mm)[seg.outline]
+    typical = float(np.median(height))
+    assert 1.0 <= typical <= 16.0, f"{case}: disc height {typical:.1f} mm"
+    assert np.percentile(height, 95) <= typical + max(3.0, 0.6 * typical) + 0.5, f"{case}: not a band"
+    core = seg.series_mask(volume, seg.core())
+    assert (core & (labels == 1)).sum() <= 0.05 * core.sum(), f"{case}: the disc runs into the L5 body"
+    assert seg.displaced.sum() <= 1.5 * seg.core().sum(), f"{case}: more displaced material than disc"
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("case", CASES)
 def test_l5_s1_found_between_the_l5_body_and_the_sacrum(case):
     from planner.levels import find_levels
 
