@@ -59,6 +59,10 @@ MIGRATION_MM = 14.0
 #: displaced material may overhang the endplate planes by this much; tissue of its signal running on
 #: further both above and below is a vertical structure beside the disc
 VERTICAL_MARGIN_MM = 3.0
+#: widen the endplate outline on the axial series (bulges then read 1 mm closer to the truth): off, as the
+#: planning anatomy (planner/anatomy.py) takes the disc's size from the outline and its interlaminar path
+#: then crossed a lamina on the left protrusion phantom; on again once that is understood
+WIDEN_ON_AXIAL = False
 
 
 class SegmentationFailed(ValueError):
@@ -537,7 +541,7 @@ def displaced_on_axial(seg: DiscSegmentation, axial: Volume) -> DiscSegmentation
     # it may widen the sagittal outline by up to 2 mm (what the thick slices blurred away), not notch it
     axial_outline = _endplate_outline(image, upper_mm, lower_mm, outline, in_plane, frame)
     axial_outline = _fill_holes_2d(outline | (axial_outline & _morph(outline, int(round(2.0 / STEP_MM)), "dilate")))
-    if 0.8 <= axial_outline.sum() / outline.sum() <= 1.25:
+    if WIDEN_ON_AXIAL and 0.8 <= axial_outline.sum() / outline.sum() <= 1.25:
         upper_mm = _fill_surface(np.where(outline, upper_mm, np.nan), axial_outline)
         lower_mm = _fill_surface(np.where(outline, lower_mm, np.nan), axial_outline)
         outline = axial_outline
