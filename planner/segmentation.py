@@ -59,10 +59,6 @@ MIGRATION_MM = 14.0
 #: displaced material may overhang the endplate planes by this much; tissue of its signal running on
 #: further both above and below is a vertical structure beside the disc
 VERTICAL_MARGIN_MM = 3.0
-#: widen the endplate outline on the axial series (bulges then read 1 mm closer to the truth): off, as the
-#: planning anatomy (planner/anatomy.py) takes the disc's size from the outline and its interlaminar path
-#: then crossed a lamina on the left protrusion phantom; on again once that is understood
-WIDEN_ON_AXIAL = False
 
 
 class SegmentationFailed(ValueError):
@@ -516,13 +512,17 @@ def displaced_on_axial(seg: DiscSegmentation, axial: Volume) -> DiscSegmentation
 
     A sagittal series' slices (3-4 mm) blur the disc's lateral margins, and
     with them every displacement measured there; an axial series angled along
-    the disc sees its outline sharp. The endplate outline found again on it
-    widens the sagittal one by up to 2 mm; the endplate surfaces stay the
-    sagittal series'. The axial image, scaled so
-    that the disc has the sagittal series' signal, is searched for displaced
+    the disc sees its margins sharp. The endplate outline and surfaces stay
+    the sagittal series' (it sees the bodies); the axial image, scaled so that
+    the disc has the sagittal series' signal, is searched for displaced
     material between the endplate planes; migration beyond them stays the
     sagittal series' (finer along the spine). None when the axial series
     covers less than 80 % of the disc.
+
+    (Widening the outline on the axial slices, where the sagittal series'
+    slices blurred it, was tried: bulges read 1 mm closer to the truth, but
+    the planning anatomy, which takes the disc's size from the outline, then
+    found an interlaminar path through a lamina. Not done until that is understood.)
     """
     frame = seg.frame
     covers = frame.sample(_ones_like(axial)) >= 0.999
@@ -536,17 +536,7 @@ def displaced_on_axial(seg: DiscSegmentation, axial: Volume) -> DiscSegmentation
     image = np.where(covers, image * scale, 0.0).astype(np.float32)
     covered = np.ones(seg.outline.shape, bool) if seg.covered is None else seg.covered
     in_plane = covers.any(axis=0)
-    # the outline again, from the axial slices just beyond the endplates: their lateral margins are sharp
     outline, upper_mm, lower_mm = seg.outline, seg.upper_mm, seg.lower_mm
-    # it may widen the sagittal outline by up to 2 mm (what the thick slices blurred away), not notch it
-    axial_outline = _endplate_outline(image, upper_mm, lower_mm, outline, in_plane, frame)
-    axial_outline = _fill_holes_2d(outline | (axial_outline & _morph(outline, int(round(2.0 / STEP_MM)), "dilate")))
-    if WIDEN_ON_AXIAL and 0.8 <= axial_outline.sum() / outline.sum() <= 1.25:
-        upper_mm = _fill_surface(np.where(outline, upper_mm, np.nan), axial_outline)
-        lower_mm = _fill_surface(np.where(outline, lower_mm, np.nan), axial_outline)
-        outline = axial_outline
-        seg = replace(seg, outline=outline, upper_mm=upper_mm, lower_mm=lower_mm)
-        core = seg.core()
     bone = _bodies_beside(sagittal_image, outline, upper_mm, lower_mm, covered, frame)
     displaced = _displaced(image, core, outline, upper_mm, lower_mm, frame.axis_mm(0), seg.marrow, bone, in_plane)
     # between the endplate planes from the axial series; migration beyond them is the sagittal series'
@@ -556,19 +546,6 @@ def displaced_on_axial(seg: DiscSegmentation, axial: Volume) -> DiscSegmentation
     within = (n_grid <= top) & (n_grid >= bottom)
     displaced = (displaced & within) | (seg.displaced & ~within & ~core)
     return replace(seg, disc=core | displaced, displaced=displaced, covered=covered | in_plane, displacement_series="axial")
-
-
-def _endplate_outline(image, upper_mm, lower_mm, outline, covered, frame: DiscFrame) -> np.ndarray:
-    """The endplate outline: where the L5 and S1 sections 1.5-4.5 mm beyond the central endplates overlap."""
-    n_mm, p_mm, l_mm = (frame.axis_mm(a) for a in range(3))
-    central = outline & (np.abs(p_mm)[:, None] <= 8.0) & (np.abs(l_mm)[None, :] <= 8.0)
-    upper_centre = float(np.nanmedian(upper_mm[central])) if central.any() else 1.0
-    lower_centre = float(np.nanmedian(lower_mm[central])) if central.any() else -1.0
-    sections = [
-        body_section(image[(n_mm >= a) & (n_mm <= b)].mean(axis=0), covered, p_mm, l_mm)
-        for a, b in ((upper_centre + 1.5, upper_centre + 4.5), (lower_centre - 4.5, lower_centre - 1.5))
-    ]
-    return _fill_holes_2d(_largest_component_2d(sections[0] & sections[1]))
 
 
 def _ones_like(volume: Volume) -> Volume:
