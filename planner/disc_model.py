@@ -133,6 +133,7 @@ class DiscModel(Observable):
         self.undo_stack = undo_stack
         self._stroke_before: np.ndarray | None = None
         self.levels_confirmed = False  # the user has checked the count from the sacrum
+        self.corrected = False  # the user has painted, smoothed or re-seeded the mask
         self.labels = np.zeros(analysis.segmentation.disc.shape, dtype=np.uint8)
         self._update_labels()
 
@@ -278,6 +279,8 @@ class DiscModel(Observable):
         old = self.analysis.segmentation, self.analysis.finding
         new = segmentation, analyse_bulge(segmentation)
 
+        self.corrected = True
+
         def use(pair):
             self.analysis.segmentation, self.analysis.finding = pair
             self._update_labels()
@@ -291,6 +294,7 @@ class DiscModel(Observable):
         if not len(changed):
             return
         old_values, new_values = before.ravel()[changed], after.ravel()[changed]
+        self.corrected = True
         seg = self.segmentation
 
         def apply(values):

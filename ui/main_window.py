@@ -52,6 +52,7 @@ from planner.plan_session import PlanSession
 from planner.plan_store import load_plan, recovery_files
 from planner.planning import anatomy_and_suggestion, default_author, draft_plan, plan_side, study_ref
 from planner.thumbnails import series_thumbnail
+from planner.volume import Volume
 from ui.cine_view import CineView
 from ui.context import TOOLS, ViewerContext
 from ui.findings_widget import FindingsWidget
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Spine Injection Planner")
         self.resize(1500, 900)
         self._tasks: set[Task] = set()
+        self._analysis_task: Task | None = None  # the running L5-S1 analysis: a newer one replaces it
         self._current_task: Task | None = None
         self.context = ViewerContext()
         self.primary: _Shown | None = None
@@ -545,6 +547,9 @@ class MainWindow(QMainWindow):
                 self.context.mpr.set_center(volume_center(volume))
                 for other in self.slice_views.values():
                     other.refresh()
+                if self._measures_better_on(volume):
+                    model = self.context.disc
+                    self.run_disc_analysis(model.analysis.level_shift if model else 0, automatic=True)
             else:
                 self.primary, self.secondary = shown, None
                 self.context.set_disc(None)
@@ -563,6 +568,18 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- L5-S1
 
+    def _measures_better_on(self, axial: Volume) -> bool:
+        """Whether the automatic analysis should run again now that ``axial`` is open beside the sagittal
+        series: it measures the displaced material there. Not when the user has corrected the mask."""
+        if axial.orientation not in ("AX", "OBL") or self.primary is None or self.primary.volume.modality != "MR":
+            return False
+        if self.primary.volume.orientation != "SAG":
+            return False
+        model = self.context.disc
+        if model is None:
+            return self._analysis_task is not None  # one is running, without this series: start it again
+        return model.analysis.axial is None and not model.corrected
+
     def run_disc_analysis(self, level_shift: int = 0, automatic: bool = False, on_done=None) -> Task | None:
         """Analyse L5-S1 on the primary series in a worker; the result replaces the shown disc model (undoably
         when one was shown: a level shift can be taken back). ``automatic``: failures go to the panel only."""
@@ -576,11 +593,20 @@ class MainWindow(QMainWindow):
         programmed = [self.context.mpr.center.copy()]
 
         def done(analysis) -> None:
+            if task is not self._analysis_task:
+                return  # a newer analysis replaced this one
+            self._analysis_task = None
             if self.primary is None or self.primary.volume is not volume:
                 return  # another series was opened meanwhile
             model = DiscModel(analysis, self.context.undo_stack)
-            replacing = self.context.disc is not None
-            self.context.set_disc(model, undo_text="Shift levels" if replacing else "")
+            old = self.context.disc
+            if old is None:
+                undo_text = ""
+            elif old.analysis.level_shift != level_shift:
+                undo_text = "Shift levels"
+            else:
+                undo_text = "Analyse L5-S1 again"
+            self.context.set_disc(model, undo_text=undo_text)
             if self.secondary is not None:
                 programmed.append(volume_center(self.secondary.volume))
             if any(np.allclose(self.context.mpr.center, c) for c in programmed):  # go to the disc unless the user moved
@@ -594,13 +620,20 @@ class MainWindow(QMainWindow):
                 on_done(model)
 
         def failed(message: str) -> None:
+            if task is not self._analysis_task:
+                return
+            self._analysis_task = None
             self.findings.set_message(f"The analysis failed: {message}")
             if not automatic:
                 show_error(self, message)
 
         # an axial series open beside it measures the displaced material (sharper lateral margins)
         axials = [self.secondary.volume] if self.secondary is not None else []
+        if self._analysis_task is not None:
+            self._analysis_task.cancel()  # its result would be replaced by this one's
         task = Task(analyze_volume, volume, level_shift=level_shift, axials=axials)
+        self._analysis_task = task
+        task.signals.cancelled.connect(lambda: self._analysis_task is task and setattr(self, "_analysis_task", None))
         return self.run_task(task, "Analysing L5-S1...", done, on_fail=failed)
 
     def resegment_from_seed(self, point_lps, on_done=None) -> Task | None:

@@ -30,6 +30,8 @@ def test_analysis_shows_levels_overlay_surface_and_findings(analysed_window):
     window = analysed_window
     model = window.context.disc
     assert model.finding.classification == "protrusion"
+    assert model.analysis.axial is not None  # opened while the analysis ran: it started again with it
+    assert model.segmentation.displacement_series == "axial"
     assert window.findings.title.text().startswith("L5-S1: Protrusion")
     assert window.findings.values["side"].text() == "left"
     assert window.findings.values["max_displacement"].text().endswith(" mm")
@@ -54,6 +56,27 @@ def test_analysis_shows_levels_overlay_surface_and_findings(analysed_window):
     assert data.GetNumberOfPoints() > 500
     values = vtk_to_numpy(data.GetPointData().GetScalars())
     assert values.max() > 3.0 and np.median(values) < 1.0
+
+
+def test_axial_opened_after_the_analysis_measures_again_unless_corrected(make_window, qtbot, demo_study):
+    window = make_window("2x2")
+    _import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"], ["SAG T2 TSE"])
+    qtbot.waitUntil(lambda: window.context.disc is not None and not window._tasks, timeout=60000)
+    sagittal_only = window.context.disc
+    assert sagittal_only.analysis.axial is None
+    assert sagittal_only.segmentation.displacement_series == "sagittal"
+    _import_and_open(window, qtbot, [demo_study / "MR" / "AX_T2_L5S1"], ["AX T2 TSE L5-S1"])
+    qtbot.waitUntil(lambda: window.context.disc is not sagittal_only and not window._tasks, timeout=60000)
+    assert window.context.disc.segmentation.displacement_series == "axial"
+    assert window.context.undo_stack.undo_text == "Analyse L5-S1 again"
+    window.context.undo_stack.undo()
+    assert window.context.disc is sagittal_only
+    # a corrected mask is the user's: opening the axial series again does not replace it
+    sagittal_only.smooth(1.0)
+    assert sagittal_only.corrected
+    _import_and_open(window, qtbot, [demo_study / "MR" / "AX_T2_L5S1"], ["AX T2 TSE L5-S1"])
+    qtbot.wait(200)
+    assert window.context.disc is sagittal_only and not window._tasks
 
 
 def test_brush_stroke_and_eraser_in_a_view_are_undoable(analysed_window, qtbot):
