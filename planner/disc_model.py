@@ -29,7 +29,7 @@ import SimpleITK as sitk
 from planner import segmenters
 from planner.bulge import BulgeFinding, analyse_bulge, ray_extent_mm
 from planner.errors import PlannerError
-from planner.levels import LevelError, LevelResult, find_levels
+from planner.levels import Level, LevelError, LevelResult, find_levels
 from planner.observable import Observable
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.segmentation import STEP_MM, DiscSegmentation, SegmentationFailed, displaced_on_axial
@@ -90,6 +90,9 @@ def analyze_volume(
     except SegmentationFailed as exc:
         raise DiscAnalysisError(f"the L5-S1 disc could not be segmented: {exc}") from exc
     check(cancel)
+    # the segmentation sees the whole disc space: its centre, normal and height replace the mid-sagittal guess
+    centre, normal, height = seg.geometry()
+    levels = levels.with_level(Level("L5-S1", tuple(map(float, centre)), tuple(map(float, normal)), height))
     seg, axial = _on_axial(seg, axials)
     check(cancel)
     report(progress, 2, 3, "Classifying the disc...")

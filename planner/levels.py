@@ -23,7 +23,7 @@ How it works, in the patient frame whatever the series' row/column order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -260,6 +260,11 @@ class LevelResult:
 
     def level(self, name: str) -> Level | None:
         return next((level for level in self.levels if level.name == name), None)
+
+    def with_level(self, level: Level) -> "LevelResult":
+        """A copy with the level of ``level.name`` replaced (e.g. by the segmentation's finer one)."""
+        levels = [level if old.name == level.name else old for old in self.levels]
+        return replace(self, levels=levels)
 
     def bodies(self) -> list[tuple[str, np.ndarray]]:
         """(name, centre LPS) of each vertebral body between the labelled discs, and of S1 below L5-S1.

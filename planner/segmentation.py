@@ -11,8 +11,8 @@ intensity but bounded by bone:
    marrow below is searched, from each body towards the disc, for the dark
    cortical endplate; the disc spans between the two, less the cortex. The
    endplate outline (the ring apophyses: the reference outline of Lumbar Disc
-   Nomenclature 2.0) is where the cross-sections of the L5 and S1 bodies just
-   beyond their endplates overlap; each cross-section is found by rays from
+   Nomenclature 2.0) runs half-way between the cross-sections of the L5 and S1
+   bodies just beyond their endplates (:func:`_between`); each cross-section is found by rays from
    the centre that stop at the body's cortex (:func:`body_section`), so the
    outline cannot run into the tissue around the bodies. Columns where the
    endplate search failed, jumped, found a height far from the centre's or an
@@ -185,6 +185,18 @@ class DiscSegmentation:
     def volume_ml(self) -> float:
         return float(self.disc.sum()) * STEP_MM**3 / 1000.0
 
+    def geometry(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """(centre LPS, superior normal LPS, height mm) of the segmented disc space: the centre half way
+        between the endplate planes over the outline's centroid, the height the median over the central
+        columns (within 8 mm of the midline), finer than the mid-sagittal search that found the level."""
+        n_mm, p_mm, l_mm = (self.frame.axis_mm(a) for a in range(3))
+        top, bottom = self.endplate_planes_mm()
+        rows, cols = np.nonzero(self.outline)
+        centre = self.frame.to_lps((top + bottom) / 2, float(p_mm[rows].mean()), float(l_mm[cols].mean()))
+        central = self.outline & (np.abs(l_mm) <= 8.0)[None, :]
+        heights = (self.upper_mm - self.lower_mm)[central if central.any() else self.outline]
+        return np.asarray(centre, float), self.frame.normal.copy(), float(np.median(heights))
+
 
 def _smoothed(array: np.ndarray, sigma_mm: float) -> np.ndarray:
     image = sitk.GetImageFromArray(array)
@@ -333,7 +345,7 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
         body_section(image[(n_mm >= a) & (n_mm <= b)].mean(axis=0), covered, p_mm, l_mm)
         for a, b in ((upper_centre + 1.5, upper_centre + 4.5), (lower_centre - 4.5, lower_centre - 1.5))
     ]
-    outline = _fill_holes_2d(_largest_component_2d(sections[0] & sections[1]))
+    outline = _fill_holes_2d(_largest_component_2d(_between(*sections) & covered))
     if outline.sum() * step * step < 300.0:  # an L5-S1 endplate is about 1000-2000 mm^2
         raise SegmentationFailed("no pair of L5 and S1 endplates found around the disc centre")
     # fill the outline's surfaces where a column failed (noise), from the neighbourhood; an endplate is
@@ -415,6 +427,26 @@ def body_section(section: np.ndarray, covered: np.ndarray, p_mm: np.ndarray, l_m
     angle = np.mod(np.arctan2(l_grid, p_grid), 2 * np.pi)
     limit = np.interp(angle, np.append(theta, 2 * np.pi), np.append(extent, extent[0]))
     return (np.hypot(p_grid, l_grid) <= limit) & covered
+
+
+def _between(upper: np.ndarray, lower: np.ndarray, agree_mm: float = 3.0) -> np.ndarray:
+    """The outline half-way between two body sections (the L5 and S1 endplates' margins).
+
+    The two endplates are rarely the same size or exactly above each other; the
+    disc space's margin runs between them, so each point's signed distance is
+    the mean of the two sections'. Where they disagree by more than
+    ``agree_mm`` one has leaked (into an ala, an osteophyte, a vessel) and the
+    smaller one is taken, as an intersection would.
+    """
+    distances = [
+        sitk.GetArrayFromImage(
+            sitk.SignedMaurerDistanceMap(sitk.GetImageFromArray(mask.astype(np.uint8)), insideIsPositive=False,
+                                         squaredDistance=False, useImageSpacing=False)
+        ) * STEP_MM
+        for mask in (upper, lower)
+    ]
+    mean = (distances[0] + distances[1]) / 2
+    return np.where(np.abs(distances[0] - distances[1]) <= agree_mm, mean, np.maximum(*distances)) <= 0
 
 
 def _fit_disc_plane(image: np.ndarray, frame: DiscFrame) -> DiscFrame | None:

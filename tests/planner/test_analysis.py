@@ -81,7 +81,7 @@ def test_harder_phantoms_keep_the_level_the_class_and_the_side(case):
     from bench.accuracy_disc import evaluate
 
     result = evaluate(case)
-    assert result["level_mm"] < 5.0, result
+    assert result["level_mm"] < 2.0, result  # the segmented disc space's centre
     assert result["dice"] >= 0.90, result
     assert result["class"] == result["want"], result
     assert result["ok"]["side"], result

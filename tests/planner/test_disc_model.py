@@ -123,3 +123,23 @@ def test_displacement_map_is_largest_on_the_protrusion_side(model):
     right = model.displacement_at(frame.to_lps(0.0, posterior_margin, -10.0)[None])
     centre = model.displacement_at(frame.center_lps[None])
     assert left[0] > 2.0 and right[0] < 1.0 and centre[0] == 0.0
+
+
+def test_endplate_outline_runs_half_way_between_the_two_bodies_unless_one_leaked():
+    from planner.segmentation import STEP_MM, _between
+
+    rows, cols = np.indices((160, 160)) * STEP_MM
+    def disc(centre_row_mm, radius_mm):
+        return np.hypot(rows - centre_row_mm, cols - 40.0) <= radius_mm
+
+    def extent_mm(mask):
+        found = np.nonzero(mask[:, 80])[0]
+        return found.min() * STEP_MM, found.max() * STEP_MM
+
+    # L5 2 mm behind S1 (a small offset): the disc space's margin lies between them, 1 mm from each
+    top, bottom = extent_mm(_between(disc(40.0, 15.0), disc(42.0, 15.0)))
+    assert abs(top - 26.0) <= STEP_MM and abs(bottom - 56.0) <= STEP_MM
+    # one section leaked 8 mm posteriorly (into an osteophyte, a vessel): there the smaller one holds
+    leaked = disc(40.0, 15.0) | (np.hypot(rows - 60.0, cols - 40.0) <= 6.0)
+    top, bottom = extent_mm(_between(disc(40.0, 15.0), leaked))
+    assert abs(top - 25.0) <= STEP_MM and abs(bottom - 55.0) <= STEP_MM
