@@ -136,6 +136,13 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
         up, down = n_mm[n_idx].max() - top, bottom - n_mm[n_idx].min()
         if max(up, down) > 2.0:
             migration, direction = (float(up), "cranial") if up >= down else (float(down), "caudal")
+        if migration and not displaced.any():
+            # nothing displaced at the level to have migrated from: not classified as migration
+            warnings.append(
+                f"Tissue of disc signal {migration:.0f} mm {direction} to the disc behind the body, with no displaced "
+                "disc at the level: a sequestered fragment, a vein or a nerve root? Not classified; review the images."
+            )
+            migration, direction = 0.0, None
 
     # the displaced material in the axial projection: base on the outline, dome beyond it
     beyond_outline = disc2d & ~outline

@@ -25,7 +25,7 @@ intensity but bounded by bone:
    nerve root), connected to the rim in its own plane, within 20 mm of the
    outline posteriorly and laterally (5 mm anteriorly), and 14 mm above or
    below the endplates (migration: along the back of the bodies, under the
-   displaced disc).
+   displaced disc, in the canal: :func:`_in_the_canal`).
 4. When the study has an axial series through the disc,
    :func:`displaced_on_axial` grows the displaced material again on it: its
    slices lie in the disc's plane, so the disc's margins are sharp where a
@@ -59,6 +59,8 @@ MIGRATION_MM = 14.0
 #: displaced material may overhang the endplate planes by this much; tissue of its signal running on
 #: further both above and below is a vertical structure beside the disc
 VERTICAL_MARGIN_MM = 3.0
+#: A migrated fragment's centre lies within this distance of the midline: the canal between the pedicles.
+CANAL_HALF_WIDTH_MM = 15.0
 
 
 class SegmentationFailed(ValueError):
@@ -646,7 +648,26 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     for k in np.nonzero(outside_height.any(axis=(1, 2)))[0]:
         wall = _morph(bone[k], int(round(2.0 / STEP_MM)), "dilate")
         outside_height[k] = _connected_to(outside_height[k], wall) if wall.any() else False
-    return (displaced & within) | outside_height
+    return (displaced & within) | _in_the_canal(outside_height, outline)
+
+
+def _in_the_canal(mask: np.ndarray, outline: np.ndarray, half_width_mm: float = CANAL_HALF_WIDTH_MM) -> np.ndarray:
+    """The parts of ``mask`` (3D) centred within ``half_width_mm`` of the outline's midline.
+
+    A fragment migrates in the anterior epidural space, between the pedicles;
+    tissue of disc signal above or below the disc further out (nerve roots and
+    their ganglia in the foramina, the psoas) cannot be told from it on T2 and
+    is not counted as migration."""
+    if not mask.any():
+        return mask
+    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(mask.astype(np.uint8)), True))
+    midline = float(np.argwhere(outline)[:, 1].mean())
+    keep = np.zeros_like(mask)
+    for label in range(1, int(labels.max()) + 1):
+        part = labels == label
+        if abs(float(np.nonzero(part)[2].mean()) - midline) * STEP_MM <= half_width_mm:
+            keep |= part
+    return keep
 
 
 def _through_the_level(mask: np.ndarray, n_mm: np.ndarray, above_mm: float, below_mm: float) -> np.ndarray:

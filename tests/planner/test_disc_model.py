@@ -143,3 +143,16 @@ def test_endplate_outline_runs_half_way_between_the_two_bodies_unless_one_leaked
     leaked = disc(40.0, 15.0) | (np.hypot(rows - 60.0, cols - 40.0) <= 6.0)
     top, bottom = extent_mm(_between(disc(40.0, 15.0), leaked))
     assert abs(top - 25.0) <= STEP_MM and abs(bottom - 55.0) <= STEP_MM
+
+
+def test_migration_is_counted_in_the_canal_not_in_the_foramen():
+    from planner.segmentation import STEP_MM, _in_the_canal
+
+    outline = np.zeros((80, 120), bool)
+    outline[10:60, 20:100] = True  # midline at column 59.5
+    mask = np.zeros((10, 80, 120), bool)
+    mask[2:6, 62:68, 64:72] = True  # 5-6 mm left of the midline, behind the body: kept
+    far = 59.5 + 20.0 / STEP_MM  # 20 mm out: the foramen
+    mask[2:6, 50:56, int(far) - 3 : int(far) + 3] = True
+    kept = _in_the_canal(mask, outline)
+    assert kept[2:6, 62:68, 64:72].all() and not kept[:, :, int(far) - 3 :].any()
