@@ -191,7 +191,7 @@ class DiscSegmentation:
         """(centre LPS, superior normal LPS, height mm) of the segmented disc space: the centre half way
         between the endplate planes over the outline's centroid, the height the median over the central
         columns (within 8 mm of the midline), finer than the mid-sagittal search that found the level."""
-        n_mm, p_mm, l_mm = (self.frame.axis_mm(a) for a in range(3))
+        p_mm, l_mm = self.frame.axis_mm(1), self.frame.axis_mm(2)
         top, bottom = self.endplate_planes_mm()
         rows, cols = np.nonzero(self.outline)
         centre = self.frame.to_lps((top + bottom) / 2, float(p_mm[rows].mean()), float(l_mm[cols].mean()))
