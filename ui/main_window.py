@@ -571,9 +571,8 @@ class MainWindow(QMainWindow):
     def _measures_better_on(self, axial: Volume) -> bool:
         """Whether the automatic analysis should run again now that ``axial`` is open beside the sagittal
         series: it measures the displaced material there. Not when the user has corrected the mask."""
-        if axial.orientation not in ("AX", "OBL") or self.primary is None or self.primary.volume.modality != "MR":
-            return False
-        if self.primary.volume.orientation != "SAG":
+        primary = self.primary.volume if self.primary is not None else None
+        if axial.orientation not in ("AX", "OBL") or primary is None or (primary.modality, primary.orientation) != ("MR", "SAG"):
             return False
         model = self.context.disc
         if model is None:
@@ -593,9 +592,8 @@ class MainWindow(QMainWindow):
         programmed = [self.context.mpr.center.copy()]
 
         def done(analysis) -> None:
-            if task is not self._analysis_task:
+            if not self._analysis_ended(task):
                 return  # a newer analysis replaced this one
-            self._analysis_task = None
             if self.primary is None or self.primary.volume is not volume:
                 return  # another series was opened meanwhile
             model = DiscModel(analysis, self.context.undo_stack)
@@ -620,9 +618,8 @@ class MainWindow(QMainWindow):
                 on_done(model)
 
         def failed(message: str) -> None:
-            if task is not self._analysis_task:
+            if not self._analysis_ended(task):
                 return
-            self._analysis_task = None
             self.findings.set_message(f"The analysis failed: {message}")
             if not automatic:
                 show_error(self, message)
@@ -633,8 +630,15 @@ class MainWindow(QMainWindow):
             self._analysis_task.cancel()  # its result would be replaced by this one's
         task = Task(analyze_volume, volume, level_shift=level_shift, axials=axials)
         self._analysis_task = task
-        task.signals.cancelled.connect(lambda: self._analysis_task is task and setattr(self, "_analysis_task", None))
+        task.signals.cancelled.connect(lambda: self._analysis_ended(task))
         return self.run_task(task, "Analysing L5-S1...", done, on_fail=failed)
+
+    def _analysis_ended(self, task: Task) -> bool:
+        """Forget ``task`` as the running analysis; False when a newer one had already replaced it."""
+        if task is not self._analysis_task:
+            return False
+        self._analysis_task = None
+        return True
 
     def resegment_from_seed(self, point_lps, on_done=None) -> Task | None:
         """Segment the disc again from a point clicked inside it (seed tool), in a worker; undoable."""
