@@ -34,6 +34,10 @@ STEP_DEG = 2.0
 MARCH_MM = 1.0
 IN_DISC_PLANE_DEG = 8.0  # an intradiscal needle runs parallel to the endplates
 SKIN_RUN_MM = 5.0  # the path has left the body when this much air follows
+#: a suggested path keeps this much further from estimated bone than the physician's margin: bone is
+#: estimated from MR series with 3-4 mm slices, whose thin plates (a lamina's edge at the interlaminar
+#: window) come out up to 2 mm short; the physician's own paths are checked against the margin alone
+ESTIMATE_MARGIN_MM = {"bone": 1.0}
 
 #: what each procedure aims at, how it is done and what the last millimetres before the target may touch
 PROCEDURE_SPECS = {
@@ -170,7 +174,7 @@ def suggest_trajectory(
         distance = _lookup(structure.distance_mm, affine, points, np.inf)
         judged = imaged & (s[None, :] >= ignore.get(structure.kind, 0.0))
         limit = thresholds.get(structure.kind, 0.0)
-        hit = ((distance < limit) & judged).any(axis=1)
+        hit = ((distance < limit + ESTIMATE_MARGIN_MM.get(structure.kind, 0.0)) & judged).any(axis=1)
         reasons[f"pass within {limit:g} mm of the {structure.name}"] += int(hit.sum())
         met |= hit
     ok &= ~met
