@@ -27,9 +27,10 @@ intensity but bounded by bone:
    below the endplates (migration: along the back of the bodies, under the
    displaced disc, in the canal: :func:`_in_the_canal`).
 4. When the study has an axial series through the disc,
-   :func:`displaced_on_axial` grows the displaced material again on it: its
-   slices lie in the disc's plane, so the disc's margins are sharp where a
-   sagittal series' thick slices blur its lateral edges.
+   :func:`displaced_on_axial` draws the endplate outline again on its slices
+   just beyond each endplate and grows the displaced material again on it:
+   its slices lie in the disc's plane, so the margins are sharp where a
+   sagittal series' thick slices blur the lateral edges.
 
 The masks live in the disc frame; :meth:`DiscSegmentation.series_mask`
 resamples the disc onto the grid of the series it was computed from.
