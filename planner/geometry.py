@@ -102,3 +102,24 @@ def lps_to_ijk(image_to_lps: np.ndarray, lps: np.ndarray) -> np.ndarray:
     inverse = np.linalg.inv(image_to_lps)
     lps = np.asarray(lps, dtype=float)
     return lps @ inverse[:3, :3].T + inverse[:3, 3]
+
+
+def sample_trilinear(array: np.ndarray, image_to_lps: np.ndarray, lps: np.ndarray, outside: float) -> np.ndarray:
+    """``array`` [k, j, i] sampled trilinearly at LPS points (..., 3); ``outside`` beyond its grid."""
+    ijk = lps_to_ijk(image_to_lps, lps)
+    shape = np.array(array.shape[2::-1])  # (i, j, k) sizes
+    inside = np.all((ijk >= 0) & (ijk <= shape - 1), axis=-1)
+    result = np.full(ijk.shape[:-1], outside, dtype=float)
+    if not inside.any():
+        return result
+    q = ijk[inside]
+    base = np.minimum(np.floor(q).astype(int), shape - 2).clip(0)
+    frac = q - base
+    value = np.zeros(len(q))
+    for corner in range(8):
+        offset = np.array([(corner >> a) & 1 for a in range(3)])
+        weight = np.prod(np.where(offset, frac, 1 - frac), axis=1)
+        index = np.minimum(base + offset, shape - 1)
+        value += weight * array[index[:, 2], index[:, 1], index[:, 0]]
+    result[inside] = value
+    return result

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import SimpleITK as sitk
 
+from planner.geometry import sample_trilinear
 from planner.levels import sitk_image
 from planner.volume import Volume
 
@@ -637,18 +638,7 @@ def _on_surface(volume: Volume, frame: DiscFrame, n_mm: np.ndarray) -> np.ndarra
     """[posterior, lateral]: ``volume`` sampled (trilinear, 0 outside) ``n_mm`` [posterior, lateral] along the
     normal from each column of ``frame``."""
     points = frame.to_lps(n_mm, frame.axis_mm(1)[:, None], frame.axis_mm(2)[None, :])
-    ijk = (points - volume.image_to_lps[:3, 3]) @ np.linalg.inv(volume.image_to_lps[:3, :3]).T
-    array = volume.array
-    size = np.array(array.shape[2::-1])  # (i, j, k) extents
-    inside = np.all((ijk >= 0) & (ijk <= size - 1), axis=-1)
-    low = np.clip(np.floor(ijk).astype(int), 0, np.maximum(size - 2, 0))
-    weight = np.clip(ijk - low, 0.0, 1.0)
-    values = np.zeros(ijk.shape[:-1], np.float32)
-    for corner in np.ndindex(2, 2, 2):
-        index = np.minimum(low + corner, size - 1)
-        w = np.prod(np.where(np.array(corner, bool), weight, 1.0 - weight), axis=-1)
-        values += w * array[index[..., 2], index[..., 1], index[..., 0]]
-    return np.where(inside, values, 0.0).astype(np.float32)
+    return sample_trilinear(volume.array, volume.image_to_lps, points, 0.0).astype(np.float32)
 
 
 def _with_outline(seg: DiscSegmentation, outline: np.ndarray) -> DiscSegmentation:

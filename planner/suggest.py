@@ -173,8 +173,8 @@ def suggest_trajectory(
             continue
         distance = _lookup(structure.distance_mm, affine, points, np.inf)
         judged = imaged & (s[None, :] >= ignore.get(structure.kind, 0.0))
-        limit = thresholds.get(structure.kind, 0.0)
-        hit = ((distance < limit + ESTIMATE_MARGIN_MM.get(structure.kind, 0.0)) & judged).any(axis=1)
+        limit = thresholds.get(structure.kind, 0.0) + ESTIMATE_MARGIN_MM.get(structure.kind, 0.0)
+        hit = ((distance < limit) & judged).any(axis=1)
         reasons[f"pass within {limit:g} mm of the {structure.name}"] += int(hit.sum())
         met |= hit
     ok &= ~met

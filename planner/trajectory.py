@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from planner.geometry import lps_to_ijk
+from planner.geometry import sample_trilinear
 from planner.plan import Needle
 
 SAMPLE_MM = 0.5
@@ -83,12 +83,7 @@ class Structure:
     def sample(self, points_lps: np.ndarray) -> np.ndarray:
         """Signed distance (mm) at each point, trilinear; +inf outside the grid."""
         points = np.atleast_2d(np.asarray(points_lps, float))
-        ijk = lps_to_ijk(self.image_to_lps, points)
-        shape = np.array(self.distance_mm.shape[::-1])  # (i, j, k) sizes
-        inside = np.all((ijk >= 0) & (ijk <= shape - 1), axis=1)
-        result = np.full(len(points), np.inf)
-        if not inside.any():
-            return result
+        return sample_trilinear(self.distance_mm, self.image_to_lps, points, np.inf)
         q = ijk[inside]
         base = np.minimum(np.floor(q).astype(int), shape - 2).clip(0)
         frac = q - base
