@@ -84,17 +84,6 @@ class Structure:
         """Signed distance (mm) at each point, trilinear; +inf outside the grid."""
         points = np.atleast_2d(np.asarray(points_lps, float))
         return sample_trilinear(self.distance_mm, self.image_to_lps, points, np.inf)
-        q = ijk[inside]
-        base = np.minimum(np.floor(q).astype(int), shape - 2).clip(0)
-        frac = q - base
-        value = np.zeros(len(q))
-        for corner in range(8):
-            offset = np.array([(corner >> a) & 1 for a in range(3)])
-            weight = np.prod(np.where(offset, frac, 1 - frac), axis=1)
-            index = np.minimum(base + offset, shape - 1)
-            value += weight * self.distance_mm[index[:, 2], index[:, 1], index[:, 0]]
-        result[inside] = value
-        return result
 
 
 @dataclass(frozen=True)
