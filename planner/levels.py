@@ -381,6 +381,20 @@ def _endplate_gap_mm(image: MidSagittal, disc: DiscCandidate) -> float:
     return gap
 
 
+def _disc_like(image: MidSagittal, junction: DiscCandidate, lumbosacral: DiscCandidate) -> bool:
+    """Whether the junction below the lumbosacral disc looks like a disc rather than a fused remnant.
+
+    Either its signal band scores like the disc above and is as high, or the
+    space between the marrow above and below it is a disc space (at least 8 mm
+    and 60 % of the lumbosacral one), where a fused S1-S2 junction is a few mm.
+    """
+    if junction.score >= lumbosacral.score and _disc_height_mm(image, junction) >= max(
+        6.0, 0.8 * _disc_height_mm(image, lumbosacral)
+    ):
+        return True
+    return _endplate_gap_mm(image, junction) >= max(8.0, 0.6 * _endplate_gap_mm(image, lumbosacral))
+
+
 def _bilinear(image: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
     r = np.clip(rows, 0, image.shape[0] - 1.001)
     c = np.clip(columns, 0, image.shape[1] - 1.001)
@@ -439,10 +453,11 @@ def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
             f"Counting is doubtful: the junction {where} also looks lumbosacral (transitional anatomy?); "
             "confirm or shift the labels."
         )
-    if index + 1 < len(full) and full[index + 1].score >= full[index].score and _disc_height_mm(
-        image, full[index + 1]
-    ) >= max(6.0, 0.8 * _disc_height_mm(image, full[index])):
-        warnings.append("The S1-S2 junction looks disc-like (a possible lumbarised S1): confirm the level count.")
+    if index + 1 < len(full) and _disc_like(image, full[index + 1], full[index]):
+        warnings.append(
+            "The S1-S2 junction looks disc-like (a possible lumbarised S1, squared, with a disc below it): "
+            "confirm the level count."
+        )
     lumbosacral = index + level_shift
     if not 0 <= lumbosacral < len(full):
         raise LevelError(f"a level shift of {level_shift} moves L5-S1 outside the discs found")

@@ -45,6 +45,7 @@ def write_demo_study(
     bias: float = 0.25,
     dark_disc: bool = False,
     high_crests: bool = False,
+    lumbarised_s1: bool = False,
     rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0),
     cine_frames: int = 150,
     ultrasound: bool = True,
@@ -56,7 +57,13 @@ def write_demo_study(
     out = Path(out)
     finding = finding or Finding()
     rng = np.random.default_rng(seed)
-    phantom = SpinePhantom(finding=finding, dark_disc=dark_disc, high_crests=high_crests, rotation_deg=tuple(rotation_deg))
+    phantom = SpinePhantom(
+        finding=finding,
+        dark_disc=dark_disc,
+        high_crests=high_crests,
+        rotation_deg=tuple(rotation_deg),
+        lumbarised_s1=lumbarised_s1,
+    )
     writer = DemoWriter(out, seed=seed, patient=DEMO_PATIENT, study_date=datetime.date(2026, 11, 2))
     truth: dict = {
         "demo_version": DEMO_VERSION,
@@ -64,6 +71,7 @@ def write_demo_study(
         "finding": asdict(finding),
         "dark_disc": dark_disc,
         "high_crests": high_crests,
+        "lumbarised_s1": lumbarised_s1,
         "rotation_deg": list(rotation_deg),
         "noise": noise,
         "levels": {},

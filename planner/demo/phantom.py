@@ -35,6 +35,7 @@ SACRUM = {
     "S5": (11.0, 6.0, 0.45),
 }
 SACRAL_REMNANT_MM = 2.0
+LUMBARISED_DISC_MM = 8.0
 BODY_HALF_WIDTH_MM = 23.0  # lateral (x)
 BODY_HALF_DEPTH_MM = 17.0  # antero-posterior
 
@@ -107,6 +108,8 @@ class SpinePhantom:
     #: the patient's rotation in the scanner, degrees about L-R (flexion), A-P (lateral tilt) and S-I
     #: (axial rotation), in that order, about the L5-S1 disc centre
     rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: transitional anatomy: S1 not fused to S2 but joined by a full disc (``LUMBARISED_DISC_MM`` high)
+    lumbarised_s1: bool = False
 
     def __post_init__(self) -> None:
         self.rotation = _rotation(self.rotation_deg)
@@ -127,13 +130,17 @@ class SpinePhantom:
             below = level
         # The sacrum: five fused segments, ever smaller, curving posteriorly (sacral kyphosis),
         # joined by thin dark remnants of discs; S1's superior endplate is the origin.
+        # A lumbarised S1 is joined to S2 by a disc instead.
         top = np.zeros(3)
         for name, (height, tilt_deg, scale) in SACRUM.items():
             tilt = np.radians(tilt_deg)
             axis = np.array([0.0, -np.sin(tilt), np.cos(tilt)])
             posterior = np.array([0.0, np.cos(tilt), np.sin(tilt)])
             self.bodies[name] = Segment(name, top - axis * height / 2, axis, posterior, height / 2, scale)
-            top = top - axis * (height + SACRAL_REMNANT_MM) + posterior * (1.0 - scale) * 4.0
+            gap = LUMBARISED_DISC_MM if name == "S1" and self.lumbarised_s1 else SACRAL_REMNANT_MM
+            if gap != SACRAL_REMNANT_MM:
+                self.discs["S1-S2"] = Segment("S1-S2", top - axis * (height + gap / 2), axis, posterior, gap / 2)
+            top = top - axis * (height + gap) + posterior * (1.0 - scale) * 4.0
 
     # ---------------------------------------------------------------- geometry
 
