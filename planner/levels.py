@@ -445,14 +445,19 @@ def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
         # the turn alone cannot tell: the lumbosacral disc is the last mobile one, a full disc space
         # between the L5 and S1 endplates, where the sacral junctions below are thin fused remnants
         rival = int(ranked[1])
-        if _endplate_gap_mm(image, full[rival]) > 1.5 * _endplate_gap_mm(image, full[index]):
-            index, rival = rival, index
-        apart = rival - index
-        where = {-1: "one level above", 1: "one level below"}.get(apart, f"{abs(apart)} levels {'above' if apart < 0 else 'below'}")
-        warnings.append(
-            f"Counting is doubtful: the junction {where} also looks lumbosacral (transitional anatomy?); "
-            "confirm or shift the labels."
-        )
+        gap, rival_gap = _endplate_gap_mm(image, full[index]), _endplate_gap_mm(image, full[rival])
+        if rival_gap > 1.5 * gap:
+            index, rival, gap, rival_gap = rival, index, rival_gap, gap
+        # settled when one is a disc space and the other at most half as high (a fused junction)
+        if not (gap >= 8.0 and rival_gap <= 0.5 * gap):
+            apart = rival - index
+            where = {-1: "one level above", 1: "one level below"}.get(
+                apart, f"{abs(apart)} levels {'above' if apart < 0 else 'below'}"
+            )
+            warnings.append(
+                f"Counting is doubtful: the junction {where} also looks lumbosacral (transitional anatomy?); "
+                "confirm or shift the labels."
+            )
     if index + 1 < len(full) and _disc_like(image, full[index + 1], full[index]):
         warnings.append(
             "The S1-S2 junction looks disc-like (a possible lumbarised S1, squared, with a disc below it): "
