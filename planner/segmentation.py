@@ -688,11 +688,12 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     candidate &= ~_through_the_level(candidate, n_mm, top + VERTICAL_MARGIN_MM, bottom - VERTICAL_MARGIN_MM)
     # the partial-volume rim of CSF and fat has disc-like signal: not within 1 mm of them
     candidate &= ~_morph(image > max(high, 1.3 * marrow), 2, "dilate")
+    # a bulge's thin layer, found before the opening below removes it
+    within = (n_grid <= top) & (n_grid >= bottom)
+    layer = _bulging_layer(candidate, outline, distance, n_mm, top, bottom)
     # displaced material is a compact mass: strands under 3 mm thick (partial volume around the rim,
     # tissue squeezed between the thecal sac and bone) are opened away, the mass's own margin is
     # grown back within the candidate tissue
-    within = (n_grid <= top) & (n_grid >= bottom)
-    layer = _bulging_layer(candidate, outline, distance, n_mm, top, bottom)
     opened = _morph(candidate, 3, "open")
     candidate = _morph(opened, 2, "dilate") & candidate
     seeds = _morph(core, 2, "dilate") & candidate
@@ -737,14 +738,14 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
 def _bulging_layer(candidate, outline, distance, n_mm, top: float, bottom: float) -> np.ndarray:
     """The thin layer of a bulge: disc-like tissue hugging the outline over more than 90 degrees.
 
-    A bulging annulus is displaced 2-3 mm all along a long stretch of the rim,
+    A bulging annulus is displaced 2-3 mm along a long stretch of the rim,
     which the opening against partial-volume strands removes. It is told from
     noise and partial volume by being dense: over the middle half of the
     disc's height, at least 80 % of the first 2 mm beyond the outline is
-    disc-like in every direction of the stretch (11-degree running mean),
-    where the speckle of noise fills under half. Returns the candidate tissue
-    within 2.5 mm of the outline, between the endplate planes, in those
-    directions (empty when they span 90 degrees or less).
+    disc-like (11-degree running mean per direction), where the speckle of
+    noise fills under half. Returns the candidate tissue within 2.5 mm of the
+    outline, between the endplate planes, in the dense directions; empty when
+    they add up to 90 degrees or less (a protrusion's base is dense too).
     """
     shell = (distance > 0.25) & (distance <= 2.0)
     quarter = 0.25 * (top - bottom)
