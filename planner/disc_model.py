@@ -29,7 +29,9 @@ import SimpleITK as sitk
 from planner import segmenters
 from planner.bulge import BulgeFinding, analyse_bulge, ray_extent_mm
 from planner.errors import PlannerError
+from planner.dicom_header import InstanceHeader
 from planner.levels import Level, LevelError, LevelResult, find_levels
+from planner.loader import load_series
 from planner.observable import Observable
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.segmentation import STEP_MM, DiscSegmentation, SegmentationFailed, displaced_on_axial
@@ -64,12 +66,16 @@ def analyze_volume(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     axials: Sequence[Volume] = (),
+    axial_headers: Sequence[Sequence[InstanceHeader]] = (),
 ) -> DiscAnalysis:
     """Find the levels on a sagittal ``volume``, segment L5-S1 and analyse its bulge.
 
     ``axials``: the study's axial series; the one best aligned with the disc
     that covers it is used to measure the displaced material
-    (:func:`~planner.segmentation.displaced_on_axial`). Raises
+    (:func:`~planner.segmentation.displaced_on_axial`). ``axial_headers``:
+    more axial series, not loaded yet; those whose slices pass through the
+    L5-S1 disc are loaded and join ``axials`` (a series that cannot be loaded
+    is left out, as when it does not cover the disc). Raises
     :class:`DiscAnalysisError` with a sentence when the levels, the sacrum or
     the disc cannot be found, or the segmenter is not installed.
     """
@@ -93,12 +99,43 @@ def analyze_volume(
     # the segmentation sees the whole disc space: its centre, normal and height replace the mid-sagittal guess
     centre, normal, height = seg.geometry()
     levels = levels.with_level(Level("L5-S1", tuple(map(float, centre)), tuple(map(float, normal)), height))
-    seg, axial = _on_axial(seg, axials)
+    crossing = [headers for headers in axial_headers if _crosses(headers, centre)]
+    seg, axial = _on_axial(seg, [*axials, *_loaded(crossing, cancel)])
     check(cancel)
     report(progress, 2, 3, "Classifying the disc...")
     finding = analyse_bulge(seg)
     report(progress, 3, 3, "")
     return DiscAnalysis(volume, levels, seg, finding, segmenter, level_shift, axial)
+
+
+def _crosses(headers: Sequence[InstanceHeader], point_lps) -> bool:
+    """Whether one of the slices of ``headers`` passes within half a slice of ``point_lps``, inside its image."""
+    point = np.asarray(point_lps, float)
+    for h in headers:
+        if not (h.is_image and h.image_orientation and h.image_position_lps and h.pixel_spacing_mm):
+            continue
+        row, column = np.asarray(h.image_orientation[:3], float), np.asarray(h.image_orientation[3:6], float)
+        offset = point - np.asarray(h.image_position_lps, float)
+        if abs(float(offset @ np.cross(row, column))) > max(h.slice_thickness_mm or 1.0, 1.0) / 2:
+            continue
+        x, y = float(offset @ row), float(offset @ column)  # along the rows (a column index) and down the columns
+        dy, dx = h.pixel_spacing_mm  # PixelSpacing is (between rows, between columns)
+        if 0.0 <= x <= h.columns * dx and 0.0 <= y <= h.rows * dy:
+            return True
+    return False
+
+
+def _loaded(series: Sequence[Sequence[InstanceHeader]], cancel: CancelToken | None) -> list[Volume]:
+    """The first volume of each of ``series`` that loads (one that cannot is not measured on)."""
+    volumes = []
+    for headers in series:
+        check(cancel)
+        try:
+            loaded = load_series(headers)
+        except PlannerError:
+            continue
+        volumes.extend(loaded.volumes[:1])
+    return volumes
 
 
 def _on_axial(seg: DiscSegmentation, axials: Sequence[Volume]) -> tuple[DiscSegmentation, Volume | None]:

@@ -117,6 +117,7 @@ class FindingsWidget(QWidget):
         ("canal", "Canal AP / area"),
         ("roots", "S1 root contact"),
         ("volume", "Disc volume"),
+        ("measured_on", "Displacement on"),
         ("levels", "Levels"),
     )
 
@@ -270,6 +271,8 @@ class FindingsWidget(QWidget):
         roots = [side for side in ("left", "right") if f.s1_root_contact.get(side)]
         v["roots"].setText(" and ".join(roots) if roots else "none")
         v["volume"].setText(f"{model.segmentation.volume_ml():.1f} ml")
+        axial = model.analysis.axial
+        v["measured_on"].setText(f"axial: {axial.description or 'unnamed series'}" if axial is not None else "sagittal, reformatted")
         shift = model.analysis.level_shift
         counted = "counted from the sacrum" + (f", shifted by {shift:+d}" if shift else "")
         v["levels"].setText(counted + (" · confirmed" if model.levels_confirmed else ""))

@@ -51,6 +51,7 @@ from planner.mpr import View, needle_rotation, volume_center
 from planner.plan_session import PlanSession
 from planner.plan_store import load_plan, recovery_files
 from planner.planning import anatomy_and_suggestion, default_author, draft_plan, plan_side, study_ref
+from planner.series_index import summarize
 from planner.thumbnails import series_thumbnail
 from planner.volume import Volume
 from ui.cine_view import CineView
@@ -624,14 +625,34 @@ class MainWindow(QMainWindow):
             if not automatic:
                 show_error(self, message)
 
-        # an axial series open beside it measures the displaced material (sharper lateral margins)
+        # an axial series through L5-S1 measures the displaced material (sharper lateral margins): the one open
+        # beside it, else any of the study's, as `main.py analyze` does, so that both report the same figures
         axials = [self.secondary.volume] if self.secondary is not None else []
         if self._analysis_task is not None:
             self._analysis_task.cancel()  # its result would be replaced by this one's
-        task = Task(analyze_volume, volume, level_shift=level_shift, axials=axials)
+        task = Task(analyze_volume, volume, level_shift=level_shift, axials=axials, axial_headers=self._study_axials())
         self._analysis_task = task
         task.signals.cancelled.connect(lambda: self._analysis_ended(task))
         return self.run_task(task, "Analysing L5-S1...", done, on_fail=failed)
+
+    def _study_axials(self) -> list[list]:
+        """The headers of the primary series' study's other axial MR series in its frame of reference."""
+        primary = self.primary.volume
+        header = self.primary.loaded.headers[0]
+        shown = {primary.series_instance_uid, self.secondary.volume.series_instance_uid if self.secondary else ""}
+        found = []
+        for uid in self.db.series_uids(header.study_instance_uid):
+            if uid in shown:
+                continue
+            headers = self.db.instances(uid)
+            if (
+                headers
+                and headers[0].modality == "MR"
+                and headers[0].frame_of_reference_uid == primary.frame_of_reference_uid
+                and summarize(headers).orientation in ("AX", "OBL")
+            ):
+                found.append(headers)
+        return found
 
     def _analysis_ended(self, task: Task) -> bool:
         """Forget ``task`` as the running analysis; False when a newer one had already replaced it."""

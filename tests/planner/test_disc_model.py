@@ -188,3 +188,19 @@ def test_axial_series_draws_the_endplate_outline_sharp(demo_study, sagittal):
     error = reach_mm(seg.outline) - reach_mm(truth)
     assert np.abs(error).max() <= 1.0 and np.abs(error).mean() <= 0.5, error
     assert error[[6, 18]].min() >= -0.5, error  # 90 and 270 degrees: the lateral margins
+
+
+def test_axial_series_not_loaded_yet_are_loaded_only_when_they_cross_the_disc(demo_study, sagittal, monkeypatch):
+    """``axial_headers``: the study's axial blocks by their headers; only the L5-S1 block is loaded and measured on."""
+    import planner.disc_model as disc_model
+
+    blocks = {}
+    for name in ("AX_T2_L4L5", "AX_T2_L5S1"):
+        series, _ = read_path_series(demo_study / "MR" / name)
+        blocks[name] = next(iter(series.values()))
+    loaded = []
+    monkeypatch.setattr(disc_model, "load_series", lambda headers: loaded.append(headers) or load_series(headers))
+    analysis = analyze_volume(sagittal, axial_headers=list(blocks.values()))
+    assert loaded == [blocks["AX_T2_L5S1"]]
+    assert analysis.axial.description == "AX T2 TSE L5-S1"
+    assert analysis.segmentation.displacement_series == "axial"

@@ -79,6 +79,22 @@ def test_axial_opened_after_the_analysis_measures_again_unless_corrected(make_wi
     assert window.context.disc is sagittal_only and not window._tasks
 
 
+def test_the_studys_axial_series_through_l5s1_measures_even_when_another_is_shown(make_window, qtbot, demo_study):
+    """The GUI reports what `main.py analyze` does: with the L4-L5 axial block beside the sagittal series, the
+    study's L5-S1 block (imported, not open) is where the displaced material is measured."""
+    window = make_window("2x2")
+    _import_and_open(
+        window, qtbot, [demo_study / "MR" / "SAG_T2", demo_study / "MR" / "AX_T2_L4L5", demo_study / "MR" / "AX_T2_L5S1"],
+        ["SAG T2 TSE", "AX T2 TSE L4-L5"],
+    )
+    qtbot.waitUntil(lambda: window.context.disc is not None and not window._tasks, timeout=60000)
+    assert window.secondary.volume.description == "AX T2 TSE L4-L5"
+    model = window.context.disc
+    assert model.analysis.axial is not None and model.analysis.axial.description == "AX T2 TSE L5-S1"
+    assert model.segmentation.displacement_series == "axial"
+    assert window.findings.values["measured_on"].text() == "axial: AX T2 TSE L5-S1"
+
+
 def test_brush_stroke_and_eraser_in_a_view_are_undoable(analysed_window, qtbot):
     window = analysed_window
     model = window.context.disc
