@@ -110,9 +110,15 @@ def load_volumes(
     images = [h for h in headers if h.is_image]
     if not images:
         raise DicomInputError(None, "the series holds no image (only SR, PDF or other non-image objects)")
+    # one instance copied to two places (a study imported from two folders) is one instance, read once
+    unique = list({h.sop_instance_uid: h for h in reversed(images)}.values())[::-1]
+    copies = len(images) - len(unique)
+    images = unique
     frames = [f for h in images for f in _frames_of(h)]
     series_uid = images[0].series_instance_uid
     warnings: list[str] = list(dict.fromkeys(w for h in images for w in h.warnings))
+    if copies:
+        warnings.append(f"{copies} files repeat instances of other files (the same SOPInstanceUID): each instance read once")
 
     references = {f.frame_of_reference_uid for f in frames if f.frame_of_reference_uid}
     if len(references) > 1:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -75,6 +77,18 @@ def test_duplicates_give_repeated_volumes_with_a_warning(tmp_path):
     volumes = load_volumes(headers(paths))
     assert len(volumes) == 2 and volumes[0].shape == (3, 8, 6)
     assert any("2 frames at each of 3 positions" in w for w in volumes[0].warnings)
+
+
+def test_copies_of_one_instance_are_read_once(tmp_path):
+    """The same files in two folders (a study imported twice from different places) are one stack, not two."""
+    import shutil
+
+    paths = make_stack(tmp_path / "a", 3)
+    copied = Path(shutil.copytree(tmp_path / "a", tmp_path / "copy"))
+    copies = [copied / p.name for p in paths]
+    volumes = load_volumes(headers(paths + copies))
+    assert len(volumes) == 1 and volumes[0].shape == (3, 8, 6)
+    assert any("3 files repeat instances" in w for w in volumes[0].warnings)
 
 
 def test_demo_sagittal_geometry_matches_truth(demo_study):
