@@ -21,6 +21,7 @@ from planner import segmenters
 from planner.disc_model import DiscAnalysis, DiscAnalysisError, analyze_volume
 from planner.errors import PlannerError
 from planner.loader import load_series, read_path_series
+from planner.mpr import contains
 from planner.volume import Volume
 
 
@@ -55,12 +56,6 @@ def _normal(volume: Volume) -> np.ndarray:
     return np.abs(volume.axes_lps[:, 2])
 
 
-def _contains(volume: Volume, point) -> bool:
-    index = np.linalg.solve(volume.image_to_lps, np.r_[np.asarray(point, float), 1.0])[:3]
-    shape = volume.shape[::-1]  # i, j, k
-    return all(-0.5 <= index[a] <= shape[a] - 0.5 for a in range(3))
-
-
 @dataclass
 class StudyAnalysis:
     """One study analysed: its MR series, the sagittal series analysed, the axial ones through L5-S1."""
@@ -86,7 +81,7 @@ def analyze_study_series(study_path, level_shift: int = 0, segmenter: str = segm
     l5s1 = analysis.levels.level("L5-S1")
     # the axial series through L5-S1, the one the displacement was measured on first
     axial = sorted(
-        (s for s in axial if _contains(s.volume, l5s1.center_lps)), key=lambda s: s.volume is not analysis.axial
+        (s for s in axial if contains(s.volume, l5s1.center_lps)), key=lambda s: s.volume is not analysis.axial
     )
     return StudyAnalysis(series, sag, axial, analysis)
 

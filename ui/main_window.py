@@ -47,7 +47,7 @@ from planner.errors import PlanFormatError, PlannerError
 from planner.export.bundle import ExportSource, export_to, make_export_source
 from planner.pacs import network
 from planner.pacs.outbox import Outbox
-from planner.mpr import View, needle_rotation, volume_center
+from planner.mpr import View, contains, needle_rotation, volume_center
 from planner.plan_session import PlanSession
 from planner.plan_store import load_plan, recovery_files
 from planner.planning import anatomy_and_suggestion, default_author, draft_plan, plan_side, study_ref
@@ -610,9 +610,11 @@ class MainWindow(QMainWindow):
                 programmed.append(volume_center(self.secondary.volume))
             if any(np.allclose(self.context.mpr.center, c) for c in programmed):  # go to the disc unless the user moved
                 disc_center = analysis.segmentation.frame.center_lps
-                self.context.mpr.set_center(disc_center)
-                for view in self.slice_views.values():
-                    view.frame_on(disc_center, DISC_VIEW_HALF_MM)
+                self._go_to_disc(disc_center)
+                measured_on = analysis.axial
+                if measured_on is not None and (self.secondary is None or not contains(self.secondary.volume, disc_center)):
+                    # the axial view shows the series the disc was measured on, not a block that misses it
+                    self.open_series(measured_on.series_instance_uid, on_done=lambda _loaded: self._go_to_disc(disc_center))
             finding = analysis.finding
             self.status_text.setText(f"L5-S1: {finding.classification}, max displacement {finding.max_displacement_mm:.1f} mm")
             if on_done:
@@ -634,6 +636,11 @@ class MainWindow(QMainWindow):
         self._analysis_task = task
         task.signals.cancelled.connect(lambda: self._analysis_ended(task))
         return self.run_task(task, "Analysing L5-S1...", done, on_fail=failed)
+
+    def _go_to_disc(self, disc_center) -> None:
+        self.context.mpr.set_center(disc_center)
+        for view in self.slice_views.values():
+            view.frame_on(disc_center, DISC_VIEW_HALF_MM)
 
     def _study_axials(self) -> list[list]:
         """The headers of the primary series' study's other axial MR series in its frame of reference."""
