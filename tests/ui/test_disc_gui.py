@@ -88,11 +88,14 @@ def test_the_studys_axial_series_through_l5s1_measures_even_when_another_is_show
         ["SAG T2 TSE", "AX T2 TSE L4-L5"],
     )
     qtbot.waitUntil(lambda: window.context.disc is not None and not window._tasks, timeout=60000)
-    assert window.secondary.volume.description == "AX T2 TSE L4-L5"
     model = window.context.disc
     assert model.analysis.axial is not None and model.analysis.axial.description == "AX T2 TSE L5-S1"
     assert model.segmentation.displacement_series == "axial"
     assert window.findings.values["measured_on"].text() == "axial: AX T2 TSE L5-S1"
+    # the L4-L5 block misses the disc: the axial view now shows the block it was measured on, at the disc
+    assert window.secondary.volume.description == "AX T2 TSE L5-S1"
+    assert window.slice_views[View.AXIAL].corners.GetText(3).startswith("AX T2 TSE L5-S1")
+    assert np.linalg.norm(window.context.mpr.center - model.segmentation.frame.center_lps) < 1e-6
 
 
 def test_brush_stroke_and_eraser_in_a_view_are_undoable(analysed_window, qtbot):
