@@ -77,6 +77,8 @@ def evaluate(name: str) -> dict:
         "max_mm": found["max_displacement_mm"],
         "want_mm": want["size_mm"],
         "arc": found["displaced_arc_deg"],
+        "base_mm": found["base_width_mm"],
+        "dome_mm": found["dome_width_mm"],
         "migration": found["migration_mm"],
         "ok": ok,
     }

@@ -29,6 +29,9 @@ from planner.segmentation import STEP_MM, DiscSegmentation, distance_outside_mm
 
 THRESHOLD_MM = 1.5
 ZONES_MM = ((8.0, "central"), (16.0, "subarticular"), (26.0, "foraminal"))
+#: a dome this much wider than its base is wider in fact, by the series the widths were measured on: beyond
+#: the partial volume at both lateral edges (an axial series' in-plane pixels; a sagittal series' slices)
+WIDER_MM = {"axial": 2.0, "sagittal": 3.0}
 
 
 @dataclass
@@ -189,7 +192,7 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
                 f"Displaced arc {arc:.0f} degrees: between 90 and 180 degrees, where bulge and broad-based "
                 "protrusion are told apart differently in the literature."
             )
-    elif migration > 0 or dome_width > base_width + 3.0:
+    elif migration > 0 or dome_width > base_width + WIDER_MM[seg.displacement_series]:
         classification = "extrusion"
     else:
         classification = "protrusion"

@@ -61,6 +61,8 @@ MIGRATION_MM = 14.0
 #: displaced material may overhang the endplate planes by this much; tissue of its signal running on
 #: further both above and below is a vertical structure beside the disc
 VERTICAL_MARGIN_MM = 3.0
+#: the displaced material's base reaches to where its signal falls to this share of its median
+BASE_EDGE = 0.7
 #: Displaced material smaller than this beside the disc is noise or partial volume (a 3 mm protrusion on a
 #: 12 mm base is about 150 mm^3)
 MIN_DISPLACED_MM3 = 60.0
@@ -682,14 +684,17 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     low = max(0.5 * marrow, float(np.percentile(disc_values, 5)) * 0.9)
     high = min(1.45 * marrow, float(np.percentile(disc_values, 95)) * 1.1)  # a dark disc: darker than marrow
     candidate = beyond[None] & slab & ~bone & (image >= low) & (image <= high)
+    # the partial-volume rim of CSF and fat has disc-like signal: not within 1 mm of them (first: the rim
+    # along the thecal sac's front would otherwise join grey tissue above the disc to grey tissue below)
+    candidate &= ~_morph(image > max(high, 1.3 * marrow), 2, "dilate")
     # disc material lies between the endplate planes (or migrates one way from them): tissue of its
     # signal that runs on above and below the disc is a vertical structure beside it (psoas, nerve
-    # root, the thecal sac's wall, ligamentum flavum), not disc
-    candidate &= ~_through_the_level(candidate, n_mm, top + VERTICAL_MARGIN_MM, bottom - VERTICAL_MARGIN_MM)
-    # the partial-volume rim of CSF and fat has disc-like signal: not within 1 mm of them
-    candidate &= ~_morph(image > max(high, 1.3 * marrow), 2, "dilate")
-    # a bulge's thin layer, found before the opening below removes it
+    # root, the thecal sac's wall, ligamentum flavum), not disc; where its column crosses the level
+    # with another signal (displaced disc against grey epidural tissue), that stretch is not the structure
     within = (n_grid <= top) & (n_grid >= bottom)
+    vertical = _through_the_level(candidate, n_mm, top + VERTICAL_MARGIN_MM, bottom - VERTICAL_MARGIN_MM)
+    candidate &= ~(vertical & (~within | _like_the_rest_of_its_run(vertical, image, within)))
+    # a bulge's thin layer, found before the opening below removes it
     layer = _bulging_layer(candidate, outline, distance, n_mm, top, bottom)
     # displaced material is a compact mass: strands under 3 mm thick (partial volume around the rim,
     # tissue squeezed between the thecal sac and bone) are opened away, the mass's own margin is
@@ -706,6 +711,9 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     if base.sum() >= 20:
         reference = float(np.median(image[base]))
         similar = (image >= 0.8 * reference) & (image <= 1.45 * reference)
+        # the base itself is kept up to its edge: half-way between its signal and the grey tissue beside
+        # it (ligament, epidural tissue, about half of it); the fringe beyond widened the base
+        base &= image >= BASE_EDGE * reference
         displaced = _connected_to(_morph(displaced & similar, 2, "open") | base, seeds)
     displaced |= layer
     # between the endplate planes the disc is squeezed out plane by plane: what counts is connected
@@ -790,6 +798,15 @@ def _in_the_canal(mask: np.ndarray, outline: np.ndarray, half_width_mm: float = 
     central = np.abs(column - midline) * STEP_MM <= half_width_mm
     central[0] = False  # the background
     return central[labels]
+
+
+def _like_the_rest_of_its_run(run: np.ndarray, image: np.ndarray, level: np.ndarray, tolerance: float = 0.25) -> np.ndarray:
+    """Voxels of ``run`` (runs along axis 0 through ``level``) whose signal is within ``tolerance`` of the mean
+    of their column's run outside ``level``: the same structure all along, not something it passes."""
+    outside = run & ~level
+    count = outside.sum(axis=0)
+    mean = (image * outside).sum(axis=0) / np.maximum(count, 1)
+    return run & (np.abs(image - mean[None]) <= tolerance * mean[None]) & (count > 0)[None]
 
 
 def _through_the_level(mask: np.ndarray, n_mm: np.ndarray, above_mm: float, below_mm: float) -> np.ndarray:

@@ -100,6 +100,18 @@ def test_harder_phantoms_keep_the_level_the_class_and_the_side(case):
         assert result["migration"] > 2.0, result
 
 
+def test_an_extrusion_without_migration_is_told_by_its_dome_wider_than_its_base():
+    """The central extrusion's head (12.8 mm wide on an 8 mm neck) lies in the thecal sac: it was called a
+    protrusion because grey epidural tissue running past the level carved its sides away and the base's
+    partial-volume fringe widened the base. Its depth (8 mm) still reads short, 5.5 mm: see the README."""
+    from bench.accuracy_disc import evaluate
+
+    result = evaluate("extrusion-central-8")
+    assert result["class"] == "extrusion" and result["ok"]["side"], result
+    assert result["dome_mm"] > result["base_mm"] + 2.0, result
+    assert result["migration"] == 0.0, result
+
+
 def test_analyze_refuses_a_study_without_a_sagittal_series(demo_study, tmp_path):
     run = _analyze(demo_study / "MR" / "AX_T2_L5S1", tmp_path)
     assert run.returncode != 0
