@@ -98,6 +98,28 @@ def test_the_studys_axial_series_through_l5s1_measures_even_when_another_is_show
     assert np.linalg.norm(window.context.mpr.center - model.segmentation.frame.center_lps) < 1e-6
 
 
+def test_level_names_stay_inside_the_view_and_clear_of_the_corner_texts(analysed_window):
+    """With the spine near the view's left edge, the names are pulled in (their ticks shortened or dropped);
+    names that would sit on the patient or slice text at the top or bottom are not drawn."""
+    from ui.render.slice_view import CORNER_TEXT_PX, LABEL_MIN_X
+
+    window = analysed_window
+    view = window.slice_views[View.SAGITTAL]
+    centre = np.asarray(window.context.disc.levels.level("L5-S1").center_lps)
+    plane = view._compute_plane()
+    half_mm = 60.0
+    mm_per_px = 2.0 * half_mm / view.height()
+    # the disc 20 px from the left edge, the view showing the column above and below it
+    view.frame_on(centre + plane.right * (view.width() / 2 - 20) * mm_per_px, half_mm)
+    ratio = view.devicePixelRatioF()
+    shown = [label for label in view.level_labels]
+    assert any(label.GetInput() == "L5-S1" for label in shown)
+    for label in shown:
+        x, y = label.GetPosition()
+        assert x >= LABEL_MIN_X * ratio - 1
+        assert CORNER_TEXT_PX * ratio - 1 <= y <= (view.height() - CORNER_TEXT_PX) * ratio + 1
+
+
 def test_brush_stroke_and_eraser_in_a_view_are_undoable(analysed_window, qtbot):
     window = analysed_window
     model = window.context.disc

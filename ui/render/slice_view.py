@@ -51,6 +51,8 @@ L5S1_COLOR = (1.0, 0.75, 0.2)
 BRUSH_COLOR = (0.25, 0.9, 0.55)
 ERASER_COLOR = (1.0, 0.4, 0.4)
 LEVEL_REACH_MM = 30.0  # level names shown in planes passing this close to the discs' centres
+LABEL_MIN_X = 52.0  # px: a level name (right-aligned) ends no nearer the view's left edge than this
+CORNER_TEXT_PX = 42.0  # px: the two lines of corner text at the top and bottom of a view
 HANDLE_PX = 6
 PLAN_SAFE_COLOR = (0.3, 1.0, 0.45)
 PLAN_WARN_COLOR = (1.0, 0.35, 0.3)
@@ -546,17 +548,24 @@ class SliceView(QVTKRenderWindowInteractor):
                 left = 24.0 / mpp  # names sit 24 mm to the screen-left of the column
                 for level in levels.levels:
                     x, y, depth = self.widget_xy(level.center_lps)
-                    if abs(depth) <= LEVEL_REACH_MM:
+                    if abs(depth) <= LEVEL_REACH_MM and self._label_fits(y):
                         color = L5S1_COLOR if level.name == "L5-S1" else LEVEL_COLOR
-                        self._add_level_label(level.name, x - left, y, color, 13, bold=level.name == "L5-S1")
-                        ticks.append((self._display(x - left + 4, y), self._display(x - 8.0 / mpp, y)))
+                        # kept inside the view: a column near its left edge gets a shorter tick
+                        at = max(x - left, LABEL_MIN_X)
+                        self._add_level_label(level.name, at, y, color, 13, bold=level.name == "L5-S1")
+                        if at + 4 < x - 8.0 / mpp:
+                            ticks.append((self._display(at + 4, y), self._display(x - 8.0 / mpp, y)))
                 for name, centre in levels.bodies():
                     x, y, depth = self.widget_xy(centre)
-                    if abs(depth) <= LEVEL_REACH_MM:
-                        self._add_level_label(name, x - left, y, (0.6, 0.75, 0.95), 12, bold=False)
+                    if abs(depth) <= LEVEL_REACH_MM and self._label_fits(y):
+                        self._add_level_label(name, max(x - left, LABEL_MIN_X), y, (0.6, 0.75, 0.95), 12, bold=False)
         self.level_ticks.set_segments(ticks)
         self.level_ticks.set_visible(bool(ticks))
         self.corners.SetText(1, corner)
+
+    def _label_fits(self, y: float) -> bool:
+        """Whether a level name at height ``y`` stays clear of the corner texts (patient, slice, window)."""
+        return CORNER_TEXT_PX <= y <= self.height() - CORNER_TEXT_PX
 
     def _level_across(self, levels) -> str:
         """The disc or body the plane cuts at the crosshair (for axial-like planes)."""
