@@ -106,7 +106,8 @@ class MainWindow(QMainWindow):
         self.resize(1500, 900)
         self._tasks: set[Task] = set()
         self._analysis_task: Task | None = None  # the running L5-S1 analysis: a newer one replaces it
-        self._current_task: Task | None = None
+        self._current_task: Task | None = None  # the task on the status bar: the newest running
+        self._task_progress: dict[Task, tuple[int, int, str]] = {}  # running tasks, oldest first: done, total, text
         self.context = ViewerContext()
         self.primary: _Shown | None = None
         self.secondary: _Shown | None = None
@@ -430,17 +431,15 @@ class MainWindow(QMainWindow):
 
     def run_task(self, task: Task, text: str, on_done, on_fail=None) -> Task:
         """Run ``task`` in the pool with the progress bar and Cancel button; ``on_fail(message)`` replaces the
-        error dialog."""
+        error dialog. The bar shows the newest running task; when it ends, the one started before it."""
         self._tasks.add(task)
-        self._current_task = task
-        self.status_text.setText(text)
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_button.show()
+        self._task_progress[task] = (0, 0, text)
+        self._show_task(task)
 
         def finish(result):
             self._end_task(task)
-            self.status_text.setText("Ready")
+            if self._current_task is None:
+                self.status_text.setText("Ready")
             on_done(result)  # may replace "Ready" with its own message
 
         def fail(message):
@@ -448,25 +447,45 @@ class MainWindow(QMainWindow):
             self.status_text.setText("Failed: see the message")
             (on_fail or (lambda text: show_error(self, text)))(message)
 
-        task.signals.progress.connect(self._on_progress)
+        def cancelled():
+            self._end_task(task)
+            if self._current_task is None:
+                self.status_text.setText("Cancelled")
+
+        task.signals.progress.connect(lambda done, total, note: self._on_progress(task, done, total, note))
         task.signals.finished.connect(finish)
         task.signals.failed.connect(fail)
-        task.signals.cancelled.connect(lambda: (self._end_task(task), self.status_text.setText("Cancelled")))
+        task.signals.cancelled.connect(cancelled)
         QThreadPool.globalInstance().start(task)
         return task
 
-    def _on_progress(self, done: int, total: int, text: str) -> None:
+    def _on_progress(self, task: Task, done: int, total: int, text: str) -> None:
+        if task not in self._task_progress:
+            return  # a late signal of an ended task
+        self._task_progress[task] = (done, total, text or self._task_progress[task][2])
+        if task is self._current_task:
+            self._show_task(task)
+
+    def _show_task(self, task: Task) -> None:
+        """Put ``task``'s progress, text and Cancel button on the status bar."""
+        self._current_task = task
+        done, total, text = self._task_progress[task]
         self.progress.setRange(0, total if total > 0 else 0)
         self.progress.setValue(done)
-        if text:
-            self.status_text.setText(text)
+        self.status_text.setText(text)
+        self.progress.show()
+        self.cancel_button.show()
 
     def _end_task(self, task: Task) -> None:
         self._tasks.discard(task)
+        self._task_progress.pop(task, None)
         if self._current_task is task:
-            self._current_task = None
-            self.progress.hide()
-            self.cancel_button.hide()
+            if self._task_progress:  # the newest of those still running
+                self._show_task(next(reversed(self._task_progress)))
+            else:
+                self._current_task = None
+                self.progress.hide()
+                self.cancel_button.hide()
 
     def _cancel(self) -> None:
         if self._current_task is not None:

@@ -270,3 +270,41 @@ def test_view_export_with_and_without_annotations(make_window, qtbot, demo_study
     assert colourful(with_annotations) > 200 and colourful(without) == 0
     assert window.context.show_annotations  # the on-screen choice is restored after the export
     assert without.save(str(tmp_path / "clean.png"))
+
+
+def test_the_progress_bar_goes_back_to_a_task_still_running_when_a_newer_one_ends(make_window, qtbot):
+    """Two tasks at once: the newer one is on the status bar; when it ends, the older one's progress, text
+    and Cancel button come back, and Cancel stops it."""
+    import threading
+
+    from planner.progress import check, report
+    from ui.worker import Task
+
+    window = make_window()
+    release = threading.Event()
+    ended = []
+
+    def slow(progress=None, cancel=None):
+        report(progress, 3, 10, "Older work...")
+        while not release.wait(0.02):
+            check(cancel)
+        return "slow"
+
+    def quick(progress=None, cancel=None):
+        report(progress, 1, 2, "Newer work...")
+        return "quick"
+
+    older = window.run_task(Task(slow), "Older work...", ended.append, on_fail=ended.append)
+    qtbot.waitUntil(lambda: window.progress.maximum() == 10, timeout=5000)
+    older.signals.cancelled.connect(lambda: ended.append("cancelled"))
+    window.run_task(Task(quick), "Newer work...", ended.append)
+    qtbot.waitUntil(lambda: "quick" in ended, timeout=5000)
+    assert window._current_task is older
+    assert window.progress.isVisible() and window.cancel_button.isVisible()
+    assert (window.progress.value(), window.progress.maximum()) == (3, 10)
+    assert window.status_text.text() == "Older work..."
+    window.cancel_button.click()
+    qtbot.waitUntil(lambda: "cancelled" in ended, timeout=5000)
+    assert not window.progress.isVisible() and not window.cancel_button.isVisible()
+    assert window.status_text.text() == "Cancelled" and not window._tasks
+    release.set()
