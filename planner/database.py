@@ -236,14 +236,16 @@ class StudyDatabase:
             uids.update(r[0] for r in rows)
         return uids
 
-    def series_uids(self, study_instance_uid: str | None = None) -> list[str]:
-        if study_instance_uid is None:
-            rows = self._connection.execute("SELECT series_instance_uid FROM series ORDER BY series_number").fetchall()
-        else:
-            rows = self._connection.execute(
-                "SELECT series_instance_uid FROM series WHERE study_instance_uid=? ORDER BY series_number",
-                (study_instance_uid,),
-            ).fetchall()
+    def series_uids(
+        self, study_instance_uid: str | None = None, modality: str | None = None, frame_of_reference_uid: str | None = None
+    ) -> list[str]:
+        """SeriesInstanceUIDs by series number, of one study, modality and frame of reference when given."""
+        wanted = {"study_instance_uid": study_instance_uid, "modality": modality, "frame_of_reference_uid": frame_of_reference_uid}
+        where = [(f"{column}=?", value) for column, value in wanted.items() if value is not None]
+        sql = "SELECT series_instance_uid FROM series"
+        if where:
+            sql += " WHERE " + " AND ".join(clause for clause, _ in where)
+        rows = self._connection.execute(sql + " ORDER BY series_number", [value for _, value in where]).fetchall()
         return [r[0] for r in rows]
 
     def series_summary(self, series_instance_uid: str) -> SeriesSummary | None:

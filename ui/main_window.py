@@ -666,17 +666,12 @@ class MainWindow(QMainWindow):
         primary = self.primary.volume
         header = self.primary.loaded.headers[0]
         shown = {primary.series_instance_uid, self.secondary.volume.series_instance_uid if self.secondary else ""}
+        if not primary.frame_of_reference_uid:
+            return []  # no world shared with any other series
         found = []
-        for uid in self.db.series_uids(header.study_instance_uid):
-            if uid in shown:
-                continue
-            headers = self.db.instances(uid)
-            if (
-                headers
-                and headers[0].modality == "MR"
-                and headers[0].frame_of_reference_uid == primary.frame_of_reference_uid
-                and summarize(headers).orientation in ("AX", "OBL")
-            ):
+        for uid in self.db.series_uids(header.study_instance_uid, "MR", primary.frame_of_reference_uid):
+            headers = self.db.instances(uid) if uid not in shown else []
+            if headers and summarize(headers).orientation in ("AX", "OBL"):
                 found.append(headers)
         return found
 

@@ -102,3 +102,11 @@ def test_demo_series_are_kept_apart(demo_study, tmp_path):
     assert ("US MSK Gastrocnemius medial head, cine", "us-cine") in kinds
     assert ("US Posterior sacrum S1 foramen, transverse", "us-single") in kinds
     assert len(report.series) == 6 and not report.rejected
+    # the study's series by modality and frame of reference (the GUI's analysis looks for axial MR series so)
+    study = db.studies()[0].study_instance_uid
+    sagittal = next(s for s in report.series if s.description == "SAG T2 TSE")
+    frame = db.instances(sagittal.series_instance_uid)[0].frame_of_reference_uid
+    mr = db.series_uids(study, "MR", frame)
+    assert {db.series_summary(uid).description for uid in mr} == {"SAG T2 TSE", "AX T2 TSE L4-L5", "AX T2 TSE L5-S1"}
+    assert set(db.series_uids(study, "US")) | set(mr) == set(db.series_uids(study))
+    assert db.series_uids(study, "MR", "1.2.3.4") == []
