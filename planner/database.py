@@ -112,6 +112,7 @@ class StudyDatabase:
         except (OSError, sqlite3.Error) as exc:
             raise DatabaseError(f"{self.path}: cannot open the study database: {exc}") from exc
         self._lock = threading.Lock()
+        self._summaries: dict[str, tuple[tuple, SeriesSummary | None]] = {}  # by series: (instances' state, summary)
 
     def _check_version(self) -> None:
         row = self._connection.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -249,8 +250,19 @@ class StudyDatabase:
         return [r[0] for r in rows]
 
     def series_summary(self, series_instance_uid: str) -> SeriesSummary | None:
+        """The series' summary; kept until its instances change (here or in another process), so that the
+        browser's refresh after an import reads only the series that import touched."""
+        state = self._connection.execute(
+            "SELECT COUNT(*), TOTAL(file_mtime_ns), TOTAL(file_size) FROM instances WHERE series_instance_uid=?",
+            (series_instance_uid,),
+        ).fetchone()
+        cached = self._summaries.get(series_instance_uid)
+        if cached is not None and cached[0] == state:
+            return cached[1]
         headers = self.instances(series_instance_uid)
-        return summarize(headers) if headers else None
+        summary = summarize(headers) if headers else None
+        self._summaries[series_instance_uid] = (state, summary)
+        return summary
 
     def studies(self) -> list[StudyRecord]:
         rows = self._connection.execute(

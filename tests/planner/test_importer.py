@@ -110,3 +110,21 @@ def test_demo_series_are_kept_apart(demo_study, tmp_path):
     assert {db.series_summary(uid).description for uid in mr} == {"SAG T2 TSE", "AX T2 TSE L4-L5", "AX T2 TSE L5-S1"}
     assert set(db.series_uids(study, "US")) | set(mr) == set(db.series_uids(study))
     assert db.series_uids(study, "MR", "1.2.3.4") == []
+
+
+def test_series_summaries_are_read_again_only_when_their_instances_change(tmp_path, monkeypatch):
+    """The browser refreshes after every import: series an import did not touch are not parsed again."""
+    db = StudyDatabase(tmp_path / "db.sqlite")
+    import_paths([make_stack(tmp_path / "a", 3)[0].parent], db)
+    uid = db.series_uids()[0]
+    assert db.series_summary(uid).n_instances == 3
+    parsed = []
+    original = db.instances
+    monkeypatch.setattr(db, "instances", lambda series: parsed.append(series) or original(series))
+    assert db.series_summary(uid).n_instances == 3 and parsed == []
+    import_paths([make_stack(tmp_path / "b", 5, origin=(0.0, 0.0, 10.0))[0].parent], db)  # five more slices of it
+    assert db.series_summary(uid).n_instances == 8 and parsed == [uid]
+    # another process's import (a second handle on the file) is seen too
+    other = StudyDatabase(tmp_path / "db.sqlite")
+    import_paths([make_stack(tmp_path / "c", 1, origin=(0.0, 0.0, 40.0))[0].parent], other)
+    assert db.series_summary(uid).n_instances == 9
