@@ -460,8 +460,8 @@ def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
             )
     if index + 1 < len(full) and _disc_like(image, full[index + 1], full[index]):
         warnings.append(
-            "The S1-S2 junction looks disc-like (a possible lumbarised S1, squared, with a disc below it): "
-            "confirm the level count."
+            "The S1-S2 junction looks disc-like (a possible lumbarised S1: six lumbar-type bodies, the lowest "
+            "squared, with a disc below it): confirm the level count on a whole-spine localiser."
         )
     lumbosacral = index + level_shift
     if not 0 <= lumbosacral < len(full):
