@@ -109,20 +109,23 @@ def analyze_volume(
 
 
 def _crosses(headers: Sequence[InstanceHeader], point_lps) -> bool:
-    """Whether one of the slices of ``headers`` passes within half a slice of ``point_lps``, inside its image."""
+    """Whether the slices of ``headers`` pass through ``point_lps``: it lies within their stack (gaps between
+    slices included, half a slice beyond the outer ones) and inside the image of the slice nearest it."""
     point = np.asarray(point_lps, float)
-    for h in headers:
-        if not (h.is_image and h.image_orientation and h.image_position_lps and h.pixel_spacing_mm):
-            continue
-        row, column = np.asarray(h.image_orientation[:3], float), np.asarray(h.image_orientation[3:6], float)
-        offset = point - np.asarray(h.image_position_lps, float)
-        if abs(float(offset @ np.cross(row, column))) > max(h.slice_thickness_mm or 1.0, 1.0) / 2:
-            continue
-        x, y = float(offset @ row), float(offset @ column)  # along the rows (a column index) and down the columns
-        dy, dx = h.pixel_spacing_mm  # PixelSpacing is (between rows, between columns)
-        if 0.0 <= x <= h.columns * dx and 0.0 <= y <= h.rows * dy:
-            return True
-    return False
+    slices = [h for h in headers if h.is_image and h.image_orientation and h.image_position_lps and h.pixel_spacing_mm]
+    if not slices:
+        return False
+    row, column = np.asarray(slices[0].image_orientation[:3], float), np.asarray(slices[0].image_orientation[3:6], float)
+    normal = np.cross(row, column)
+    depths = np.array([(point - np.asarray(h.image_position_lps, float)) @ normal for h in slices])
+    half = max(slices[0].slice_thickness_mm or 1.0, 1.0) / 2
+    if not (depths.min() - half <= 0.0 <= depths.max() + half):
+        return False
+    nearest = slices[int(np.argmin(np.abs(depths)))]
+    offset = point - np.asarray(nearest.image_position_lps, float)
+    x, y = float(offset @ row), float(offset @ column)  # along the rows (a column index) and down the columns
+    dy, dx = nearest.pixel_spacing_mm  # PixelSpacing is (between rows, between columns)
+    return 0.0 <= x <= nearest.columns * dx and 0.0 <= y <= nearest.rows * dy
 
 
 def _loaded(series: Sequence[Sequence[InstanceHeader]], cancel: CancelToken | None) -> list[Volume]:

@@ -204,3 +204,15 @@ def test_axial_series_not_loaded_yet_are_loaded_only_when_they_cross_the_disc(de
     assert loaded == [blocks["AX_T2_L5S1"]]
     assert analysis.axial.description == "AX T2 TSE L5-S1"
     assert analysis.segmentation.displacement_series == "axial"
+
+
+def test_an_axial_stack_with_gaps_between_its_slices_passes_through_a_point_in_a_gap(tmp_path):
+    from planner.dicom_header import read_header
+    from planner.disc_model import _crosses
+    from tests.conftest import make_stack
+
+    # 8 x 6 pixels of 0.5 mm (4 x 3 mm), slices 5 mm apart at z = 0, 5, 10
+    headers = [read_header(str(p)) for p in make_stack(tmp_path, 3, step=(0.0, 0.0, 5.0))]
+    assert _crosses(headers, (1.0, 1.0, 7.5))  # between two slices
+    assert _crosses(headers, (1.0, 1.0, 0.0)) and not _crosses(headers, (1.0, 1.0, 14.0))  # beyond the stack
+    assert not _crosses(headers, (5.0, 1.0, 5.0))  # beside the image
