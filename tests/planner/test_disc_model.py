@@ -216,3 +216,38 @@ def test_an_axial_stack_with_gaps_between_its_slices_passes_through_a_point_in_a
     assert _crosses(headers, (1.0, 1.0, 7.5))  # between two slices
     assert _crosses(headers, (1.0, 1.0, 0.0)) and not _crosses(headers, (1.0, 1.0, 14.0))  # beyond the stack
     assert not _crosses(headers, (5.0, 1.0, 5.0))  # beside the image
+
+
+def _stored_otherwise(volume, order=(0, 1, 2), flips=()):
+    """``volume``'s voxels stored in another array order (``order``: new axes from the old k, j, i) and with
+    ``flips`` reversed, its affine changed to match: the same image in the same world."""
+    from dataclasses import replace
+
+    array, affine = volume.array, volume.image_to_lps.copy()
+    for axis in flips:
+        array = np.flip(array, axis=axis)
+        flip = np.eye(4)
+        flip[2 - axis, 2 - axis], flip[2 - axis, 3] = -1.0, volume.shape[axis] - 1
+        affine = affine @ flip
+    permute = np.eye(4)
+    permute[:3, :3] = 0.0
+    for new, old in enumerate(order):
+        permute[2 - old, 2 - new] = 1.0
+    return replace(volume, array=np.ascontiguousarray(np.transpose(array, order)), image_to_lps=affine @ permute)
+
+
+@pytest.fixture(scope="module")
+def untouched(sagittal):
+    return analyze_volume(sagittal)  # ``analysis`` is edited by the model tests
+
+
+@pytest.mark.parametrize("order, flips", [((0, 2, 1), (1, 2)), ((0, 1, 2), (0,))])
+def test_the_analysis_does_not_depend_on_how_the_series_stores_its_rows_columns_and_slices(sagittal, untouched, order, flips):
+    """Rows running along the spine or across it, either way, slices in either order: the same disc."""
+    analysis = untouched
+    other = analyze_volume(_stored_otherwise(sagittal, order, flips))
+    assert other.finding.classification == analysis.finding.classification
+    assert other.finding.side == analysis.finding.side
+    assert abs(other.finding.max_displacement_mm - analysis.finding.max_displacement_mm) <= 0.5
+    centre = np.asarray(analysis.levels.level("L5-S1").center_lps)
+    assert np.linalg.norm(np.asarray(other.levels.level("L5-S1").center_lps) - centre) <= 0.5
