@@ -3,7 +3,7 @@
     python -m bench.accuracy_disc [--only NAME ...] [--jobs 2]
 
 Each case is a demo study (MR only) written with one finding, noise level,
-disc brightness, pixel spacing or patient rotation; the study is analysed as
+disc brightness, pixel spacing, sagittal slice thickness or patient rotation; the study is analysed as
 ``main.py analyze`` does it and compared with the phantom's truth. Targets
 (issue 4): Dice >= 0.90, class and side right, maximum displacement within 1 mm.
 Prints one Markdown row per case and a summary line; exits 1 when a case misses.
@@ -38,6 +38,8 @@ CASES: dict[str, tuple[dict, dict]] = {
     "protrusion-left-coarse": ({"classification": "protrusion", "side": "left", "size_mm": 5.0}, {"sagittal_size": 256}),
     "protrusion-left-rot": ({"classification": "protrusion", "side": "left", "size_mm": 5.0}, {"rotation_deg": (3.0, 2.0, 4.0)}),
     "protrusion-right-rot": ({"classification": "protrusion", "side": "right", "size_mm": 5.0}, {"rotation_deg": (-3.0, -3.0, -4.0)}),
+    "protrusion-right-6-slices-1mm": ({"classification": "protrusion", "side": "right", "size_mm": 6.0}, {"sagittal_slice_mm": 1.0}),
+    "protrusion-left-5-slices-4.4mm": ({"classification": "protrusion", "side": "left", "size_mm": 5.0}, {"sagittal_slice_mm": 4.4}),
 }
 
 

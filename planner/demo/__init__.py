@@ -50,6 +50,7 @@ def write_demo_study(
     cine_frames: int = 150,
     ultrasound: bool = True,
     sagittal_size: int = 384,
+    sagittal_slice_mm: float = 4.0,
     axial_size: int = 320,
     l5s1_axial_slices: int = 13,
 ) -> dict:
@@ -94,9 +95,9 @@ def write_demo_study(
         series_number=2,
         rows=sagittal_size,
         columns=sagittal_size,
-        n_slices=15,
+        n_slices=int(round(60.0 / sagittal_slice_mm)),  # 60 mm across, the 4 mm default's 15 slices
         pixel_mm=300.0 / sagittal_size,
-        slice_mm=4.0,
+        slice_mm=sagittal_slice_mm,
         row_dir=(0.0, 1.0, 0.0),
         col_dir=(0.0, 0.0, -1.0),
         centre=(0.0, 20.0, centre_z),
