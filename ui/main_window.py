@@ -670,7 +670,9 @@ class MainWindow(QMainWindow):
             return []  # no world shared with any other series
         found = []
         for uid in self.db.series_uids(header.study_instance_uid, "MR", primary.frame_of_reference_uid):
-            headers = self.db.instances(uid) if uid not in shown else []
+            if uid in shown:
+                continue  # the sagittal series itself, and the axial one passed as a volume
+            headers = self.db.instances(uid)
             if headers and summarize(headers).orientation in ("AX", "OBL"):
                 found.append(headers)
         return found
