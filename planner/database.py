@@ -26,7 +26,7 @@ import numpy as np
 from planner.dicom_header import InstanceHeader, header_from_json, header_to_json
 from planner.app_paths import data_folder
 from planner.errors import DatabaseError
-from planner.series_index import SeriesSummary, summarize
+from planner.series_index import SeriesSummary, summarize, summary_from_json, summary_to_json
 
 SCHEMA_VERSION = 1
 
@@ -73,6 +73,11 @@ CREATE TABLE IF NOT EXISTS thumbnails (
     samples INTEGER NOT NULL,
     pixels BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS series_summaries (
+    series_instance_uid TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    summary_json TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rejected (
     path TEXT PRIMARY KEY,
     reason TEXT NOT NULL,
@@ -112,7 +117,7 @@ class StudyDatabase:
         except (OSError, sqlite3.Error) as exc:
             raise DatabaseError(f"{self.path}: cannot open the study database: {exc}") from exc
         self._lock = threading.Lock()
-        self._summaries: dict[str, tuple[tuple, SeriesSummary | None]] = {}  # by series: (instances' state, summary)
+        self._summaries: dict[str, tuple[str, SeriesSummary]] = {}  # by series: (its instances' state, summary)
 
     def _check_version(self) -> None:
         row = self._connection.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -250,17 +255,34 @@ class StudyDatabase:
         return [r[0] for r in rows]
 
     def series_summary(self, series_instance_uid: str) -> SeriesSummary | None:
-        """The series' summary; kept until its instances change (here or in another process), so that the
-        browser's refresh after an import reads only the series that import touched."""
-        state = self._connection.execute(
+        """The series' summary, kept (in memory and in the file) until its instances change, here or in another
+        process: the browser lists a large database at start-up without parsing every instance's header,
+        and its refresh after an import parses only the series that import touched."""
+        count, mtimes, sizes = self._connection.execute(
             "SELECT COUNT(*), TOTAL(file_mtime_ns), TOTAL(file_size) FROM instances WHERE series_instance_uid=?",
             (series_instance_uid,),
         ).fetchone()
+        if not count:
+            return None
+        state = f"{count} {mtimes!r} {sizes!r}"
         cached = self._summaries.get(series_instance_uid)
         if cached is not None and cached[0] == state:
             return cached[1]
-        headers = self.instances(series_instance_uid)
-        summary = summarize(headers) if headers else None
+        row = self._connection.execute(
+            "SELECT summary_json FROM series_summaries WHERE series_instance_uid=? AND state=?", (series_instance_uid, state)
+        ).fetchone()
+        if row is not None:
+            summary = summary_from_json(json.loads(row[0]))
+        else:
+            summary = summarize(self.instances(series_instance_uid))
+            try:
+                with self._lock, self._write() as db:
+                    db.execute(
+                        "INSERT OR REPLACE INTO series_summaries VALUES (?,?,?)",
+                        (series_instance_uid, state, json.dumps(summary_to_json(summary))),
+                    )
+            except DatabaseError:
+                pass  # a read-only database: the summary is computed again next time
         self._summaries[series_instance_uid] = (state, summary)
         return summary
 

@@ -776,15 +776,16 @@ def header_to_json(header: InstanceHeader) -> dict:
 _HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(InstanceHeader))
 
 
+def region_from_json(data: dict) -> UltrasoundRegion:
+    """An ultrasound region from ``dataclasses.asdict`` of one (as stored in the study database)."""
+    reference = tuple(data["reference_pixel"]) if data.get("reference_pixel") else None
+    return UltrasoundRegion(**{**data, "bounds_px": tuple(data["bounds_px"]), "reference_pixel": reference})
+
+
 def header_from_json(data: dict) -> InstanceHeader:
     """Inverse of :func:`header_to_json`."""
     values = dict(data)
-    values["us_regions"] = tuple(
-        UltrasoundRegion(
-            **{**r, "bounds_px": tuple(r["bounds_px"]), "reference_pixel": tuple(r["reference_pixel"]) if r.get("reference_pixel") else None}
-        )
-        for r in values.get("us_regions", ())
-    )
+    values["us_regions"] = tuple(region_from_json(r) for r in values.get("us_regions", ()))
     for key in ("pixel_spacing_mm", "image_position_lps", "image_orientation"):
         if values.get(key) is not None:
             values[key] = tuple(values[key])

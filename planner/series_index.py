@@ -11,11 +11,12 @@ Kinds (the vocabulary of ``main.py import --json``):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
 
-from planner.dicom_header import InstanceHeader
+from planner.dicom_header import InstanceHeader, region_from_json
 from planner.geometry import orientation_label
 from planner.us_calibration import UltrasoundRegion
 
@@ -56,6 +57,27 @@ class SeriesSummary:
             "us_regions": None if self.us_regions is None else [r.as_json() for r in self.us_regions],
             "warnings": list(self.warnings),
         }
+
+
+def summary_to_json(summary: SeriesSummary) -> dict:
+    """A JSON-safe dict of ``summary``, lossless (the study database keeps it; :meth:`SeriesSummary.as_json`
+    is the shorter form shown to users)."""
+    data = dataclasses.asdict(summary)
+    data["us_regions"] = None if summary.us_regions is None else [dataclasses.asdict(r) for r in summary.us_regions]
+    return data
+
+
+def summary_from_json(data: dict) -> SeriesSummary:
+    """Inverse of :func:`summary_to_json`."""
+    regions = data.get("us_regions")
+    return SeriesSummary(
+        **{
+            **data,
+            "files": tuple(data["files"]),
+            "us_regions": None if regions is None else tuple(region_from_json(r) for r in regions),
+            "warnings": tuple(data.get("warnings", ())),
+        }
+    )
 
 
 def is_ultrasound(header: InstanceHeader) -> bool:

@@ -110,6 +110,12 @@ def test_demo_series_are_kept_apart(demo_study, tmp_path):
     assert {db.series_summary(uid).description for uid in mr} == {"SAG T2 TSE", "AX T2 TSE L4-L5", "AX T2 TSE L5-S1"}
     assert set(db.series_uids(study, "US")) | set(mr) == set(db.series_uids(study))
     assert db.series_uids(study, "MR", "1.2.3.4") == []
+    # a second start reads the summaries kept in the file, ultrasound regions and all, without the headers
+    summaries = {uid: db.series_summary(uid) for uid in db.series_uids()}  # as the browser lists them
+    again = StudyDatabase(tmp_path / "db.sqlite")
+    again.instances = lambda uid: pytest.fail("a kept summary was parsed again from the headers")
+    assert {uid: again.series_summary(uid) for uid in summaries} == summaries
+    assert any(again.series_summary(uid).us_regions for uid in db.series_uids(study, "US"))
 
 
 def test_series_summaries_are_read_again_only_when_their_instances_change(tmp_path, monkeypatch):
