@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from planner.segmentation import STEP_MM, DiscSegmentation, distance_outside_mm
+from planner.segmentation import STEP_MM, DiscSegmentation, direction_degrees, distance_outside_mm
 
 THRESHOLD_MM = 1.5
 ZONES_MM = ((8.0, "central"), (16.0, "subarticular"), (26.0, "foraminal"))
@@ -100,7 +100,7 @@ def displacement_profile_mm(disc2d: np.ndarray, outline: np.ndarray, centre: np.
         return profile
     rows, cols = np.nonzero(beyond)
     distance = distance_outside_mm(outline)[rows, cols]
-    degrees = np.rint(np.degrees(np.arctan2(cols - centre[1], rows - centre[0]))).astype(int) % 360
+    degrees = direction_degrees(rows - centre[0], cols - centre[1])
     np.maximum.at(profile, degrees, distance)
     padded = np.concatenate([profile[-2:], profile, profile[:2]])
     return np.lib.stride_tricks.sliding_window_view(padded, 5).max(axis=1)

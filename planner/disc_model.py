@@ -34,7 +34,7 @@ from planner.levels import Level, LevelError, LevelResult, find_levels
 from planner.loader import load_series
 from planner.observable import Observable
 from planner.progress import CancelToken, ProgressCallback, check, report
-from planner.segmentation import STEP_MM, DiscSegmentation, SegmentationFailed, displaced_on_axial
+from planner.segmentation import STEP_MM, DiscSegmentation, SegmentationFailed, direction_degrees, displaced_on_axial
 from planner.undo import Command, UndoStack
 from planner.volume import Volume
 
@@ -232,7 +232,7 @@ class DiscModel(Observable):
         centre_p = p_axis[0] + centre[0] * STEP_MM
         centre_l = l_axis[0] + centre[1] * STEP_MM
         dp, dl = p_mm - centre_p, l_mm - centre_l
-        degrees = np.rint(np.degrees(np.arctan2(dl, dp))).astype(int) % 360
+        degrees = direction_degrees(dp, dl)
         profile = np.asarray(self.finding.profile_mm)
         radius = np.hypot(dp, dl)
         rim = ray_extent_mm(seg.outline, centre, np.radians(np.arange(360.0)))[degrees]

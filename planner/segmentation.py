@@ -695,7 +695,7 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     vertical = _through_the_level(candidate, n_mm, top + VERTICAL_MARGIN_MM, bottom - VERTICAL_MARGIN_MM)
     candidate &= ~(vertical & (~within | _like_the_rest_of_its_run(vertical, image, within)))
     # a bulge's thin layer, found before the opening below removes it
-    layer = _bulging_layer(candidate, outline, distance, n_mm, top, bottom)
+    layer = _bulging_layer(candidate, outline, distance, n_mm, top, bottom, within)
     # displaced material is a compact mass: strands under 3 mm thick (partial volume around the rim,
     # tissue squeezed between the thecal sac and bone) are opened away, the mass's own margin is
     # grown back within the candidate tissue
@@ -743,7 +743,13 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     return (displaced & within) | _in_the_canal(outside_height, outline)
 
 
-def _bulging_layer(candidate, outline, distance, n_mm, top: float, bottom: float) -> np.ndarray:
+def direction_degrees(posterior, lateral) -> np.ndarray:
+    """Whole degrees (0-359) of offsets from the disc's centre in its frame: 0 posterior, +90 the patient's
+    left, the convention of d(theta)."""
+    return np.rint(np.degrees(np.arctan2(lateral, posterior))).astype(int) % 360
+
+
+def _bulging_layer(candidate, outline, distance, n_mm, top: float, bottom: float, within) -> np.ndarray:
     """The thin layer of a bulge: disc-like tissue hugging the outline over more than 90 degrees.
 
     A bulging annulus is displaced 2-3 mm along a long stretch of the rim,
@@ -762,7 +768,7 @@ def _bulging_layer(candidate, outline, distance, n_mm, top: float, bottom: float
         return np.zeros_like(candidate)
     centre = np.argwhere(outline).mean(axis=0)
     rows, columns = np.indices(outline.shape)
-    degrees = np.rint(np.degrees(np.arctan2(columns - centre[1], rows - centre[0]))).astype(int) % 360
+    degrees = direction_degrees(rows - centre[0], columns - centre[1])
     fill = candidate[middle][:, shell].mean(axis=0)
     per_degree = np.bincount(degrees[shell], weights=fill, minlength=360) / np.maximum(
         np.bincount(degrees[shell], minlength=360), 1
@@ -771,7 +777,6 @@ def _bulging_layer(candidate, outline, distance, n_mm, top: float, bottom: float
     dense = running >= 0.8
     if dense.sum() <= 90:
         return np.zeros_like(candidate)
-    within = ((n_mm <= top) & (n_mm >= bottom))[:, None, None]
     return candidate & within & ((distance <= 2.5) & dense[degrees])[None]
 
 
