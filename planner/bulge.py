@@ -16,6 +16,11 @@ displaced material itself:
   the classical one grows displaced material from the disc, so never.
 
 Arcs between 90 and 180 degrees are flagged: the literature disagrees there.
+
+d(theta) is read off the mask, except at the dome's top where the material
+abuts CSF or fat with no dark line between: there it reaches the edge seen
+in the image, half way from the material's signal to the CSF's (the mask
+keeps off the CSF's partial-volume rim).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ ZONES_MM = ((8.0, "central"), (16.0, "subarticular"), (26.0, "foraminal"))
 #: a dome this much wider than its base is wider in fact, by the series the widths were measured on: beyond
 #: the partial volume at both lateral edges (an axial series' in-plane pixels; a sagittal series' slices)
 WIDER_MM = {"axial": 2.0, "sagittal": 3.0}
+#: how far beyond the segmented tip the edge against CSF or fat is looked for
+EDGE_SEARCH_MM = 3.0
 
 
 @dataclass
@@ -128,6 +135,7 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
             "circumference): displacement there cannot be assessed; add slices laterally or use the axial series."
         )
     displaced = profile >= THRESHOLD_MM
+    profile = np.where(displaced, _to_the_edge_against_brighter_tissue(seg, disc2d, centre, profile), profile)
     arc = float(displaced.sum())
     max_d = float(profile.max()) if displaced.any() else 0.0
 
@@ -204,6 +212,94 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
         classification, side, zone, focal, max_d, arc, base_width, dome_width, migration, direction,
         heights, canal, contact, profile.tolist(), warnings,
     )
+
+
+def _to_the_edge_against_brighter_tissue(seg: DiscSegmentation, disc2d, centre, profile) -> np.ndarray:
+    """d(theta) at the dome's top carried out to the edge seen in the image where it abuts CSF or fat directly.
+
+    The segmentation keeps 1 mm off bright tissue (the partial-volume rim of
+    CSF against grey tissue has disc signal), and an axial series' thick
+    slices blur the thecal sac's front over the material's tip: a herniation
+    pressing into the sac was measured 2-2.5 mm short. From the farthest
+    pixels (within 0.25 mm of the farthest), straight out of the material
+    (averaged over the disc's middle half height and 2 mm across), the edge
+    is where the signal has risen half way from the material's to the bright
+    tissue's (:func:`_half_way_out`). Never moves a direction inward.
+    """
+    image = seg.displacement_image
+    beyond = disc2d & ~seg.outline
+    n_mm = seg.frame.axis_mm(0)
+    top, bottom = seg.endplate_planes_mm()
+    quarter = 0.25 * (top - bottom)
+    middle = (n_mm <= top - quarter) & (n_mm >= bottom + quarter)
+    if image is None or not beyond.any() or not middle.any():
+        return profile
+    distance = distance_outside_mm(seg.outline)
+    rows, columns = np.nonzero(beyond)
+    farthest = distance[rows, columns] >= distance[rows, columns].max() - STEP_MM / 2
+    rows, columns = rows[farthest], columns[farthest]
+    # straight out of the material: its surface's normal (the outline's would run along a dome's flank)
+    surface = sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(distance_outside_mm(disc2d)), 1.0 / STEP_MM)
+    grad_rows, grad_columns = np.gradient(sitk.GetArrayFromImage(surface))
+    out = np.stack([grad_rows[rows, columns], grad_columns[rows, columns]], axis=1)
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+    across = np.stack([-out[:, 1], out[:, 0]], axis=1)
+    steps = np.arange(-2.0, EDGE_SEARCH_MM + 1.0 + 1e-6, STEP_MM)  # mm from the tip, outward
+    offsets = np.arange(-1.0, 1.0 + 1e-6, STEP_MM)
+    along = steps[None, :, None, None] * out[:, None, None, :] + offsets[None, None, :, None] * across[:, None, None, :]
+    at = np.stack([rows, columns], axis=1)[:, None, None, :] + along / STEP_MM  # [tip, step, offset, (row, column)]
+    signal = _bilinear(image[middle].mean(axis=0), at[..., 0], at[..., 1]).mean(axis=2)
+    crossing = _half_way_out(signal, steps)
+    edge = np.isfinite(crossing)
+    edge_distance = _bilinear(  # the edge's own distance from the outline
+        distance, rows[edge] + crossing[edge] * out[edge, 0] / STEP_MM, columns[edge] + crossing[edge] * out[edge, 1] / STEP_MM
+    )
+    reached = np.zeros(360)
+    np.maximum.at(reached, direction_degrees(rows[edge] - centre[0], columns[edge] - centre[1]), edge_distance)
+    padded = np.concatenate([reached[-2:], reached, reached[:2]])  # the same +-2 degrees as the profile
+    return np.maximum(profile, np.lib.stride_tricks.sliding_window_view(padded, 5).max(axis=1))
+
+
+def _half_way_out(signal: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Per profile (rows of ``signal`` at ``steps`` mm from a tip, outward): where it has risen half way from
+    the material's signal (its highest in the last 2 mm before the tip) to the brighter tissue beyond, in mm
+    from the tip; NaN where that is not an edge against CSF or fat: beyond under 1.5 times the material (other
+    grey tissue), a dip under 0.9 of it on the way (a ligament, the dura, a fat plane: the material ends at that
+    dark line, as segmented), a rise that has not started 1 mm out (grey tissue between), or no crossing
+    within ``EDGE_SEARCH_MM``."""
+    material = signal[:, steps < 0.0].max(axis=1)
+    after = steps >= 0.0
+    bright = signal[:, after].max(axis=1)
+    half = (material + bright) / 2
+    reached = (signal >= half[:, None]) & after[None, :]
+    first = np.argmax(reached, axis=1)  # the first sample at or beyond the half-way level
+    index = np.arange(len(first))
+    rise = np.maximum(signal[index, first] - signal[index, first - 1], 1e-6)
+    crossing = steps[first] - STEP_MM * (signal[index, first] - half) / rise
+    on_the_way = (steps[None, :] >= -1.0) & (steps[None, :] <= steps[first][:, None])
+    darkest = np.where(on_the_way, signal, np.inf).min(axis=1)
+    at_1mm = signal[:, int(np.argmin(np.abs(steps - 1.0)))]
+    edge = (
+        reached.any(axis=1)
+        & (bright >= 1.5 * material)
+        & (darkest >= 0.9 * material)
+        & (at_1mm >= material + 0.15 * (bright - material))
+        & (crossing > 0.0)
+        & (crossing <= EDGE_SEARCH_MM)
+    )
+    return np.where(edge, crossing, np.nan)
+
+
+def _bilinear(image: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``image`` (2D) at fractional ``rows``, ``columns`` (bilinear; 0 outside)."""
+    r0, c0 = np.floor(rows).astype(int), np.floor(columns).astype(int)
+    fr, fc = rows - r0, columns - c0
+    total = np.zeros(rows.shape)
+    for dr, dc, weight in ((0, 0, (1 - fr) * (1 - fc)), (1, 0, fr * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 1, fr * fc)):
+        r, c = r0 + dr, c0 + dc
+        inside = (r >= 0) & (r < image.shape[0]) & (c >= 0) & (c < image.shape[1])
+        total += np.where(inside, image[np.clip(r, 0, image.shape[0] - 1), np.clip(c, 0, image.shape[1] - 1)], 0.0) * weight
+    return total
 
 
 def _unseen_directions(seg: DiscSegmentation, centre: np.ndarray, angles: np.ndarray) -> np.ndarray:

@@ -155,6 +155,8 @@ class DiscSegmentation:
     warnings: list[str] = field(default_factory=list)
     covered: np.ndarray | None = None  # [posterior, lateral]: columns inside the series (None: all)
     displacement_series: str = "sagittal"  # where the displaced material was grown: "sagittal" or "axial"
+    #: the image it was grown on, in the frame (smoothed; an axial series scaled to the disc's sagittal signal)
+    displacement_image: np.ndarray | None = None
 
     def series_mask(self, volume: Volume, mask: np.ndarray | None = None) -> np.ndarray:
         """``mask`` (default: the disc) on the grid of ``volume``: bool [k, j, i]."""
@@ -382,7 +384,8 @@ def segment_disc(volume: Volume, center_lps, normal_lps, seed_lps=None) -> DiscS
     if seed_lps is not None and not disc[zero, int(np.argmin(np.abs(p_mm))), int(np.argmin(np.abs(l_mm)))]:
         warnings.append("The clicked point is not inside the segmented disc.")
     return DiscSegmentation(
-        frame, raw, marrow, outline, upper_mm, lower_mm, disc, displaced, l5_body, s1_body, warnings, covered
+        frame, raw, marrow, outline, upper_mm, lower_mm, disc, displaced, l5_body, s1_body, warnings, covered,
+        displacement_image=image,
     )
 
 
@@ -589,7 +592,10 @@ def displaced_on_axial(seg: DiscSegmentation, axial: Volume) -> DiscSegmentation
     n_grid = frame.axis_mm(0)[:, None, None]
     within = (n_grid <= top) & (n_grid >= bottom)
     displaced = (displaced & within) | (seg.displaced & ~within & ~core)
-    return replace(seg, disc=core | displaced, displaced=displaced, covered=covered | in_plane, displacement_series="axial")
+    return replace(
+        seg, disc=core | displaced, displaced=displaced, covered=covered | in_plane,
+        displacement_series="axial", displacement_image=image,
+    )
 
 
 def _axial_outline(axial: Volume, seg: DiscSegmentation, covered: np.ndarray) -> np.ndarray | None:

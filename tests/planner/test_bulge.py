@@ -1,0 +1,64 @@
+"""The bulge measurement on a hand-made disc: where the displaced material's edge is taken (issue 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from planner.bulge import analyse_bulge
+from planner.segmentation import DiscFrame, DiscSegmentation
+
+DISC, SOFT, DARK, CSF = 400.0, 200.0, 150.0, 900.0
+OUTLINE_DEPTH_MM = 15.0  # the outline's posterior margin at the midline
+SEGMENTED_MM = 5.0  # how far beyond it the segmented material reaches
+
+
+def _disc(material_mm: float, between: float | None = None, sac_mm: float | None = None) -> DiscSegmentation:
+    """A 10 mm high disc, elliptic outline 30 x 40 mm, with a central dome of disc signal 10 mm wide reaching
+    ``material_mm`` beyond it, segmented to 5 mm; a layer of signal ``between`` over the dome out to ``sac_mm``
+    (None: none) and the thecal sac's CSF behind (None: soft tissue); blurred like a scanner's image (0.7 mm)."""
+    frame = DiscFrame.around((0.0, 0.0, 0.0), (0.0, 0.0, 1.0))
+    n, p, l = np.meshgrid(*(frame.axis_mm(a) for a in range(3)), indexing="ij")
+    outline = ((frame.axis_mm(1)[:, None] / OUTLINE_DEPTH_MM) ** 2 + (frame.axis_mm(2)[None, :] / 20.0) ** 2) <= 1.0
+    within = np.abs(n) <= 5.0
+    depth = p - OUTLINE_DEPTH_MM
+
+    def dome(reach_mm, around_mm=0.0):
+        half_width, reach = 5.0 + around_mm, reach_mm + around_mm
+        return within & ((l / half_width) ** 2 + (np.maximum(depth, 0.0) / reach) ** 2 <= 1.0) & (depth > -1.0)
+
+    image = np.full(n.shape, SOFT, np.float32)
+    if sac_mm is not None:
+        image[within & (np.abs(l) <= 12.0) & (depth >= 2.0)] = CSF
+        if between is not None:
+            image[dome(material_mm, around_mm=sac_mm - material_mm)] = between
+    image[(within & outline[None]) | dome(material_mm)] = DISC
+    image = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(image), 0.7 / 0.5))
+    core = outline[None] & within
+    displaced = dome(SEGMENTED_MM + 0.25) & ~core
+    empty = np.zeros_like(core)
+    return DiscSegmentation(
+        frame, image, 500.0, outline, np.where(outline, 5.0, np.nan), np.where(outline, -5.0, np.nan),
+        core | displaced, displaced, empty, empty, displacement_image=image.astype(np.float32),
+    )
+
+
+@pytest.mark.parametrize(
+    "disc, want_mm",
+    [
+        # the material runs on 1 mm beyond the segmented tip (kept off the CSF's rim), into the thecal sac
+        (dict(material_mm=6.25, sac_mm=6.25), 6.25),
+        # a dark line (ligament, dura) between the material and the sac: the material ends there
+        (dict(material_mm=SEGMENTED_MM + 0.25, between=DARK, sac_mm=6.25), SEGMENTED_MM),
+        # grey tissue around the material (a root, epidural tissue), the sac 3 mm on: not the material's edge
+        (dict(material_mm=SEGMENTED_MM + 0.25, between=DISC, sac_mm=8.25), SEGMENTED_MM),
+        # soft tissue behind it, no sac: the segmented tip is its edge
+        (dict(material_mm=SEGMENTED_MM + 0.25), SEGMENTED_MM),
+    ],
+    ids=["against CSF", "dark line between", "grey tissue between", "soft tissue behind"],
+)
+def test_the_maximum_displacement_reaches_the_edge_seen_against_csf(disc, want_mm):
+    finding = analyse_bulge(_disc(**disc))
+    assert finding.classification == "protrusion"
+    assert finding.max_displacement_mm == pytest.approx(want_mm, abs=0.3), finding.max_displacement_mm
