@@ -12,7 +12,8 @@ Screen conventions are the radiological ones: an axial plane is seen from the
 feet (patient's right on the screen's left, anterior up), a coronal plane from
 the front (right on the left, superior up), a sagittal plane from the
 patient's left (anterior on the left, superior up). ``rotation`` turns all
-three planes together, so they stay orthogonal when one is made oblique.
+three planes together, so they stay orthogonal when one is made oblique;
+each view's picture stays as upright as its plane allows.
 """
 
 from __future__ import annotations
@@ -88,8 +89,16 @@ class MprState(Observable):
     # ------------------------------------------------------------ geometry
 
     def plane(self, view: View) -> Plane:
-        right, up = (self.rotation @ np.asarray(v) for v in _SCREEN_AXES[view])
-        normal = np.cross(up, right)  # camera looks along this (see module docstring)
+        native_right, native_up = (np.asarray(v, dtype=float) for v in _SCREEN_AXES[view])
+        normal = self.rotation @ np.cross(native_up, native_right)  # camera looks along this (module docstring)
+        # the plane turns with the rotation, its picture stays as upright as it can: the unrotated right
+        # direction laid into the plane (a view turned about its own normal keeps its image still, and its
+        # crosshair lines turn, as in Slicer and Horos); past 60 degrees about the view's up, the turned one
+        right = native_right - (native_right @ normal) * normal
+        if np.linalg.norm(right) < 0.5:
+            right = self.rotation @ native_right
+        right /= np.linalg.norm(right)
+        up = np.cross(right, normal)
         return Plane(self.center.copy(), right, up, normal)
 
     # ------------------------------------------------------------ changes
@@ -131,9 +140,10 @@ class MprState(Observable):
         return not np.allclose(self.rotation, np.eye(3), atol=1e-6)
 
 
-def needle_rotation(direction_lps) -> np.ndarray:
-    """The smallest plane rotation that makes the axial view look down ``direction_lps`` (a needle's eye);
-    the sagittal and coronal views then both contain the needle (in-plane views)."""
+def axial_looking_along(direction_lps) -> np.ndarray:
+    """The smallest plane rotation that makes the axial view look along ``direction_lps``: down a needle (its
+    eye; the sagittal and coronal views then both contain it), or along a disc's normal (the axial view in
+    its plane, as an axial block angled along the disc)."""
     d = np.asarray(direction_lps, float)
     d = d / np.linalg.norm(d)
     z = np.array([0.0, 0.0, 1.0])  # the unrotated axial view's normal

@@ -47,7 +47,7 @@ from planner.errors import PlanFormatError, PlannerError
 from planner.export.bundle import ExportSource, export_to, make_export_source
 from planner.pacs import network
 from planner.pacs.outbox import Outbox
-from planner.mpr import View, contains, needle_rotation, volume_center
+from planner.mpr import View, axial_looking_along, contains, volume_center
 from planner.plan_session import PlanSession
 from planner.plan_store import load_plan, recovery_files
 from planner.planning import anatomy_and_suggestion, default_author, draft_plan, plan_side, study_ref
@@ -629,8 +629,11 @@ class MainWindow(QMainWindow):
                 programmed.append(volume_center(self.secondary.volume))
             if any(np.allclose(self.context.mpr.center, c) for c in programmed):  # go to the disc unless the user moved
                 disc_center = analysis.segmentation.frame.center_lps
-                self._go_to_disc(disc_center)
                 measured_on = analysis.axial
+                if measured_on is None and not self.context.mpr.is_oblique:
+                    # measured on the sagittal series reformatted in the disc's plane: so is the axial view
+                    self.context.mpr.set_rotation(axial_looking_along(analysis.segmentation.frame.normal))
+                self._go_to_disc(disc_center)
                 if measured_on is not None and (self.secondary is None or not contains(self.secondary.volume, disc_center)):
                     # the axial view shows the series the disc was measured on, not a block that misses it
                     self.open_series(measured_on.series_instance_uid, on_done=lambda _loaded: self._go_to_disc(disc_center))
@@ -750,7 +753,7 @@ class MainWindow(QMainWindow):
         axial = self.slice_views[View.AXIAL]
         if axial.native and self.primary is not None:  # the needle's eye is a reformat, not an acquired slice
             axial.set_volume(self.primary.layer, self.primary.window, patient_text=_patient_text(self.primary.loaded.headers[0]))
-        self.context.mpr.set_rotation(needle_rotation(target - entry))
+        self.context.mpr.set_rotation(axial_looking_along(target - entry))
         self.context.mpr.set_center(target)
         half = max(40.0, 0.75 * float(np.linalg.norm(target - entry)))
         for view in self.slice_views.values():

@@ -47,8 +47,23 @@ def test_rotation_keeps_planes_orthogonal_and_tilts_the_axial_onto_a_disc():
     assert np.allclose(sagittal.normal, [-1, 0, 0])  # the rotated view itself keeps its plane
     assert abs(axial.normal @ coronal.normal) < 1e-12
     assert events == ["rotation"] and state.is_oblique
+    # each picture stays upright: the sagittal one does not spin (its crosshair lines turn), the axial keeps
+    # the patient's left on its right
+    assert np.allclose(sagittal.up, [0, 0, 1]) and np.allclose(sagittal.right, [0, 1, 0])
+    assert np.allclose(axial.right, [1, 0, 0]) and np.allclose(coronal.right, [1, 0, 0])
+    for plane in (axial, coronal, sagittal):
+        assert np.allclose(np.cross(plane.right, plane.up), -plane.normal)
     state.reset_rotation()
     assert not state.is_oblique
+
+
+def test_the_axial_view_can_look_along_a_disc_normal_or_a_needle():
+    tilted = np.array([0.0, -np.sin(np.radians(40.0)), np.cos(np.radians(40.0))])  # a steep L5-S1's normal
+    state = MprState(rotation=mpr.axial_looking_along(tilted))
+    axial, sagittal = state.plane(View.AXIAL), state.plane(View.SAGITTAL)
+    assert np.allclose(axial.normal, tilted)
+    assert axial.edge_letters()["left"] == "R" and sagittal.edge_letters()["top"] == "S"
+    assert np.allclose(sagittal.up, [0, 0, 1])  # the sagittal picture as acquired
 
 
 def test_scroll_steps_by_the_slice_spacing_along_the_normal():

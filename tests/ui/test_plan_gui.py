@@ -64,7 +64,8 @@ def test_suggest_drag_plan_ultrasound_approve_quit_and_reopen(planned_window, ma
     # the other views and the 3D needle caught up on release
     needles = window.scene_view.needles
     ends = [np.array(needles[k][0].GetPoint(i)) for k in needles for i in range(needles[k][0].GetNumberOfPoints())]
-    assert any(np.linalg.norm(p - after.target_lps) < 1e-6 for p in ends)
+    # (VTK keeps points in float32: about 4e-6 mm apart at 40 mm, so 1e-6 held only where a value happened to fit)
+    assert any(np.linalg.norm(p - after.target_lps) < 1e-3 for p in ends), (ends, after.target_lps)
     assert window.undo_action.text() == "Undo Move target"
     window.undo_action.trigger()
     assert np.allclose(window.context.plan.plan.trajectories[0].target_lps, trajectory.target_lps)
