@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.resize(1500, 900)
         self._tasks: set[Task] = set()
         self._analysis_task: Task | None = None  # the running L5-S1 analysis: a newer one replaces it
+        self._disc_rotation = np.eye(3)  # the plane rotation the last analysis set (onto its disc)
         self._current_task: Task | None = None  # the task on the status bar: the newest running
         self._task_progress: dict[Task, tuple[int, int, str]] = {}  # running tasks, oldest first: done, total, text
         self.context = ViewerContext()
@@ -630,9 +631,12 @@ class MainWindow(QMainWindow):
             if any(np.allclose(self.context.mpr.center, c) for c in programmed):  # go to the disc unless the user moved
                 disc_center = analysis.segmentation.frame.center_lps
                 measured_on = analysis.axial
-                if measured_on is None and not self.context.mpr.is_oblique:
+                mpr = self.context.mpr
+                if measured_on is None and (not mpr.is_oblique or np.allclose(mpr.rotation, self._disc_rotation)):
                     # measured on the sagittal series reformatted in the disc's plane: so is the axial view
-                    self.context.mpr.set_rotation(axial_looking_along(analysis.segmentation.frame.normal))
+                    # (unless the user turned the planes)
+                    self._disc_rotation = axial_looking_along(analysis.segmentation.frame.normal)
+                    mpr.set_rotation(self._disc_rotation)
                 self._go_to_disc(disc_center)
                 if measured_on is not None and (self.secondary is None or not contains(self.secondary.volume, disc_center)):
                     # the axial view shows the series the disc was measured on, not a block that misses it

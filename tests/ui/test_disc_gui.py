@@ -65,6 +65,8 @@ def test_axial_opened_after_the_analysis_measures_again_unless_corrected(make_wi
     sagittal_only = window.context.disc
     assert sagittal_only.analysis.axial is None
     assert sagittal_only.segmentation.displacement_series == "sagittal"
+    # measured on the sagittal series reformatted in the disc's plane: the axial view lies in it too
+    assert abs(window.context.mpr.plane(View.AXIAL).normal @ sagittal_only.segmentation.frame.normal) > 0.9999
     _import_and_open(window, qtbot, [demo_study / "MR" / "AX_T2_L5S1"], ["AX T2 TSE L5-S1"])
     qtbot.waitUntil(lambda: window.context.disc is not sagittal_only and not window._tasks, timeout=60000)
     assert window.context.disc.segmentation.displacement_series == "axial"
