@@ -33,6 +33,8 @@ from planner.volume import Volume
 TILTS_DEG = tuple(range(-50, 51, 10))
 #: Tilts for following the column caudally: the lowest lumbar discs and the sacrum turn further.
 STEEP_TILTS_DEG = tuple(range(-80, 51, 5))
+#: junctions whose lumbosacral score is within this share of the best one's are told apart by their disc space
+RIVAL_SHARE = 0.6
 LUMBAR_NAMES = ("L5-S1", "L4-L5", "L3-L4", "L2-L3", "L1-L2", "T12-L1", "T11-T12", "T10-T11", "T9-T10", "T8-T9")
 DISC_HEIGHTS_MM = tuple(range(4, 17, 2))
 PIXEL_MM = 1.0
@@ -427,7 +429,9 @@ def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
     # discs of the lordosis above; and the junction needs the sacrum below it: two more
     # junctions when the column shows them.
     tilts = np.array([disc.tilt_deg for disc in full])
-    steep = tilts <= float(np.median(tilts[: len(chain)])) - 20.0
+    # (against the median of the discs above each junction: the chain's own may run on into the sacrum)
+    above = np.array([np.median(tilts[:k]) if k else np.inf for k in range(len(full))])
+    steep = tilts <= above - 20.0
     eligible = np.isfinite(scores) & steep & (np.arange(len(full)) <= len(full) - 3) & (scores > 0)
     warnings: list[str] = []
     if not eligible.any():
@@ -441,16 +445,18 @@ def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
         )
     ranked = np.argsort(np.where(eligible, scores, -np.inf))[::-1]
     index = int(ranked[0])
-    if eligible.sum() > 1 and scores[ranked[1]] > 0.75 * scores[index]:
+    close = [int(k) for k in ranked if eligible[k] and scores[k] > RIVAL_SHARE * scores[index]]
+    if len(close) > 1:
         # the turn alone cannot tell: the lumbosacral disc is the last mobile one, a full disc space
         # between the L5 and S1 endplates, where the sacral junctions below are thin fused remnants
-        rival = int(ranked[1])
-        gap, rival_gap = _endplate_gap_mm(image, full[index]), _endplate_gap_mm(image, full[rival])
-        if rival_gap > 1.5 * gap:
-            index, rival, gap, rival_gap = rival, index, rival_gap, gap
-        # settled when one is a disc space and the other at most half as high (a fused junction)
-        if not (gap >= 8.0 and rival_gap <= 0.5 * gap):
-            apart = rival - index
+        gaps = {k: _endplate_gap_mm(image, full[k]) for k in close}
+        widest = max(close, key=gaps.get)
+        if gaps[widest] > 1.5 * gaps[index]:
+            index = widest
+        # settled when one is a disc space and every other at most half as high (fused junctions)
+        settled = index == widest and gaps[index] >= 8.0 and all(gaps[k] <= 0.5 * gaps[index] for k in close if k != index)
+        if not settled:
+            apart = min((k for k in close if k != index), key=lambda k: abs(k - index)) - index
             where = {-1: "one level above", 1: "one level below"}.get(
                 apart, f"{abs(apart)} levels {'above' if apart < 0 else 'below'}"
             )
