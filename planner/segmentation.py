@@ -61,7 +61,7 @@ MIGRATION_MM = 14.0
 #: displaced material may overhang the endplate planes by this much; tissue of its signal running on
 #: further both above and below is a vertical structure beside the disc
 VERTICAL_MARGIN_MM = 3.0
-#: the displaced material's base reaches to where its signal falls to this share of its median
+#: the displaced material's base reaches to where its signal falls to this share of its own (brightest tenth)
 BASE_EDGE = 0.7
 #: Displaced material smaller than this beside the disc is noise or partial volume (a 3 mm protrusion on a
 #: 12 mm base is about 150 mm^3)
@@ -717,9 +717,17 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     if base.sum() >= 20:
         reference = float(np.median(image[base]))
         similar = (image >= 0.8 * reference) & (image <= 1.45 * reference)
-        # the base itself is kept up to its edge: half-way between its signal and the grey tissue beside
-        # it (ligament, epidural tissue, about half of it); the fringe beyond widened the base
-        base &= image >= BASE_EDGE * reference
+        # the base itself is kept up to its edge (the fringe beyond widened the base): half-way between
+        # its signal (its brightest tenth: the median takes in the partial volume at the endplates and its
+        # sides) and the grey tissue beside it (ligament, epidural tissue), or BASE_EDGE of its signal
+        signal = float(np.percentile(image[base], 90))
+        edge = BASE_EDGE * signal
+        beside = _beside(base, displaced | core, distance)
+        if beside.sum() >= 20:
+            around = float(np.median(image[beside]))
+            if around < 0.8 * signal:  # darker tissue beside it (not CSF or fat)
+                edge = max(edge, (signal + around) / 2)
+        base &= image >= edge
         displaced = _connected_to(_morph(displaced & similar, 2, "open") | base, seeds)
     displaced |= layer
     # between the endplate planes the disc is squeezed out plane by plane: what counts is connected
@@ -747,6 +755,14 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
         wall = _morph(bone[k], int(round(2.0 / STEP_MM)), "dilate")
         outside_height[k] = _connected_to(outside_height[k], wall) if wall.any() else False
     return (displaced & within) | _in_the_canal(outside_height, outline)
+
+
+def _beside(base: np.ndarray, taken: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """The tissue beside the displaced material's ``base`` (3D): within 3 mm of it seen along the normal,
+    in its planes, in the first 2 mm beyond the outline, not ``taken`` (the disc and displaced material)."""
+    footprint = _morph(base.any(axis=0), int(round(3.0 / STEP_MM)), "dilate")
+    shell = (distance > 0.0) & (distance <= 2.0)
+    return (footprint & shell)[None] & base.any(axis=(1, 2))[:, None, None] & ~taken
 
 
 def direction_degrees(posterior, lateral) -> np.ndarray:
