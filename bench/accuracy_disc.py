@@ -40,6 +40,12 @@ CASES: dict[str, tuple[dict, dict]] = {
     "protrusion-right-rot": ({"classification": "protrusion", "side": "right", "size_mm": 5.0}, {"rotation_deg": (-3.0, -3.0, -4.0)}),
     "protrusion-right-6-slices-1mm": ({"classification": "protrusion", "side": "right", "size_mm": 6.0}, {"sagittal_slice_mm": 1.0}),
     "protrusion-left-5-slices-4.4mm": ({"classification": "protrusion", "side": "left", "size_mm": 5.0}, {"sagittal_slice_mm": 4.4}),
+    # extrusions without migration, told only by a dome wider than the base, in other sizes and conditions
+    "extrusion-central-6": ({"classification": "extrusion", "side": "central", "size_mm": 6.0, "base_width_mm": 7.0, "migration_mm": 0.0}, {}),
+    "extrusion-left-9": ({"classification": "extrusion", "side": "left", "size_mm": 9.0, "base_width_mm": 8.0, "migration_mm": 0.0}, {}),
+    "extrusion-central-8-rot": ({"classification": "extrusion", "side": "central", "size_mm": 8.0, "base_width_mm": 8.0, "migration_mm": 0.0}, {"rotation_deg": (3.0, -2.0, 3.0)}),
+    "extrusion-central-8-dark": ({"classification": "extrusion", "side": "central", "size_mm": 8.0, "base_width_mm": 8.0, "migration_mm": 0.0}, {"dark_disc": True}),
+    "extrusion-central-8-noisy": ({"classification": "extrusion", "side": "central", "size_mm": 8.0, "base_width_mm": 8.0, "migration_mm": 0.0}, {"noise": 0.08}),
 }
 
 

@@ -87,7 +87,7 @@ def test_harder_phantoms_keep_the_level_the_class_and_the_side(case):
     """Dark (degenerated) discs, a few degrees of patient rotation, noise, bulges (the 2 mm one a thin
     layer that only its density tells from noise) and migrated extrusion:
     the right level (a dark L5-S1 was once taken for S1-S2), Dice >= 0.90, class, side and maximum
-    displacement (within 1 mm, measured on the axial series) right. All 18 cases: python -m bench.accuracy_disc."""
+    displacement (within 1 mm, measured on the axial series) right. All 25 cases: python -m bench.accuracy_disc."""
     from bench.accuracy_disc import evaluate
 
     result = evaluate(case)
