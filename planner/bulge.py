@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
+from planner.geometry import sample_bilinear
 from planner.segmentation import STEP_MM, DiscSegmentation, direction_degrees, distance_outside_mm
 
 THRESHOLD_MM = 1.5
@@ -248,11 +249,11 @@ def _to_the_edge_against_brighter_tissue(seg: DiscSegmentation, disc2d, centre, 
     offsets = np.arange(-1.0, 1.0 + 1e-6, STEP_MM)
     along = steps[None, :, None, None] * out[:, None, None, :] + offsets[None, None, :, None] * across[:, None, None, :]
     at = np.stack([rows, columns], axis=1)[:, None, None, :] + along / STEP_MM  # [tip, step, offset, (row, column)]
-    signal = _bilinear(image[middle].mean(axis=0), at[..., 0], at[..., 1]).mean(axis=2)
+    signal = sample_bilinear(image[middle].mean(axis=0), at[..., 0], at[..., 1], 0.0).mean(axis=2)
     crossing = _half_way_out(signal, steps)
     edge = np.isfinite(crossing)
-    edge_distance = _bilinear(  # the edge's own distance from the outline
-        distance, rows[edge] + crossing[edge] * out[edge, 0] / STEP_MM, columns[edge] + crossing[edge] * out[edge, 1] / STEP_MM
+    edge_distance = sample_bilinear(  # the edge's own distance from the outline
+        distance, rows[edge] + crossing[edge] * out[edge, 0] / STEP_MM, columns[edge] + crossing[edge] * out[edge, 1] / STEP_MM, 0.0
     )
     reached = np.zeros(360)
     np.maximum.at(reached, direction_degrees(rows[edge] - centre[0], columns[edge] - centre[1]), edge_distance)
@@ -288,18 +289,6 @@ def _half_way_out(signal: np.ndarray, steps: np.ndarray) -> np.ndarray:
         & (crossing <= EDGE_SEARCH_MM)
     )
     return np.where(edge, crossing, np.nan)
-
-
-def _bilinear(image: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """``image`` (2D) at fractional ``rows``, ``columns`` (bilinear; 0 outside)."""
-    r0, c0 = np.floor(rows).astype(int), np.floor(columns).astype(int)
-    fr, fc = rows - r0, columns - c0
-    total = np.zeros(rows.shape)
-    for dr, dc, weight in ((0, 0, (1 - fr) * (1 - fc)), (1, 0, fr * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 1, fr * fc)):
-        r, c = r0 + dr, c0 + dc
-        inside = (r >= 0) & (r < image.shape[0]) & (c >= 0) & (c < image.shape[1])
-        total += np.where(inside, image[np.clip(r, 0, image.shape[0] - 1), np.clip(c, 0, image.shape[1] - 1)], 0.0) * weight
-    return total
 
 
 def _unseen_directions(seg: DiscSegmentation, centre: np.ndarray, angles: np.ndarray) -> np.ndarray:

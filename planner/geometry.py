@@ -123,3 +123,21 @@ def sample_trilinear(array: np.ndarray, image_to_lps: np.ndarray, lps: np.ndarra
         value += weight * array[index[:, 2], index[:, 1], index[:, 0]]
     result[inside] = value
     return result
+
+
+def sample_bilinear(image: np.ndarray, rows, columns, outside: float | None = None) -> np.ndarray:
+    """``image`` [row, column] sampled bilinearly at fractional ``rows``, ``columns``: clamped to its edge
+    (``outside`` None), or with ``outside`` for the corners beyond it."""
+    rows, columns = np.asarray(rows, dtype=float), np.asarray(columns, dtype=float)
+    if outside is None:
+        rows = np.clip(rows, 0, image.shape[0] - 1.001)
+        columns = np.clip(columns, 0, image.shape[1] - 1.001)
+    r0, c0 = np.floor(rows).astype(int), np.floor(columns).astype(int)
+    fr, fc = rows - r0, columns - c0
+    total = np.zeros(rows.shape)
+    for dr, dc, weight in ((0, 0, (1 - fr) * (1 - fc)), (1, 0, fr * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 1, fr * fc)):
+        r, c = r0 + dr, c0 + dc
+        inside = (r >= 0) & (r < image.shape[0]) & (c >= 0) & (c < image.shape[1])
+        value = image[np.clip(r, 0, image.shape[0] - 1), np.clip(c, 0, image.shape[1] - 1)]
+        total += np.where(inside, value, 0.0 if outside is None else outside) * weight
+    return total

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import SimpleITK as sitk
 
+from planner.geometry import sample_bilinear
 from planner.volume import Volume
 
 TILTS_DEG = tuple(range(-50, 51, 10))
@@ -320,7 +321,7 @@ def _across_disc(image: MidSagittal, disc: DiscCandidate, half_length_mm: float)
     t = np.arange(-half_length_mm, half_length_mm + 0.01, 0.5)
     s = np.arange(-6.0, 6.1, 1.0)
     points = np.array([disc.row, disc.column]) + t[:, None, None] * normal + s[None, :, None] * across
-    return t, _bilinear(image.pixels, points[..., 0], points[..., 1])
+    return t, sample_bilinear(image.pixels, points[..., 0], points[..., 1])
 
 
 def _disc_height_mm(image: MidSagittal, disc: DiscCandidate) -> float:
@@ -395,19 +396,6 @@ def _disc_like(image: MidSagittal, junction: DiscCandidate, lumbosacral: DiscCan
     ):
         return True
     return _endplate_gap_mm(image, junction) >= max(8.0, 0.6 * _endplate_gap_mm(image, lumbosacral))
-
-
-def _bilinear(image: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    r = np.clip(rows, 0, image.shape[0] - 1.001)
-    c = np.clip(columns, 0, image.shape[1] - 1.001)
-    r0, c0 = np.floor(r).astype(int), np.floor(c).astype(int)
-    fr, fc = r - r0, c - c0
-    return (
-        image[r0, c0] * (1 - fr) * (1 - fc)
-        + image[r0 + 1, c0] * fr * (1 - fc)
-        + image[r0, c0 + 1] * (1 - fr) * fc
-        + image[r0 + 1, c0 + 1] * fr * fc
-    )
 
 
 def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:

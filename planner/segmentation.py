@@ -573,7 +573,10 @@ def displaced_on_axial(seg: DiscSegmentation, axial: Volume) -> DiscSegmentation
     core = seg.core()
     if (core & covers).sum() < 0.8 * core.sum():
         return None
-    sagittal_image = _smoothed(seg.image, 0.6)
+    sagittal_image = (  # as it was grown on, unless another segmenter kept no image
+        seg.displacement_image if seg.displacement_series == "sagittal" and seg.displacement_image is not None
+        else _smoothed(seg.image, 0.6)
+    )
     image = _smoothed(frame.sample(axial), 0.6)
     sharper = _axial_outline(axial, seg, covers.any(axis=0))
     if sharper is not None:
