@@ -63,6 +63,8 @@ MIGRATION_MM = 14.0
 VERTICAL_MARGIN_MM = 3.0
 #: the displaced material's base reaches to where its signal falls to this share of its own (brightest tenth)
 BASE_EDGE = 0.7
+#: displaced material's signal never falls under this share of its base's brightest tenth
+SIMILAR_FLOOR = 0.6
 #: Displaced material smaller than this beside the disc is noise or partial volume (a 3 mm protrusion on a
 #: 12 mm base is about 150 mm^3)
 MIN_DISPLACED_MM3 = 60.0
@@ -718,12 +720,16 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     # abuts (nerve roots, ligament, muscle): keep what is within 0.8-1.45 times the base's signal
     base = displaced & (distance <= 2.0)[None]
     if base.sum() >= 20:
+        # its signal: the brightest tenth (the median takes in the partial volume at the endplates and its
+        # sides and, in a noisy image, the speckle of grey tissue along the rim that passed as disc-like)
         reference = float(np.median(image[base]))
-        similar = (image >= 0.8 * reference) & (image <= 1.45 * reference)
-        # the base itself is kept up to its edge (the fringe beyond widened the base): half-way between
-        # its signal (its brightest tenth: the median takes in the partial volume at the endplates and its
-        # sides) and the grey tissue beside it (ligament, epidural tissue), or BASE_EDGE of its signal
         signal = float(np.percentile(image[base], 90))
+        # similar: down to 0.8 of the median (the partial volume at the material's margin), never under
+        # SIMILAR_FLOOR of its signal (that median pulled down by speckle let grey tissue in and, through
+        # the upper bound, cut the material itself off); up to 1.45 of its signal (short of CSF and fat)
+        similar = (image >= max(0.8 * reference, SIMILAR_FLOOR * signal)) & (image <= 1.45 * signal)
+        # the base itself is kept up to its edge (the fringe beyond widened the base): half-way between
+        # its signal and the grey tissue beside it (ligament, epidural tissue), or BASE_EDGE of its signal
         edge = BASE_EDGE * signal
         beside = _beside(base, displaced | core, distance)
         if beside.sum() >= 20:
