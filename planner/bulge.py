@@ -40,6 +40,9 @@ ZONES_MM = ((8.0, "central"), (16.0, "subarticular"), (26.0, "foraminal"))
 WIDER_MM = {"axial": 2.0, "sagittal": 3.0}
 #: how far beyond the segmented tip the edge against CSF or fat is looked for
 EDGE_SEARCH_MM = 3.0
+#: how far beyond a displaced chord's ends (base and dome widths) its edge is looked for; the tissue beside
+#: it is read in the last millimetre
+EDGE_ACROSS_MM = 3.0
 
 
 @dataclass
@@ -175,13 +178,17 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
             side = "central"
         else:
             side = "left" if offset > 0 else "right"
-        # base: the displaced stretch of the outline; dome: widest chord of the material parallel to it
+        # base: the displaced stretch of the outline; dome: widest chord of the material parallel to it,
+        # both across the displacement's mean direction and out to the edges seen in the image
         from_outline = distance_outside_mm(outline)
+        mean_direction = np.array([(weights * np.cos(angles)).sum(), (weights * np.sin(angles)).sum()])
+        across = np.array([-mean_direction[1], mean_direction[0]]) / max(np.linalg.norm(mean_direction), 1e-9)
+        middle_image = _middle_height_image(seg)
         widths = []
         for distance in np.arange(0.5, max_d + 0.01, STEP_MM):
             ring = beyond_outline & (from_outline >= distance) & (from_outline < distance + STEP_MM)
             if ring.any():
-                widths.append(_width_across(ring, p_grid, l_grid, angles[displaced], profile[displaced]))
+                widths.append(_width_across(ring, across, p_grid, l_grid, middle_image))
         base_width = widths[0] if widths else 0.0
         dome_width = max(widths) if widths else 0.0
         focal = "focal" if arc < 45 else "broad-based"
@@ -227,13 +234,9 @@ def _to_the_edge_against_brighter_tissue(seg: DiscSegmentation, disc2d, centre, 
     is where the signal has risen half way from the material's to the bright
     tissue's (:func:`_half_way_out`). Never moves a direction inward.
     """
-    image = seg.displacement_image
+    image = _middle_height_image(seg)
     beyond = disc2d & ~seg.outline
-    n_mm = seg.frame.axis_mm(0)
-    top, bottom = seg.endplate_planes_mm()
-    quarter = 0.25 * (top - bottom)
-    middle = (n_mm <= top - quarter) & (n_mm >= bottom + quarter)
-    if image is None or not beyond.any() or not middle.any():
+    if image is None or not beyond.any():
         return profile
     distance = distance_outside_mm(seg.outline)
     rows, columns = np.nonzero(beyond)
@@ -249,7 +252,7 @@ def _to_the_edge_against_brighter_tissue(seg: DiscSegmentation, disc2d, centre, 
     offsets = np.arange(-1.0, 1.0 + 1e-6, STEP_MM)
     along = steps[None, :, None, None] * out[:, None, None, :] + offsets[None, None, :, None] * across[:, None, None, :]
     at = np.stack([rows, columns], axis=1)[:, None, None, :] + along / STEP_MM  # [tip, step, offset, (row, column)]
-    signal = sample_bilinear(image[middle].mean(axis=0), at[..., 0], at[..., 1], 0.0).mean(axis=2)
+    signal = sample_bilinear(image, at[..., 0], at[..., 1], 0.0).mean(axis=2)
     crossing = _half_way_out(signal, steps)
     edge = np.isfinite(crossing)
     edge_distance = sample_bilinear(  # the edge's own distance from the outline
@@ -304,13 +307,54 @@ def _unseen_directions(seg: DiscSegmentation, centre: np.ndarray, angles: np.nda
     return unseen
 
 
-def _width_across(ring, p_grid, l_grid, angles, weights) -> float:
-    """Extent of ``ring`` perpendicular to the mean direction of the displacement."""
-    direction = np.array([np.average(np.cos(angles), weights=weights), np.average(np.sin(angles), weights=weights)])
-    direction /= max(np.linalg.norm(direction), 1e-9)
-    across = np.array([-direction[1], direction[0]])
+def _middle_height_image(seg: DiscSegmentation) -> np.ndarray | None:
+    """The image the displaced material was grown on, averaged over the disc's middle half height (its
+    endplates' partial volume left out); None without one."""
+    n_mm = seg.frame.axis_mm(0)
+    top, bottom = seg.endplate_planes_mm()
+    quarter = 0.25 * (top - bottom)
+    middle = (n_mm <= top - quarter) & (n_mm >= bottom + quarter)
+    if seg.displacement_image is None or not middle.any():
+        return None
+    return seg.displacement_image[middle].mean(axis=0)
+
+
+def _width_across(ring, across, p_grid, l_grid, image=None) -> float:
+    """Extent (mm) of ``ring`` along the unit vector ``across`` (p, l), each end carried out to the edge seen in
+    ``image``.
+
+    The mask keeps 1 mm off CSF, and the opening against partial-volume
+    strands trims the thin overhang of a low-contrast (dark) disc's extruded
+    head: a dome's sides were cut 1-1.5 mm short each, and a dark disc's
+    extrusion read as a protrusion. From each end of the chord, along
+    ``across``, the edge is where the signal has gone half way from the ring's
+    (its median) to the tissue beside it (``EDGE_ACROSS_MM`` out, its last
+    millimetre), when that differs from the ring's by a quarter or more (the
+    material ends against other tissue there, not in a gradual fringe); never
+    inward. Base and dome are measured alike, so their difference keeps its
+    meaning.
+    """
+    rows, columns = np.nonzero(ring)
     coordinates = p_grid[ring] * across[0] + l_grid[ring] * across[1]
-    return float(coordinates.max() - coordinates.min() + STEP_MM)
+    width = float(coordinates.max() - coordinates.min() + STEP_MM)
+    if image is None:
+        return width
+    material = float(np.median(image[ring]))
+    steps = np.arange(0.0, EDGE_ACROSS_MM + 1e-6, STEP_MM / 2)
+    for end, sign in ((int(np.argmin(coordinates)), -1.0), (int(np.argmax(coordinates)), 1.0)):
+        signal = sample_bilinear(
+            image, rows[end] + sign * steps / STEP_MM * across[0], columns[end] + sign * steps / STEP_MM * across[1], 0.0
+        )
+        beyond = float(signal[steps >= EDGE_ACROSS_MM - 1.0].mean())
+        if abs(beyond - material) < 0.25 * material:
+            continue
+        gone = (signal - (material + beyond) / 2) * np.sign(beyond - material)  # >= 0: past half way
+        if gone[0] >= 0 or not (gone >= 0).any():
+            continue
+        k = int(np.argmax(gone >= 0))
+        crossing = steps[k - 1] + (steps[k] - steps[k - 1]) * -gone[k - 1] / (gone[k] - gone[k - 1])
+        width += max(0.0, crossing - STEP_MM / 2)  # the end pixel itself counts half a step out
+    return width
 
 
 def _disc_heights(seg: DiscSegmentation, p_mm, l_mm) -> dict:

@@ -62,3 +62,53 @@ def test_the_maximum_displacement_reaches_the_edge_seen_against_csf(disc, want_m
     finding = analyse_bulge(_disc(**disc))
     assert finding.classification == "protrusion"
     assert finding.max_displacement_mm == pytest.approx(want_mm, abs=0.3), finding.max_displacement_mm
+
+
+
+NECK_MM = 8.5  # widths on the 0.5 mm grid: whole pixels
+
+
+def _head_on_a_neck(head_mm: float, cut_mm: float, material: float) -> DiscSegmentation:
+    """A 10 mm high disc (outline as above) with material of signal ``material`` in soft tissue: a neck
+    NECK_MM wide reaching 2 mm beyond the outline and a head ``head_mm`` wide from 2 to 7 mm; segmented with
+    the head's sides ``cut_mm`` short each (the mask keeps off CSF, the opening trims a dark disc's overhang);
+    blurred like a scanner's image (0.7 mm)."""
+    frame = DiscFrame.around((0.0, 0.0, 0.0), (0.0, 0.0, 1.0))
+    n, p, l = np.meshgrid(*(frame.axis_mm(a) for a in range(3)), indexing="ij")
+    outline = ((frame.axis_mm(1)[:, None] / OUTLINE_DEPTH_MM) ** 2 + (frame.axis_mm(2)[None, :] / 20.0) ** 2) <= 1.0
+    within = np.abs(n) <= 5.0
+    depth = p - OUTLINE_DEPTH_MM
+
+    def material_across(head_width):
+        neck = (np.abs(l) < NECK_MM / 2) & (depth > -1.0) & (depth <= 2.0)
+        head = (np.abs(l) < head_width / 2) & (depth > 2.0) & (depth <= 7.0)
+        return within & (neck | head)
+
+    image = np.full(n.shape, SOFT, np.float32)
+    image[(within & outline[None]) | material_across(head_mm)] = material
+    image = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(image), 0.7 / 0.5))
+    core = outline[None] & within
+    displaced = material_across(head_mm - 2 * cut_mm) & ~core
+    empty = np.zeros_like(core)
+    return DiscSegmentation(
+        frame, image, 500.0, outline, np.where(outline, 5.0, np.nan), np.where(outline, -5.0, np.nan),
+        core | displaced, displaced, empty, empty, displacement_image=image.astype(np.float32),
+    )
+
+
+@pytest.mark.parametrize("material", [DISC, 300.0], ids=["bright disc", "dark disc"])
+def test_base_and_dome_widths_reach_the_edges_seen_in_the_image(material):
+    """A 12.5 mm head on an 8.5 mm neck, its sides segmented 1.25 mm short: read on the mask (10 on 8.5) it was
+    a protrusion (the dark central extrusion of the accuracy bench); the widths reach the visible edges."""
+    finding = analyse_bulge(_head_on_a_neck(12.5, cut_mm=1.25, material=material))
+    assert finding.base_width_mm == pytest.approx(NECK_MM, abs=0.5)
+    assert finding.dome_width_mm == pytest.approx(12.5, abs=0.5)
+    assert finding.classification == "extrusion"
+
+
+def test_a_dome_no_wider_than_its_base_stays_a_protrusion_when_its_edges_are_read():
+    """The same measurement on a protrusion (as wide as its base throughout, segmented 1 mm short at the
+    sides) does not make its dome wider than its base."""
+    finding = analyse_bulge(_head_on_a_neck(NECK_MM, cut_mm=1.0, material=300.0))
+    assert finding.classification == "protrusion"
+    assert abs(finding.dome_width_mm - finding.base_width_mm) <= 0.5, finding
