@@ -166,27 +166,40 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
     base_width = dome_width = 0.0
     side, zone, focal = "central", "central", None
     if displaced.any():
-        # side from the displaced arc's direction (theta 0 posterior, +90 the patient's left)
-        weights = profile * displaced
+        # separate pieces of localized displaced material (one at each lateral margin, say) are described by
+        # the one reaching farthest beyond the outline: its side, zone, base and dome; a base or dome spanning
+        # two pieces means nothing (a 48 mm "base" across both margins). A bulge's thin layer is one finding
+        # however its projection breaks up.
+        from_outline = distance_outside_mm(outline)
+        pieces = _pieces(beyond_outline, from_outline) if arc <= 90.0 else []
+        principal = pieces[0] if pieces else beyond_outline
+        in_principal = np.zeros(360, dtype=bool)
+        rows, columns = np.nonzero(principal)
+        in_principal[direction_degrees(rows - centre[0], columns - centre[1])] = True
+        weights = profile * displaced * _widened(in_principal)
+        if not weights.any():
+            weights = profile * displaced
+        # side from the displacement's direction (theta 0 posterior, +90 the patient's left) and place
         mean_sin = float((weights * np.sin(angles)).sum() / weights.sum())
-        lateral = float(np.average(l_grid[beyond_outline], weights=None)) if beyond_outline.any() else 0.0
         centre_l = float(l_mm[int(round(centre[1]))])
-        offset = lateral - centre_l
+        offset = float(l_grid[principal].mean()) - centre_l
+        across_the_midline = [float(l_grid[piece].mean()) - centre_l for piece in pieces[1:]]
         if arc > 270:
             side = "bilateral"
         elif abs(offset) < 4.0 and abs(mean_sin) < 0.35:
             side = "central"
+        elif any(abs(other) >= 4.0 and np.sign(other) != np.sign(offset) for other in across_the_midline):
+            side = "bilateral"  # a second piece on the other side
         else:
             side = "left" if offset > 0 else "right"
         # base: the displaced stretch of the outline; dome: widest chord of the material parallel to it,
         # both across the displacement's mean direction and out to the edges seen in the image
-        from_outline = distance_outside_mm(outline)
         mean_direction = np.array([(weights * np.cos(angles)).sum(), (weights * np.sin(angles)).sum()])
         across = np.array([-mean_direction[1], mean_direction[0]]) / max(np.linalg.norm(mean_direction), 1e-9)
         middle_image = _middle_height_image(seg)
         widths = []
         for distance in np.arange(0.5, max_d + 0.01, STEP_MM):
-            ring = beyond_outline & (from_outline >= distance) & (from_outline < distance + STEP_MM)
+            ring = principal & (from_outline >= distance) & (from_outline < distance + STEP_MM)
             if ring.any():
                 widths.append(_width_across(ring, across, p_grid, l_grid, middle_image))
         base_width = widths[0] if widths else 0.0
@@ -305,6 +318,21 @@ def _unseen_directions(seg: DiscSegmentation, centre: np.ndarray, angles: np.nda
     unseen = ~inside
     unseen[inside] = ~seg.covered[p[inside], l[inside]]
     return unseen
+
+
+def _pieces(beyond_outline: np.ndarray, from_outline: np.ndarray) -> list[np.ndarray]:
+    """The separate pieces (8-connected) of ``beyond_outline`` reaching at least THRESHOLD_MM beyond the
+    outline, the farthest-reaching first."""
+    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(beyond_outline.astype(np.uint8)), True))
+    reach = np.zeros(labels.max() + 1)
+    np.maximum.at(reach, labels[beyond_outline], from_outline[beyond_outline])
+    order = [int(k) for k in np.argsort(-reach) if k > 0 and reach[k] >= THRESHOLD_MM]
+    return [labels == k for k in order]
+
+
+def _widened(degrees: np.ndarray) -> np.ndarray:
+    """``degrees`` (bool per degree) and the two on either side of each (as d(theta) takes +-2 degrees)."""
+    return np.convolve(np.r_[degrees[-2:], degrees, degrees[:2]].astype(float), np.ones(5), mode="valid") > 0
 
 
 def _middle_height_image(seg: DiscSegmentation) -> np.ndarray | None:

@@ -78,14 +78,18 @@ def finding_summary(finding, analysis_file: str = "") -> dict:
 
 
 def plan_side(finding, procedure: str, side: str | None = None) -> str:
-    """The plan's side: midline for caudal, else the one asked for, else the herniation's (left when central)."""
+    """The plan's side: midline for caudal, else the one asked for, else the herniation's; central or bilateral:
+    the one S1 root the displaced material reaches, else left."""
     if procedure == "caudal":
         return "midline"
     if side:
         return side
     if finding.side in ("left", "right"):
         return finding.side
-    return "left" if procedure in SIDED else "midline"
+    if procedure not in SIDED:
+        return "midline"
+    touched = [root for root, reached in (finding.s1_root_contact or {}).items() if reached]
+    return touched[0] if len(touched) == 1 else "left"
 
 
 def draft_plan(ref: StudyRef, finding, procedure: str, side: str, author: str, suggestion: Suggestion | None, analysis_file="") -> Plan:

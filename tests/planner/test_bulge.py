@@ -112,3 +112,43 @@ def test_a_dome_no_wider_than_its_base_stays_a_protrusion_when_its_edges_are_rea
     finding = analyse_bulge(_head_on_a_neck(NECK_MM, cut_mm=1.0, material=300.0))
     assert finding.classification == "protrusion"
     assert abs(finding.dome_width_mm - finding.base_width_mm) <= 0.5, finding
+
+
+def _two_pieces(right_mm: float | None, left_mm: float | None) -> DiscSegmentation:
+    """The disc above with separate domes of disc signal 6 mm wide, centred 11 mm right and left of the
+    midline, reaching ``right_mm`` / ``left_mm`` beyond the outline (None: no dome), segmented as seen."""
+    frame = DiscFrame.around((0.0, 0.0, 0.0), (0.0, 0.0, 1.0))
+    n, p, l = np.meshgrid(*(frame.axis_mm(a) for a in range(3)), indexing="ij")
+    outline = ((frame.axis_mm(1)[:, None] / OUTLINE_DEPTH_MM) ** 2 + (frame.axis_mm(2)[None, :] / 20.0) ** 2) <= 1.0
+    within = np.abs(n) <= 5.0
+    material = np.zeros(n.shape, bool)
+    for reach, centre_l in ((right_mm, -11.0), (left_mm, 11.0)):
+        if reach:
+            edge = OUTLINE_DEPTH_MM * np.sqrt(1.0 - (centre_l / 20.0) ** 2)
+            depth = p - edge
+            material |= within & (((l - centre_l) / 3.0) ** 2 + (np.maximum(depth, 0.0) / reach) ** 2 <= 1.0) & (depth > -2.0)
+    image = np.full(n.shape, SOFT, np.float32)
+    image[(within & outline[None]) | material] = DISC
+    image = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(image), 0.7 / 0.5))
+    core = outline[None] & within
+    displaced = material & ~core
+    empty = np.zeros_like(core)
+    return DiscSegmentation(
+        frame, image, 500.0, outline, np.where(outline, 5.0, np.nan), np.where(outline, -5.0, np.nan),
+        core | displaced, displaced, empty, empty, displacement_image=image.astype(np.float32),
+    )
+
+
+@pytest.mark.parametrize(
+    "right_mm, left_mm, side", [(4.0, 3.0, "bilateral"), (4.0, None, "right"), (None, 4.0, "left")]
+)
+def test_separate_pieces_are_described_by_the_farthest_and_make_the_side_bilateral(right_mm, left_mm, side):
+    """Displaced material at both posterolateral margins: its base and dome were measured across both pieces
+    (a real study read a 48 mm base) and its side was the mean's; the widths are the farthest piece's (6 mm),
+    a second piece on the other side makes it bilateral."""
+    finding = analyse_bulge(_two_pieces(right_mm, left_mm))
+    assert finding.side == side
+    assert finding.max_displacement_mm == pytest.approx(4.0, abs=0.5)
+    assert finding.base_width_mm == pytest.approx(6.0, abs=1.0)
+    assert finding.dome_width_mm <= finding.base_width_mm + 1.0
+    assert finding.classification == "protrusion"

@@ -101,6 +101,24 @@ def test_a_sided_procedure_needs_a_side():
         plan_from_dict(data)
 
 
+def test_the_plan_side_is_the_herniations_or_the_one_s1_root_it_reaches():
+    """A bilateral finding (displaced material at both margins) plans on the side of the one root it reaches."""
+    from types import SimpleNamespace
+
+    from planner.planning import plan_side
+
+    def finding(side, left=False, right=False):
+        return SimpleNamespace(side=side, s1_root_contact={"left": left, "right": right})
+
+    assert plan_side(finding("right"), "transforaminal-s1") == "right"
+    assert plan_side(finding("bilateral", right=True), "transforaminal-s1") == "right"
+    assert plan_side(finding("bilateral", left=True, right=True), "transforaminal-s1") == "left"
+    assert plan_side(finding("central"), "intradiscal-l5s1") == "left"
+    assert plan_side(finding("bilateral", right=True), "interlaminar-l5s1") == "midline"
+    assert plan_side(finding("left"), "caudal") == "midline"
+    assert plan_side(finding("left"), "transforaminal-s1", "right") == "right"
+
+
 def test_every_edit_undoes_and_redoes():
     document = PlanDocument(make_plan())
     states = [document.plan]
