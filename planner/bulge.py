@@ -38,6 +38,8 @@ ZONES_MM = ((8.0, "central"), (16.0, "subarticular"), (26.0, "foraminal"))
 #: a dome this much wider than its base is wider in fact, by the series the widths were measured on: beyond
 #: the partial volume at both lateral edges (an axial series' in-plane pixels; a sagittal series' slices)
 WIDER_MM = {"axial": 2.0, "sagittal": 3.0}
+#: a bulge reaching further than this is warned of (LDN 2.0: bulges typically extend under 3 mm)
+DEEPEST_BULGE_MM = 5.0
 #: how far beyond the segmented tip the edge against CSF or fat is looked for
 EDGE_SEARCH_MM = 3.0
 #: how far beyond a displaced chord's ends (base and dome widths) its edge is looked for; the tissue beside
@@ -192,6 +194,11 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
             side = "bilateral"  # a second piece on the other side
         else:
             side = "left" if offset > 0 else "right"
+        if len(pieces) > 1:
+            warnings.append(
+                f"Displaced tissue in {len(pieces)} separate pieces beyond the outline: the widths and zone are "
+                "those of the one reaching farthest. Review the overlay: a piece may be grey tissue beside the disc."
+            )
         # base: the displaced stretch of the outline; dome: widest chord of the material parallel to it,
         # both across the displacement's mean direction and out to the edges seen in the image
         mean_direction = np.array([(weights * np.cos(angles)).sum(), (weights * np.sin(angles)).sum()])
@@ -220,6 +227,12 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
             warnings.append(
                 f"Displaced arc {arc:.0f} degrees: between 90 and 180 degrees, where bulge and broad-based "
                 "protrusion are told apart differently in the literature."
+            )
+        if max_d > DEEPEST_BULGE_MM:
+            warnings.append(
+                f"A bulge reaching {max_d:.1f} mm beyond the endplates' margins: bulges seldom reach beyond "
+                f"{DEEPEST_BULGE_MM:.0f} mm; grey tissue beside the disc (roots, veins, ligament) may have been "
+                "taken for disc. Review the overlay."
             )
     elif migration > 0 or dome_width > base_width + WIDER_MM[seg.displacement_series]:
         classification = "extrusion"

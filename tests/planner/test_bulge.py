@@ -152,3 +152,19 @@ def test_separate_pieces_are_described_by_the_farthest_and_make_the_side_bilater
     assert finding.base_width_mm == pytest.approx(6.0, abs=1.0)
     assert finding.dome_width_mm <= finding.base_width_mm + 1.0
     assert finding.classification == "protrusion"
+    assert any("2 separate pieces" in warning for warning in finding.warnings) == (side == "bilateral")
+
+
+def test_a_bulge_deeper_than_bulges_reach_is_warned_of():
+    """Disc signal 6 mm deep all around the posterior half: a bulge by its arc, but one no disc makes (grey
+    tissue taken for disc, on real studies): said in a warning."""
+    from planner.segmentation import distance_outside_mm
+
+    seg = _two_pieces(None, None)
+    n_mm, p_mm = seg.frame.axis_mm(0), seg.frame.axis_mm(1)
+    layer = (distance_outside_mm(seg.outline) <= 6.0) & ~seg.outline & (p_mm[:, None] > 0.0)
+    displaced = (np.abs(n_mm) <= 5.0)[:, None, None] & layer[None]
+    seg.set_disc(seg.disc | displaced)
+    finding = analyse_bulge(seg)
+    assert finding.classification == "bulge"
+    assert any("bulges seldom reach" in warning for warning in finding.warnings), finding.warnings
