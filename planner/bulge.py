@@ -211,7 +211,8 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
                 widths.append(_width_across(ring, across, p_grid, l_grid, middle_image))
         base_width = widths[0] if widths else 0.0
         dome_width = max(widths) if widths else 0.0
-        focal = "focal" if arc < 45 else "broad-based"
+        # focal (under 45 degrees) or broad-based: the described piece's own arc
+        focal = "focal" if (displaced & in_principal).sum() < 45 else "broad-based"
         radial = abs(offset)
         zone = next((name for limit, name in ZONES_MM if radial < limit), "extraforaminal")
         posterior_share = float((weights * np.cos(angles)).sum() / weights.sum())

@@ -115,7 +115,7 @@ def test_a_dome_no_wider_than_its_base_stays_a_protrusion_when_its_edges_are_rea
 
 
 def _two_pieces(right_mm: float | None, left_mm: float | None) -> DiscSegmentation:
-    """The disc above with separate domes of disc signal 6 mm wide, centred 11 mm right and left of the
+    """The disc above with separate domes of disc signal 8 mm wide, centred 11 mm right and left of the
     midline, reaching ``right_mm`` / ``left_mm`` beyond the outline (None: no dome), segmented as seen."""
     frame = DiscFrame.around((0.0, 0.0, 0.0), (0.0, 0.0, 1.0))
     n, p, l = np.meshgrid(*(frame.axis_mm(a) for a in range(3)), indexing="ij")
@@ -126,7 +126,7 @@ def _two_pieces(right_mm: float | None, left_mm: float | None) -> DiscSegmentati
         if reach:
             edge = OUTLINE_DEPTH_MM * np.sqrt(1.0 - (centre_l / 20.0) ** 2)
             depth = p - edge
-            material |= within & (((l - centre_l) / 3.0) ** 2 + (np.maximum(depth, 0.0) / reach) ** 2 <= 1.0) & (depth > -2.0)
+            material |= within & (((l - centre_l) / 4.0) ** 2 + (np.maximum(depth, 0.0) / reach) ** 2 <= 1.0) & (depth > -2.0)
     image = np.full(n.shape, SOFT, np.float32)
     image[(within & outline[None]) | material] = DISC
     image = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(image), 0.7 / 0.5))
@@ -144,12 +144,13 @@ def _two_pieces(right_mm: float | None, left_mm: float | None) -> DiscSegmentati
 )
 def test_separate_pieces_are_described_by_the_farthest_and_make_the_side_bilateral(right_mm, left_mm, side):
     """Displaced material at both posterolateral margins: its base and dome were measured across both pieces
-    (a real study read a 48 mm base) and its side was the mean's; the widths are the farthest piece's (6 mm),
-    a second piece on the other side makes it bilateral."""
+    (a real study read a 48 mm base), its side was the mean's and focal or broad-based their arc together; the
+    widths and arc are the farthest piece's (8 mm), a second piece on the other side makes it bilateral."""
     finding = analyse_bulge(_two_pieces(right_mm, left_mm))
     assert finding.side == side
     assert finding.max_displacement_mm == pytest.approx(4.0, abs=0.5)
-    assert finding.base_width_mm == pytest.approx(6.0, abs=1.0)
+    assert finding.base_width_mm == pytest.approx(8.0, abs=1.0)
+    assert finding.focal == "focal"
     assert finding.dome_width_mm <= finding.base_width_mm + 1.0
     assert finding.classification == "protrusion"
     assert any("2 separate pieces" in warning for warning in finding.warnings) == (side == "bilateral")
