@@ -12,8 +12,11 @@ displaced material itself:
 * protrusion: localized, displaced material no wider than its base;
 * extrusion: wider than its base (the dome), or reaching above/below the
   endplates (migration, with direction and distance);
-* sequestration is reported by segmenters that keep disconnected fragments;
-  the classical one grows displaced material from the disc, so never.
+* sequestration: displaced material with no continuity with the disc (a piece
+  of the mask 2 mm or more from the disc and from displaced material at the
+  level, where fragments lie: the anterior epidural space); the classical
+  segmenter keeps such fragments only when compact, bounded and paramedian
+  (:func:`planner.segmentation.where_fragments_lie`), and a user may brush one.
 
 Arcs between 90 and 180 degrees are flagged: the literature disagrees there.
 
@@ -31,7 +34,15 @@ import numpy as np
 import SimpleITK as sitk
 
 from planner.geometry import sample_bilinear
-from planner.segmentation import STEP_MM, DiscSegmentation, direction_degrees, distance_outside_mm
+from planner.segmentation import (
+    FRAGMENT_GAP_MM,
+    FRAGMENT_MM3,
+    STEP_MM,
+    DiscSegmentation,
+    direction_degrees,
+    distance_outside_mm,
+    where_fragments_lie,
+)
 
 THRESHOLD_MM = 1.5
 ZONES_MM = ((8.0, "central"), (16.0, "subarticular"), (26.0, "foraminal"))
@@ -127,7 +138,8 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
     within = (n_mm <= top + 1.0) & (n_mm >= bottom - 1.0)
     # the disc seen along its normal; beyond the outline only where displaced material is at least
     # 2 mm high (not a partial-volume fringe of one plane)
-    disc2d = (seg.disc[within].sum(axis=0) * STEP_MM >= 2.0) | outline
+    free = _free_fragments(seg)  # sequestered: no continuity with the disc
+    disc2d = ((seg.disc & ~free)[within].sum(axis=0) * STEP_MM >= 2.0) | outline
     centre = np.argwhere(outline).mean(axis=0)
     angles = np.radians(np.arange(360.0))
     profile = displacement_profile_mm(disc2d, outline, centre)
@@ -146,7 +158,7 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
     max_d = float(profile.max()) if displaced.any() else 0.0
 
     # migration: displaced material beyond the endplate planes
-    beyond = seg.displaced & ~within[:, None, None]
+    beyond = seg.displaced & ~free & ~within[:, None, None]
     migration, direction = 0.0, None
     if beyond.any():
         n_idx = np.nonzero(beyond.any(axis=(1, 2)))[0]
@@ -219,7 +231,12 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
         if posterior_share < -0.3:
             zone = "anterior"
 
-    if not displaced.any():
+    if free.any():
+        # LDN 2.0: an extrusion that has lost all continuity with the disc; described by the fragment
+        classification, focal = "sequestration", None
+        side, zone, fragment_width, reach, migration, direction = _fragment(free, seg, centre, l_grid, p_grid, top, bottom)
+        base_width, dome_width, max_d = 0.0, fragment_width, max(max_d, reach)
+    elif not displaced.any():
         classification = "normal"
     elif arc > 90.0:
         classification = "bulge"
@@ -332,6 +349,46 @@ def _unseen_directions(seg: DiscSegmentation, centre: np.ndarray, angles: np.nda
     unseen = ~inside
     unseen[inside] = ~seg.covered[p[inside], l[inside]]
     return unseen
+
+
+def _free_fragments(seg: DiscSegmentation) -> np.ndarray:
+    """The displaced material with no continuity with the disc: its 26-connected pieces of FRAGMENT_MM3 or more
+    that come no nearer than FRAGMENT_GAP_MM to the disc space or to displaced material between the endplate
+    planes, where fragments lie (:func:`~planner.segmentation.where_fragments_lie`); a segmenter's or the
+    user's. Other separate pieces (migrated material whose connecting planes were filtered away) stay
+    migration."""
+    if not seg.displaced.any():
+        return np.zeros_like(seg.displaced)
+    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(seg.displaced.astype(np.uint8)), True))
+    n_mm = seg.frame.axis_mm(0)
+    top, bottom = seg.endplate_planes_mm()
+    at_the_level = seg.core() | (seg.displaced & ((n_mm <= top) & (n_mm >= bottom))[:, None, None])
+    near = sitk.GetArrayFromImage(
+        sitk.BinaryDilate(sitk.GetImageFromArray(at_the_level.astype(np.uint8)), [int(round(FRAGMENT_GAP_MM / STEP_MM))] * 3)
+    ) > 0
+    attached = set(np.unique(labels[near & seg.displaced]).tolist())
+    volumes = np.bincount(labels.ravel()) * STEP_MM**3
+    free = [
+        label for label in range(1, int(labels.max()) + 1)
+        if label not in attached and volumes[label] >= FRAGMENT_MM3 and where_fragments_lie(labels == label, seg.outline)
+    ]
+    return np.isin(labels, free)
+
+
+def _fragment(free, seg, centre, l_grid, p_grid, top: float, bottom: float) -> tuple:
+    """A sequestered fragment's side, zone, width across, reach beyond the outline (mm), and how far and which
+    way it lies from the endplate planes (its far end)."""
+    n_mm = seg.frame.axis_mm(0)
+    seen = free.any(axis=0)
+    offset = float(l_grid[seen].mean()) - float(l_grid[0, int(round(centre[1]))])
+    side = "central" if abs(offset) < 4.0 else ("left" if offset > 0 else "right")
+    zone = next((name for limit, name in ZONES_MM if abs(offset) < limit), "extraforaminal")
+    width = float(l_grid[seen].max() - l_grid[seen].min() + STEP_MM)
+    reach = float(distance_outside_mm(seg.outline)[seen].max())
+    planes = n_mm[np.nonzero(free.any(axis=(1, 2)))[0]]
+    up, down = float(planes.max() - top), float(bottom - planes.min())
+    migration, direction = (up, "cranial") if up >= down else (down, "caudal")
+    return side, zone, width, reach, migration, direction
 
 
 def _pieces(beyond_outline: np.ndarray, from_outline: np.ndarray) -> list[np.ndarray]:

@@ -58,6 +58,13 @@ REACH_MM = 20.0  # how far displaced material may extend beyond the outline, pos
 ANTERIOR_REACH_MM = 5.0
 ANTERIOR_FROM_DEG = 100.0
 MIGRATION_MM = 14.0
+#: a free (sequestered) fragment: at most this high along the column (taller tissue runs on: roots, veins),
+#: at least this big, centred within this distance of the midline (the anterior epidural space)
+FRAGMENT_HEIGHT_MM = 11.0
+FRAGMENT_MM3 = 100.0
+FRAGMENT_MIDLINE_MM = 8.0
+#: no continuity with the disc: this much other tissue between (beyond a partial-volume rim)
+FRAGMENT_GAP_MM = 2.0
 #: displaced material may overhang the endplate planes by this much; tissue of its signal running on
 #: further both above and below is a vertical structure beside the disc
 VERTICAL_MARGIN_MM = 3.0
@@ -713,9 +720,7 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     opened = _morph(candidate, 3, "open")
     candidate = _morph(opened, 2, "dilate") & candidate
     seeds = _morph(core, 2, "dilate") & candidate
-    if not seeds.any() and not layer.any():
-        return np.zeros_like(core)
-    displaced = _connected_to(candidate, seeds)
+    displaced = _connected_to(candidate, seeds) if seeds.any() else np.zeros_like(core)
     # displaced material has the signal of the displaced disc at its base, not of the grey tissue it
     # abuts (nerve roots, ligament, muscle): keep what is within 0.8-1.45 times the base's signal
     base = displaced & (distance <= 2.0)[None]
@@ -763,7 +768,50 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     for k in np.nonzero(outside_height.any(axis=(1, 2)))[0]:
         wall = _morph(bone[k], int(round(2.0 / STEP_MM)), "dilate")
         outside_height[k] = _connected_to(outside_height[k], wall) if wall.any() else False
-    return (displaced & within) | _in_the_canal(outside_height, outline)
+    kept = (displaced & within) | _in_the_canal(outside_height, outline)
+    return kept | _sequestered(candidate & behind[None] & ~within & ~kept, core | kept, bone, outline, n_mm, top, bottom)
+
+
+def _sequestered(candidate, disc, bone, outline, n_mm, top: float, bottom: float) -> np.ndarray:
+    """Free fragments of disc-like tissue above or below the disc: no continuity with ``disc`` (FRAGMENT_GAP_MM
+    or more from it), at least FRAGMENT_MM3 of compact tissue (``candidate`` is opened: at least 3 mm thick), at
+    most FRAGMENT_HEIGHT_MM high (a root or vessel running on is no fragment), where a sequestered fragment
+    lies: in the anterior epidural space, against the back of the bodies in half its planes or more, wholly
+    behind the outline's posterior margin and starting within 3 mm of it, centred within
+    FRAGMENT_MIDLINE_MM of the midline. Grey tissue beside the bodies, in the lateral recesses (roots,
+    veins) or free in the canal was taken for fragments on three of the five real studies without these."""
+    if not candidate.any():
+        return np.zeros_like(candidate)
+    apart = candidate & ~_morph(disc, int(round(FRAGMENT_GAP_MM / STEP_MM)), "dilate")
+    pieces = _at_least(apart, FRAGMENT_MM3)
+    if not pieces.any():
+        return pieces
+    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(pieces.astype(np.uint8)), True))
+    fragments = np.zeros_like(pieces)
+    wall = np.stack([_morph(plane, int(round(2.0 / STEP_MM)), "dilate") for plane in bone])
+    for label in range(1, int(labels.max()) + 1):
+        piece = labels == label
+        planes = np.nonzero(piece.any(axis=(1, 2)))[0]
+        compact = (  # bounded: not cut by the migration slab's ends (tissue running on along the bodies)
+            n_mm[planes].max() - n_mm[planes].min() <= FRAGMENT_HEIGHT_MM
+            and n_mm[planes].max() < top + MIGRATION_MM - 1.0
+            and n_mm[planes].min() > bottom - MIGRATION_MM + 1.0
+        )
+        against_bone = np.mean([(piece[k] & wall[k]).any() for k in planes]) >= 0.5  # its ends taper off
+        if compact and against_bone and where_fragments_lie(piece, outline):
+            fragments |= piece
+    return fragments
+
+
+def where_fragments_lie(piece: np.ndarray, outline: np.ndarray) -> bool:
+    """Whether ``piece`` (3D, in the disc frame) lies where a sequestered fragment does: in the anterior
+    epidural space, wholly behind the outline's posterior margin and starting within 3 mm of it, centred
+    within FRAGMENT_MIDLINE_MM of the midline."""
+    margin = int(np.nonzero(outline.any(axis=1))[0].max())  # the outline's posterior margin (row)
+    midline = float(np.argwhere(outline)[:, 1].mean())
+    rows, columns = np.nonzero(piece.any(axis=0))
+    epidural = margin - 1 <= rows.min() <= margin + int(round(3.0 / STEP_MM))
+    return bool(epidural and abs(columns.mean() - midline) * STEP_MM <= FRAGMENT_MIDLINE_MM)
 
 
 def _beside(base: np.ndarray, taken: np.ndarray, distance: np.ndarray) -> np.ndarray:

@@ -263,7 +263,10 @@ class FindingsWidget(QWidget):
         v["zone"].setText("-" if normal else f.zone)
         v["max_displacement"].setText(f"{f.max_displacement_mm:.1f} mm")
         v["arc"].setText(f"{f.displaced_arc_deg:.0f}°")
-        v["widths"].setText("-" if normal else f"{f.base_width_mm:.1f} / {f.dome_width_mm:.1f} mm")
+        if f.classification == "sequestration":  # no base: the fragment has no continuity with the disc
+            v["widths"].setText(f"- / {f.dome_width_mm:.1f} mm (the free fragment)")
+        else:
+            v["widths"].setText("-" if normal else f"{f.base_width_mm:.1f} / {f.dome_width_mm:.1f} mm")
         v["migration"].setText(f"{f.migration_mm:.1f} mm {f.migration_direction}" if f.migration_direction else "none")
         v["heights"].setText(f"{f.disc_height_mm['anterior']:.1f} / {f.disc_height_mm['posterior']:.1f} mm")
         ap, area = f.canal.get("ap_mm"), f.canal.get("area_mm2")

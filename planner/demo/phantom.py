@@ -35,6 +35,8 @@ SACRUM = {
     "S5": (11.0, 6.0, 0.45),
 }
 SACRAL_REMNANT_MM = 2.0
+#: a sequestered fragment's gap below the disc (no continuity with it)
+SEQUESTER_GAP_MM = 3.0
 LUMBARISED_DISC_MM = 8.0
 BODY_HALF_WIDTH_MM = 23.0  # lateral (x)
 BODY_HALF_DEPTH_MM = 17.0  # antero-posterior
@@ -62,11 +64,12 @@ CREST_Z_MM = {False: 34.0, True: 62.0}
 class Finding:
     """The L5-S1 disc finding built into the phantom (Fardon 2014 classes).
 
-    ``classification``: normal | bulge | protrusion | extrusion.
+    ``classification``: normal | bulge | protrusion | extrusion | sequestration.
     ``side``: left | right | central (LPS +x is the patient's left).
     ``size_mm``: how far displaced material extends beyond the disc margin.
-    ``base_width_mm``: width of the herniation where it leaves the disc.
-    ``migration_mm``: extrusions only: caudal extension below the disc.
+    ``base_width_mm``: width of the herniation where it leaves the disc (a sequestered fragment's width).
+    ``migration_mm``: extrusions: caudal extension below the disc; sequestration: how far below the disc
+    the free fragment reaches (it starts ``SEQUESTER_GAP_MM`` below it, behind the S1 body).
     """
 
     classification: str = "protrusion"
@@ -76,7 +79,7 @@ class Finding:
     migration_mm: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.classification not in ("normal", "bulge", "protrusion", "extrusion"):
+        if self.classification not in ("normal", "bulge", "protrusion", "extrusion", "sequestration"):
             raise ValueError(f"unknown finding class {self.classification!r}")
         if self.side not in ("left", "right", "central"):
             raise ValueError(f"unknown side {self.side!r}")
@@ -251,6 +254,20 @@ class SpinePhantom:
             half_base = f.base_width_mm / 2
             dome = ((x - x0) / half_base) ** 2 + (np.maximum(depth, 0) / f.size_mm) ** 2 <= 1.0
             return dome & (depth > -2.0) & within_height
+        if f.classification == "sequestration":
+            # a free fragment in the anterior epidural space behind the S1 body, 3 mm below the disc
+            # (clear of its endplate's margin), from 3.5 mm behind the disc margin (the body's back) to size_mm,
+            # paramedian (6 mm off the midline: the ligament's midline septum turns fragments aside)
+            x0 = np.sign(x0) * 6.0
+            top, low = -disc.half_height - SEQUESTER_GAP_MM, -disc.half_height - f.migration_mm
+            centre_a, half_a = (top + low) / 2, (top - low) / 2
+            centre_depth, half_depth = (3.5 + f.size_mm) / 2, (f.size_mm - 3.5) / 2
+            return (
+                ((x - x0) / (f.base_width_mm / 2)) ** 2
+                + ((depth - centre_depth) / half_depth) ** 2
+                + ((a - centre_a) / half_a) ** 2
+                <= 1.0
+            )
         # extrusion: a narrow neck and a wider head that also migrates caudally
         neck_half = f.base_width_mm / 2
         head_half = neck_half * 1.6

@@ -82,14 +82,16 @@ def test_analyze_finds_segments_and_classifies_the_phantom(phantom, tmp_path):
         "protrusion-right-rot",
         "protrusion-left-noisy",
         "extrusion-central-8-noisy",
+        "sequestration-left",
     ],
 )
 def test_harder_phantoms_keep_the_level_the_class_and_the_side(case):
     """Dark (degenerated) discs, a few degrees of patient rotation, noise, bulges (the 2 mm one a thin
     layer that only its density tells from noise), migrated extrusion and a noisy extrusion (the speckle of
-    grey tissue along the rim pulled the base's median down, and the signal window cut the extrusion off):
+    grey tissue along the rim pulled the base's median down, and the signal window cut the extrusion off), and
+    a sequestered fragment behind the S1 body:
     the right level (a dark L5-S1 was once taken for S1-S2), Dice >= 0.90, class, side and maximum
-    displacement (within 1 mm, measured on the axial series) right. All 25 cases: python -m bench.accuracy_disc."""
+    displacement (within 1 mm, measured on the axial series) right. All 28 cases: python -m bench.accuracy_disc."""
     from bench.accuracy_disc import evaluate
 
     result = evaluate(case)
@@ -98,7 +100,7 @@ def test_harder_phantoms_keep_the_level_the_class_and_the_side(case):
     assert result["class"] == result["want"], result
     assert result["ok"]["side"], result
     assert result["ok"]["size"], result
-    assert (result["migration"] > 2.0) == ("-mig" in case), result
+    assert (result["migration"] > 2.0) == ("-mig" in case or case.startswith("sequestration")), result
 
 
 def test_an_extrusion_without_migration_is_told_by_its_dome_wider_than_its_base():

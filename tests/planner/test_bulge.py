@@ -169,3 +169,43 @@ def test_a_bulge_deeper_than_bulges_reach_is_warned_of():
     finding = analyse_bulge(seg)
     assert finding.classification == "bulge"
     assert any("bulges seldom reach" in warning for warning in finding.warnings), finding.warnings
+
+
+def _with_a_fragment(gap_mm: float, lateral_mm: float = 0.0) -> DiscSegmentation:
+    """The disc above, nothing displaced at the level, and a fragment of disc signal 8 mm wide, 4 mm deep and
+    6 mm high behind the outline's posterior margin, ``gap_mm`` below the disc, ``lateral_mm`` off the midline
+    (+ the patient's left), segmented as seen."""
+    seg = _two_pieces(None, None)
+    n, p, l = np.meshgrid(*(seg.frame.axis_mm(a) for a in range(3)), indexing="ij")
+    top_of_fragment = -5.0 - gap_mm
+    fragment = (
+        (np.abs(l - lateral_mm) < 4.0)
+        & (p > OUTLINE_DEPTH_MM + 0.5) & (p < OUTLINE_DEPTH_MM + 4.5)
+        & (n < top_of_fragment) & (n > top_of_fragment - 6.0)
+    )
+    seg.set_disc(seg.disc | fragment)
+    return seg
+
+
+@pytest.mark.parametrize("lateral_mm, side", [(0.0, "central"), (6.0, "left"), (-6.0, "right")])
+def test_a_fragment_without_continuity_with_the_disc_is_a_sequestration(lateral_mm, side):
+    """LDN 2.0: an extrusion that has lost all continuity with the disc. Described by the fragment: its side,
+    how far it lies below the disc (its far end) and how far behind the outline (4.5 mm at the midline, where
+    the elliptic outline is flat)."""
+    finding = analyse_bulge(_with_a_fragment(gap_mm=4.0, lateral_mm=lateral_mm))
+    assert finding.classification == "sequestration"
+    assert finding.side == side
+    assert finding.migration_direction == "caudal"
+    assert finding.migration_mm == pytest.approx(10.0, abs=0.6)
+    if side == "central":
+        assert finding.max_displacement_mm == pytest.approx(4.5, abs=0.5)
+
+
+@pytest.mark.parametrize(
+    "gap_mm, lateral_mm",
+    [(1.0, 0.0), (4.0, 12.0)],
+    ids=["continuous with the disc: migration", "in the lateral recess: a root or vein more likely"],
+)
+def test_material_near_the_disc_or_aside_is_no_sequestration(gap_mm, lateral_mm):
+    finding = analyse_bulge(_with_a_fragment(gap_mm, lateral_mm))
+    assert finding.classification != "sequestration"
