@@ -39,6 +39,7 @@ from planner.segmentation import (
     FRAGMENT_MM3,
     STEP_MM,
     DiscSegmentation,
+    comes_within,
     direction_degrees,
     distance_outside_mm,
     where_fragments_lie,
@@ -362,15 +363,16 @@ def _free_fragments(seg: DiscSegmentation) -> np.ndarray:
     labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(seg.displaced.astype(np.uint8)), True))
     n_mm = seg.frame.axis_mm(0)
     top, bottom = seg.endplate_planes_mm()
-    at_the_level = seg.core() | (seg.displaced & ((n_mm <= top) & (n_mm >= bottom))[:, None, None])
-    near = sitk.GetArrayFromImage(
-        sitk.BinaryDilate(sitk.GetImageFromArray(at_the_level.astype(np.uint8)), [int(round(FRAGMENT_GAP_MM / STEP_MM))] * 3)
-    ) > 0
-    attached = set(np.unique(labels[near & seg.displaced]).tolist())
+    level = ((n_mm <= top) & (n_mm >= bottom))[:, None, None]
+    at_the_level = seg.core() | (seg.displaced & level)
+    attached = set(np.unique(labels[seg.displaced & level]).tolist())  # displaced at the level itself
     volumes = np.bincount(labels.ravel()) * STEP_MM**3
     free = [
         label for label in range(1, int(labels.max()) + 1)
-        if label not in attached and volumes[label] >= FRAGMENT_MM3 and where_fragments_lie(labels == label, seg.outline)
+        if label not in attached
+        and volumes[label] >= FRAGMENT_MM3
+        and where_fragments_lie(labels == label, seg.outline)
+        and not comes_within(labels == label, at_the_level, FRAGMENT_GAP_MM)
     ]
     return np.isin(labels, free)
 

@@ -780,15 +780,13 @@ def _sequestered(candidate, disc, bone, outline, n_mm, top: float, bottom: float
     behind the outline's posterior margin and starting within 3 mm of it, centred within
     FRAGMENT_MIDLINE_MM of the midline. Grey tissue beside the bodies, in the lateral recesses (roots,
     veins) or free in the canal was taken for fragments on three of the five real studies without these."""
-    if not candidate.any():
-        return np.zeros_like(candidate)
-    apart = candidate & ~_morph(disc, int(round(FRAGMENT_GAP_MM / STEP_MM)), "dilate")
-    pieces = _at_least(apart, FRAGMENT_MM3)
+    pieces = _at_least(candidate, FRAGMENT_MM3) if candidate.any() else candidate
     if not pieces.any():
         return pieces
     labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(pieces.astype(np.uint8)), True))
     fragments = np.zeros_like(pieces)
-    wall = np.stack([_morph(plane, int(round(2.0 / STEP_MM)), "dilate") for plane in bone])
+    within_2mm = int(round(2.0 / STEP_MM))  # of the bodies, plane by plane
+    wall = None
     for label in range(1, int(labels.max()) + 1):
         piece = labels == label
         planes = np.nonzero(piece.any(axis=(1, 2)))[0]
@@ -797,10 +795,21 @@ def _sequestered(candidate, disc, bone, outline, n_mm, top: float, bottom: float
             and n_mm[planes].max() < top + MIGRATION_MM - 1.0
             and n_mm[planes].min() > bottom - MIGRATION_MM + 1.0
         )
-        against_bone = np.mean([(piece[k] & wall[k]).any() for k in planes]) >= 0.5  # its ends taper off
-        if compact and against_bone and where_fragments_lie(piece, outline):
+        if not (compact and where_fragments_lie(piece, outline)) or comes_within(piece, disc, FRAGMENT_GAP_MM):
+            continue
+        if wall is None:
+            wall = sitk.GetArrayFromImage(sitk.BinaryDilate(sitk.GetImageFromArray(bone.astype(np.uint8)), [within_2mm, within_2mm, 0])) > 0
+        if np.mean([(piece[k] & wall[k]).any() for k in planes]) >= 0.5:  # against the bodies; its ends taper off
             fragments |= piece
     return fragments
+
+
+def comes_within(piece: np.ndarray, other: np.ndarray, mm: float) -> bool:
+    """Whether ``other`` comes within ``mm`` of ``piece`` (3D masks in the disc frame), on ``piece``'s bounding
+    box only (a small piece beside a large mask)."""
+    radius = int(round(mm / STEP_MM))
+    box = tuple(slice(max(0, int(i.min()) - radius), int(i.max()) + radius + 1) for i in np.nonzero(piece))
+    return bool((_morph_array(piece[box], radius, "dilate") & other[box]).any())
 
 
 def where_fragments_lie(piece: np.ndarray, outline: np.ndarray) -> bool:
