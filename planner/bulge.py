@@ -235,7 +235,7 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
     if free.any():
         # LDN 2.0: an extrusion that has lost all continuity with the disc; described by the fragment
         classification, focal = "sequestration", None
-        side, zone, fragment_width, reach, migration, direction = _fragment(free, seg, centre, l_grid, p_grid, top, bottom)
+        side, zone, fragment_width, reach, migration, direction = _fragment(free, seg, centre, l_grid, top, bottom)
         base_width, dome_width, max_d = 0.0, fragment_width, max(max_d, reach)
     elif not displaced.any():
         classification = "normal"
@@ -377,7 +377,7 @@ def _free_fragments(seg: DiscSegmentation) -> np.ndarray:
     return np.isin(labels, free)
 
 
-def _fragment(free, seg, centre, l_grid, p_grid, top: float, bottom: float) -> tuple:
+def _fragment(free, seg, centre, l_grid, top: float, bottom: float) -> tuple:
     """A sequestered fragment's side, zone, width across, reach beyond the outline (mm), and how far and which
     way it lies from the endplate planes (its far end)."""
     n_mm = seg.frame.axis_mm(0)
