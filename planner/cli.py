@@ -194,9 +194,14 @@ def _analyze(args) -> int:
     from planner.analysis import analyze_study
 
     result = analyze_study(args.study, args.out, level_shift=args.level_shift, segmenter=args.segmenter)
+    extent = (
+        f", a free fragment {result['migration_mm']:.0f} mm {result['migration_direction']} to the disc"
+        if result["classification"] == "sequestration"
+        else f" over {result['displaced_arc_deg']} degrees"
+    )
     print(
         f"L5-S1: {result['classification']}, side {result['side']}, zone {result['zone']}, "
-        f"max displacement {result['max_displacement_mm']} mm over {result['displaced_arc_deg']} degrees"
+        f"max displacement {result['max_displacement_mm']} mm{extent}"
     )
     return _finish(result["warnings"], Path(args.out) / "analysis.json")
 

@@ -254,13 +254,21 @@ def _finding_table(finding: dict, analysis: dict | None, styles) -> Table:
     rows = [
         ["Classification", f"{value('classification') or '—'}, side {value('side') or '—'}, zone {value('zone') or '—'}"],
     ]
-    if value("max_displacement_mm") is not None:
+    sequestration = value("classification") == "sequestration"
+    if value("max_displacement_mm") is not None and sequestration:  # a free fragment: no arc, no base
+        rows.append(["Displacement", f"a free fragment reaching {value('max_displacement_mm'):.1f} mm beyond the endplates' margin"])
+    elif value("max_displacement_mm") is not None:
         rows.append(["Displacement", f"maximum {value('max_displacement_mm'):.1f} mm over an arc of "
                                      f"{value('displaced_arc_deg') or 0:.0f}°"])
-    if a.get("base_width_mm") is not None:
+    if a.get("base_width_mm") is not None and sequestration:
+        rows.append(["Fragment width", f"{a.get('dome_width_mm') or 0:.1f} mm"])
+    elif a.get("base_width_mm") is not None:
         rows.append(["Base / dome width", f"{a['base_width_mm']:.1f} mm / {a.get('dome_width_mm') or 0:.1f} mm"])
     if a.get("migration_mm"):
-        rows.append(["Migration", f"{a['migration_mm']:.1f} mm {a.get('migration_direction', '')}".strip()])
+        if sequestration:
+            rows.append(["Fragment's far end", f"{a['migration_mm']:.1f} mm {a.get('migration_direction', '')} to the disc"])
+        else:
+            rows.append(["Migration", f"{a['migration_mm']:.1f} mm {a.get('migration_direction', '')}".strip()])
     height = a.get("disc_height_mm") or {}
     if height:
         rows.append(["Disc height", f"anterior {height.get('anterior', 0):.1f} mm, posterior {height.get('posterior', 0):.1f} mm"])

@@ -203,3 +203,20 @@ def test_cli_export_names_a_missing_plan_file(tmp_path):
                           "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 1
     assert "nope.json" in run.stderr and "cannot be read" in run.stderr
+
+
+def test_the_report_describes_a_sequestration_as_a_free_fragment():
+    """A sequestered fragment has no base and no arc: the report says its reach, width and where it lies."""
+    from planner.export.report_pdf import _finding_table, _styles
+
+    analysis = {
+        "classification": "sequestration", "side": "left", "zone": "central", "max_displacement_mm": 8.0,
+        "displaced_arc_deg": 0.0, "base_width_mm": 0.0, "dome_width_mm": 12.0, "migration_mm": 13.0,
+        "migration_direction": "caudal",
+    }
+    table = _finding_table({}, analysis, _styles())
+    rows = {row[0].text: row[1].text for row in table._cellvalues}
+    assert rows["Displacement"] == "a free fragment reaching 8.0 mm beyond the endplates' margin"
+    assert rows["Fragment width"] == "12.0 mm"
+    assert rows["Fragment's far end"] == "13.0 mm caudal to the disc"
+    assert "Base / dome width" not in rows and "Migration" not in rows
