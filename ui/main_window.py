@@ -20,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, QSize, QThreadPool, QTimer, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -54,6 +55,7 @@ from planner.planning import anatomy_and_suggestion, default_author, draft_plan,
 from planner.series_index import summarize
 from planner.thumbnails import series_thumbnail
 from planner.volume import Volume
+from ui import gc_guard
 from ui.cine_view import CineView
 from ui.context import TOOLS, ViewerContext
 from ui.findings_widget import FindingsWidget
@@ -100,6 +102,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, db: StudyDatabase, layout: str | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
+        gc_guard.install(QApplication.instance())  # workers never finalise GUI objects
         self.db = db
         self.settings = settings or QSettings("SpineInjectionPlanner", "Workstation")
         self.setWindowTitle("Spine Injection Planner")
