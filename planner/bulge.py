@@ -154,7 +154,8 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
             "circumference): displacement there cannot be assessed; add slices laterally or use the axial series."
         )
     displaced = profile >= THRESHOLD_MM
-    profile = np.where(displaced, _to_the_edge_against_brighter_tissue(seg, disc2d, centre, profile), profile)
+    middle_image = _middle_height_image(seg)
+    profile = np.where(displaced, _to_the_edge_against_brighter_tissue(seg, middle_image, disc2d, centre, profile), profile)
     arc = float(displaced.sum())
     max_d = float(profile.max()) if displaced.any() else 0.0
 
@@ -216,7 +217,6 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
         # both across the displacement's mean direction and out to the edges seen in the image
         mean_direction = np.array([(weights * np.cos(angles)).sum(), (weights * np.sin(angles)).sum()])
         across = np.array([-mean_direction[1], mean_direction[0]]) / max(np.linalg.norm(mean_direction), 1e-9)
-        middle_image = _middle_height_image(seg)
         widths = []
         for distance in np.arange(0.5, max_d + 0.01, STEP_MM):
             ring = principal & (from_outline >= distance) & (from_outline < distance + STEP_MM)
@@ -226,8 +226,7 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
         dome_width = max(widths) if widths else 0.0
         # focal (under 45 degrees) or broad-based: the described piece's own arc
         focal = "focal" if (displaced & in_principal).sum() < 45 else "broad-based"
-        radial = abs(offset)
-        zone = next((name for limit, name in ZONES_MM if radial < limit), "extraforaminal")
+        zone = _zone(offset)
         posterior_share = float((weights * np.cos(angles)).sum() / weights.sum())
         if posterior_share < -0.3:
             zone = "anterior"
@@ -267,7 +266,7 @@ def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
     )
 
 
-def _to_the_edge_against_brighter_tissue(seg: DiscSegmentation, disc2d, centre, profile) -> np.ndarray:
+def _to_the_edge_against_brighter_tissue(seg: DiscSegmentation, image, disc2d, centre, profile) -> np.ndarray:
     """d(theta) at the dome's top carried out to the edge seen in the image where it abuts CSF or fat directly.
 
     The segmentation keeps 1 mm off bright tissue (the partial-volume rim of
@@ -278,8 +277,9 @@ def _to_the_edge_against_brighter_tissue(seg: DiscSegmentation, disc2d, centre, 
     (averaged over the disc's middle half height and 2 mm across), the edge
     is where the signal has risen half way from the material's to the bright
     tissue's (:func:`_half_way_out`). Never moves a direction inward.
+    ``image``: the material's image over the disc's middle half height
+    (:func:`_middle_height_image`; None: the profile as it is).
     """
-    image = _middle_height_image(seg)
     beyond = disc2d & ~seg.outline
     if image is None or not beyond.any():
         return profile
@@ -384,7 +384,7 @@ def _fragment(free, seg, centre, l_grid, top: float, bottom: float) -> tuple:
     seen = free.any(axis=0)
     offset = float(l_grid[seen].mean()) - float(l_grid[0, int(round(centre[1]))])
     side = "central" if abs(offset) < 4.0 else ("left" if offset > 0 else "right")
-    zone = next((name for limit, name in ZONES_MM if abs(offset) < limit), "extraforaminal")
+    zone = _zone(offset)
     width = float(l_grid[seen].max() - l_grid[seen].min() + STEP_MM)
     reach = float(distance_outside_mm(seg.outline)[seen].max())
     planes = n_mm[np.nonzero(free.any(axis=(1, 2)))[0]]
@@ -406,6 +406,11 @@ def _pieces(beyond_outline: np.ndarray, from_outline: np.ndarray) -> list[np.nda
 def _widened(degrees: np.ndarray) -> np.ndarray:
     """``degrees`` (bool per degree) and the two on either side of each (as d(theta) takes +-2 degrees)."""
     return np.convolve(np.r_[degrees[-2:], degrees, degrees[:2]].astype(float), np.ones(5), mode="valid") > 0
+
+
+def _zone(offset_mm: float) -> str:
+    """The axial zone of material ``offset_mm`` off the midline (either side)."""
+    return next((name for limit, name in ZONES_MM if abs(offset_mm) < limit), "extraforaminal")
 
 
 def _middle_height_image(seg: DiscSegmentation) -> np.ndarray | None:
