@@ -23,7 +23,7 @@ How it works, in the patient frame whatever the series' row/column order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -253,13 +253,26 @@ class Level:
 
 @dataclass
 class LevelResult:
-    """The labelled discs (inferior first), the mid-sagittal image they were found in, and warnings."""
+    """The labelled discs (inferior first) and how they were found.
+
+    ``confidence``: "high" when the count from the sacrum passed every check of
+    the method that made it, else "low" with ``confidence_reasons`` (the GUI and
+    the CLI then ask the user to confirm or shift the labels before planning).
+    The classical disc chain fills ``image``, ``chain`` and
+    ``lumbosacral_index``; the spine model fills ``spine`` (its named parts)
+    and ``body_centres``.
+    """
 
     levels: list[Level]
-    image: MidSagittal
-    chain: list[DiscCandidate]
-    lumbosacral_index: int
-    warnings: list[str]
+    image: MidSagittal | None = None
+    chain: list[DiscCandidate] = field(default_factory=list)
+    lumbosacral_index: int = 0
+    warnings: list[str] = field(default_factory=list)
+    confidence: str = "low"
+    confidence_reasons: list[str] = field(default_factory=list)
+    body_centres: list[tuple[str, np.ndarray]] | None = None
+    spine: object | None = None
+    level_shift: int = 0
 
     def level(self, name: str) -> Level | None:
         return next((level for level in self.levels if level.name == name), None)
@@ -272,9 +285,12 @@ class LevelResult:
     def bodies(self) -> list[tuple[str, np.ndarray]]:
         """(name, centre LPS) of each vertebral body between the labelled discs, and of S1 below L5-S1.
 
-        A body's centre is half way between its two discs; S1's is as far below
-        L5-S1 as L5's is above it.
+        From the model's bodies when it found them; otherwise a body's centre is
+        half way between its two discs and S1's is as far below L5-S1 as L5's is
+        above it.
         """
+        if self.body_centres is not None:
+            return list(self.body_centres)
         found = []
         for lower, upper in zip(self.levels, self.levels[1:]):
             found.append((lower.name.split("-")[0], (np.asarray(lower.center_lps) + np.asarray(upper.center_lps)) / 2))
@@ -462,6 +478,10 @@ def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
         raise LevelError(f"a level shift of {level_shift} moves L5-S1 outside the discs found")
     if level_shift:
         warnings.append(f"Levels shifted by {level_shift:+d} by the user.")
+    reasons = [
+        "Levels were counted by the classical disc chain, which has not been validated on other scanners' "
+        "images: confirm or shift the labels."
+    ]
     levels = []
     for n, name in enumerate(LUMBAR_NAMES):
         k = lumbosacral - n
@@ -474,4 +494,4 @@ def find_levels(volume: Volume, level_shift: int = 0) -> LevelResult:
         levels.append(
             Level(name, tuple(float(v) for v in center), tuple(float(v) for v in normal), _disc_height_mm(image, disc))
         )
-    return LevelResult(levels, image, full, lumbosacral, warnings)
+    return LevelResult(levels, image, full, lumbosacral, warnings, "low", reasons, level_shift=level_shift)
