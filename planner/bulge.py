@@ -46,6 +46,13 @@ from planner.segmentation import (
 )
 
 THRESHOLD_MM = 1.5
+#: displaced material is measured in the disc's height less this share at either endplate
+MIDDLE_MARGIN = 0.2
+NOT_ASSESSABLE = "not assessable"
+#: a disc-like mask (issue 23): volume (ml), height over the central columns (mm), antero-posterior depth (mm)
+DISC_VOLUME_ML = (3.0, 25.0)
+DISC_HEIGHT_RANGE_MM = (4.0, 18.0)
+DISC_DEPTH_MM = (25.0, 55.0)
 ZONES_MM = ((8.0, "central"), (16.0, "subarticular"), (26.0, "foraminal"))
 #: a dome this much wider than its base is wider in fact, by the series the widths were measured on: beyond
 #: the partial volume at both lateral edges (an axial series' in-plane pixels; a sagittal series' slices)
@@ -76,9 +83,27 @@ class BulgeFinding:
     s1_root_contact: dict
     profile_mm: list[float]
     warnings: list[str] = field(default_factory=list)
+    #: why the disc mask is not disc-like (empty: reliable); then no class or displacement is given
+    problems: list[str] = field(default_factory=list)
+    #: what was measured on a mask that is not reliable (for review only)
+    measured: "BulgeFinding | None" = None
+
+    @property
+    def reliable(self) -> bool:
+        return not self.problems
 
     def as_dict(self) -> dict:
+        if not self.reliable:
+            return {
+                "classification": NOT_ASSESSABLE,
+                "reliable": False,
+                "not_reliable_because": list(self.problems),
+                "disc_height_mm": {k: round(v, 2) for k, v in self.disc_height_mm.items()},
+                "canal": {k: (round(v, 1) if v is not None else None) for k, v in self.canal.items()},
+                "measured_on_unreliable_mask": self.measured.as_dict() if self.measured is not None else None,
+            }
         return {
+            "reliable": True,
             "classification": self.classification,
             "side": self.side,
             "zone": self.zone,
@@ -131,16 +156,65 @@ def displacement_profile_mm(disc2d: np.ndarray, outline: np.ndarray, centre: np.
     return np.lib.stride_tricks.sliding_window_view(padded, 5).max(axis=1)
 
 
+def disc_problems(seg: DiscSegmentation) -> list[str]:
+    """Why the segmented disc is not disc-like (empty when it is): its volume, its height over the central
+    columns, its antero-posterior depth, and whether it lies in the space between the two bodies."""
+    problems = []
+    volume = seg.volume_ml()
+    if not DISC_VOLUME_ML[0] <= volume <= DISC_VOLUME_ML[1]:
+        problems.append(f"disc volume {volume:.1f} ml outside {DISC_VOLUME_ML[0]:.0f}-{DISC_VOLUME_ML[1]:.0f} ml")
+    if seg.outline.any():
+        _, _, height = seg.geometry()
+        if not DISC_HEIGHT_RANGE_MM[0] <= height <= DISC_HEIGHT_RANGE_MM[1]:
+            problems.append(
+                f"disc height {height:.1f} mm outside {DISC_HEIGHT_RANGE_MM[0]:.0f}-{DISC_HEIGHT_RANGE_MM[1]:.0f} mm"
+            )
+        rows = np.nonzero(seg.outline.any(axis=1))[0]
+        depth = (rows.max() - rows.min() + 1) * STEP_MM
+        if not DISC_DEPTH_MM[0] <= depth <= DISC_DEPTH_MM[1]:
+            problems.append(f"disc depth {depth:.1f} mm outside {DISC_DEPTH_MM[0]:.0f}-{DISC_DEPTH_MM[1]:.0f} mm")
+    else:
+        problems.append("no endplate outline")
+    if not seg.l5_body.any() or not seg.s1_body.any():
+        problems.append("no vertebral body on one side of the disc")
+    elif (seg.core() & (seg.l5_body | seg.s1_body)).sum() > 0.05 * max(seg.core().sum(), 1):
+        problems.append("the disc mask runs into the vertebral bodies")
+    return problems
+
+
 def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:
+    """The LDN 2.0 finding of ``seg``; when its mask is not disc-like (:func:`disc_problems`), a finding
+    "not assessable" that says why and gives no class or displacement."""
+    finding = _analyse(seg)
+    problems = disc_problems(seg)
+    if not problems:
+        return finding
+    warning = (
+        "The disc measurement is not reliable (" + "; ".join(problems) + "): no class or displacement is given. "
+        "Check the level and correct the disc mask (seed click, brush), or read the images directly."
+    )
+    return BulgeFinding(
+        NOT_ASSESSABLE, "", "", None, 0.0, 0.0, 0.0, 0.0, 0.0, None, finding.disc_height_mm, finding.canal,
+        {"left": False, "right": False}, [0.0] * 360, [warning, *finding.warnings], problems, finding,
+    )
+
+
+def _analyse(seg: DiscSegmentation) -> BulgeFinding:
     frame = seg.frame
     n_mm, p_mm, l_mm = (frame.axis_mm(a) for a in range(3))
     outline = seg.outline
     top, bottom = seg.endplate_planes_mm()
     within = (n_mm <= top + 1.0) & (n_mm >= bottom - 1.0)
-    # the disc seen along its normal; beyond the outline only where displaced material is at least
-    # 2 mm high (not a partial-volume fringe of one plane)
+    # the disc seen along its normal; beyond the outline only where displaced material is at least 2 mm high
+    # within the middle 60 % of the disc's height: disc is squeezed out between the endplates and fills its
+    # base's height, where tissue touching the rim near an endplate (the ring apophysis' partial volume, epidural
+    # veins, a root against the body) does not: on healthy volunteers' discs such tissue read as 12-20 mm bulges
     free = _free_fragments(seg)  # sequestered: no continuity with the disc
-    disc2d = ((seg.disc & ~free)[within].sum(axis=0) * STEP_MM >= 2.0) | outline
+    margin = MIDDLE_MARGIN * (top - bottom)
+    middle = (n_mm <= top - margin) & (n_mm >= bottom + margin)
+    if not middle.any():
+        middle = within
+    disc2d = ((seg.disc & ~free)[middle].sum(axis=0) * STEP_MM >= min(2.0, 0.5 * middle.sum() * STEP_MM)) | outline
     centre = np.argwhere(outline).mean(axis=0)
     angles = np.radians(np.arange(360.0))
     profile = displacement_profile_mm(disc2d, outline, centre)

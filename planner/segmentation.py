@@ -53,10 +53,17 @@ POSTERIOR_MM = (-38.0, 45.0)
 NORMAL_MM = (-26.0, 26.0)
 CORTEX_MM = 1.0  # the dark endplate line belongs to the body; its thickness where its disc side is unclear
 REACH_MM = 20.0  # how far displaced material may extend beyond the outline, posteriorly and laterally
-#: anteriorly (beyond 100 degrees from posterior) only a bulge's few mm: herniations there are rare, and
-#: the psoas and prevertebral tissue around the disc have its signal
-ANTERIOR_REACH_MM = 5.0
-ANTERIOR_FROM_DEG = 100.0
+#: laterally and anteriorly (beyond 60 degrees from posterior) only a bulge's few mm: at L5-S1 herniations
+#: there are rare (far-lateral ones lie beyond the S1 root's course), and the psoas and prevertebral tissue
+#: against the disc have its signal: on the real healthy volunteers' discs they read as 14-20 mm "bulges"
+#: with the limit at 100 degrees
+ANTERIOR_REACH_MM = 3.0
+ANTERIOR_FROM_DEG = 60.0
+#: posteriorly the full reach only in the central canal; beside it the lateral recess and the foramen are about
+#: this deep before the facet joints (grey tissue there, the facet capsule and ligamentum flavum, read as
+#: 16-22 mm "bulges" on healthy volunteers)
+RECESS_REACH_MM = 8.0
+CENTRAL_CANAL_HALF_WIDTH_MM = 12.0
 MIGRATION_MM = 14.0
 #: a free (sequestered) fragment: at most this high along the column (taller tissue runs on: roots, veins),
 #: at least this big, centred within this distance of the midline (the anterior epidural space)
@@ -751,6 +758,8 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
         displaced[k] = _connected_to(displaced[k], rim) if displaced[k].any() else displaced[k]
     # a few cubic millimetres beside the rim are noise or partial volume, not a displacement to measure
     displaced = (displaced & ~within) | _at_least(displaced & within, MIN_DISPLACED_MM3)
+    # a thin strand held to the rim by a narrow neck, with no wider head, is a root, a vein or the dural sleeve
+    displaced &= ~_strands(displaced & within, outline)[None]
     # beyond the endplate planes (migration) only material at least 3 mm thick counts: a ligament,
     # the dural sac's wall or a vessel along the column is thinner
     # and it migrates in the epidural space, behind the bodies: not along their front or sides
@@ -770,6 +779,47 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
         outside_height[k] = _connected_to(outside_height[k], wall) if wall.any() else False
     kept = (displaced & within) | _in_the_canal(outside_height, outline)
     return kept | _sequestered(candidate & behind[None] & ~within & ~kept, core | kept, bone, outline, n_mm, top, bottom)
+
+
+#: tissue seen along the normal narrower than twice this (mm) and running on radially for more than
+#: STRAND_RUN_MM is a strand beside the disc (a root, a vein, the dural sleeve), not disc
+STRAND_RADIUS_MM = 2.0
+STRAND_RUN_MM = 3.0
+
+
+def _strands(displaced: np.ndarray, outline: np.ndarray) -> np.ndarray:
+    """[posterior, lateral]: the parts of ``displaced`` (3D, between the endplate planes) seen along the normal
+    that are strands, not herniated disc: narrower than ``2 * STRAND_RADIUS_MM`` (what an opening of that radius
+    removes), beyond the first millimetre, and running on radially for more than ``STRAND_RUN_MM``. Herniated
+    disc is squeezed out over a base several millimetres wide and its dome narrows only at the apex (under
+    2 mm of run, kept); healthy volunteers' discs read as 13-16 mm "bulges" from strands beside the thecal sac."""
+    distance = distance_outside_mm(outline)
+    seen = displaced.any(axis=0) & ~outline
+    if not seen.any():
+        return np.zeros_like(outline)
+    thick = _morph(seen, int(round(STRAND_RADIUS_MM / STEP_MM)), "open")
+    thin = seen & ~thick & (distance > 1.0)
+    if not thin.any():
+        return np.zeros_like(outline)
+    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(thin.astype(np.uint8)), True))
+    strands = np.zeros_like(outline)
+    for label in range(1, int(labels.max()) + 1):
+        piece = labels == label
+        run = float(distance[piece].max() - distance[piece].min())
+        if run > STRAND_RUN_MM and float(distance[piece].max()) > 4.0:
+            strands |= piece
+    return strands
+
+
+def _extent_mm(mask: np.ndarray) -> float:
+    """The largest distance between two pixels of a 2D mask (mm; 0 when empty)."""
+    points = np.argwhere(mask)
+    if len(points) < 2:
+        return float(len(points)) * STEP_MM
+    if len(points) > 400:
+        points = points[:: len(points) // 400 + 1]
+    differences = points[:, None, :] - points[None, :, :]
+    return float(np.sqrt((differences**2).sum(axis=-1)).max()) * STEP_MM + STEP_MM
 
 
 def _sequestered(candidate, disc, bone, outline, n_mm, top: float, bottom: float) -> np.ndarray:
@@ -919,11 +969,16 @@ def _through_the_level(mask: np.ndarray, n_mm: np.ndarray, above_mm: float, belo
 
 
 def reach_mm(outline: np.ndarray) -> np.ndarray:
-    """[posterior, lateral]: how far beyond ``outline`` displaced material is looked for, by direction."""
+    """[posterior, lateral]: how far beyond ``outline`` displaced material is looked for, by place: within
+    ``ANTERIOR_FROM_DEG`` of posterior ``REACH_MM`` in the central canal and ``RECESS_REACH_MM`` beside it (the
+    lateral recess, the foramen); elsewhere a bulge's ``ANTERIOR_REACH_MM`` (LDN 2.0: bulges usually extend
+    less than 3 mm beyond the apophyses)."""
     rows, columns = np.indices(outline.shape)
     centre = np.argwhere(outline).mean(axis=0)
     cos_from_posterior = (rows - centre[0]) / np.maximum(np.hypot(rows - centre[0], columns - centre[1]), 1e-6)
-    return np.where(cos_from_posterior >= np.cos(np.radians(ANTERIOR_FROM_DEG)), REACH_MM, ANTERIOR_REACH_MM)
+    central = np.abs(columns - centre[1]) * STEP_MM <= CENTRAL_CANAL_HALF_WIDTH_MM
+    posterior = np.where(central, REACH_MM, RECESS_REACH_MM)
+    return np.where(cos_from_posterior >= np.cos(np.radians(ANTERIOR_FROM_DEG)), posterior, ANTERIOR_REACH_MM)
 
 
 def _connected_to(mask: np.ndarray, seeds: np.ndarray, fully_connected: bool = True) -> np.ndarray:

@@ -37,11 +37,15 @@ def _disc(material_mm: float, between: float | None = None, sac_mm: float | None
     image = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(image), 0.7 / 0.5))
     core = outline[None] & within
     displaced = dome(SEGMENTED_MM + 0.25) & ~core
-    empty = np.zeros_like(core)
     return DiscSegmentation(
         frame, image, 500.0, outline, np.where(outline, 5.0, np.nan), np.where(outline, -5.0, np.nan),
-        core | displaced, displaced, empty, empty, displacement_image=image.astype(np.float32),
+        core | displaced, displaced, *_bodies(outline, n), displacement_image=image.astype(np.float32),
     )
+
+
+def _bodies(outline: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The L5 and S1 bodies over the outline, beyond the endplates at +-5 mm (to +-20 mm)."""
+    return outline[None] & (n > 5.0) & (n <= 20.0), outline[None] & (n < -5.0) & (n >= -20.0)
 
 
 @pytest.mark.parametrize(
@@ -89,10 +93,9 @@ def _head_on_a_neck(head_mm: float, cut_mm: float, material: float) -> DiscSegme
     image = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(image), 0.7 / 0.5))
     core = outline[None] & within
     displaced = material_across(head_mm - 2 * cut_mm) & ~core
-    empty = np.zeros_like(core)
     return DiscSegmentation(
         frame, image, 500.0, outline, np.where(outline, 5.0, np.nan), np.where(outline, -5.0, np.nan),
-        core | displaced, displaced, empty, empty, displacement_image=image.astype(np.float32),
+        core | displaced, displaced, *_bodies(outline, n), displacement_image=image.astype(np.float32),
     )
 
 
@@ -132,10 +135,9 @@ def _two_pieces(right_mm: float | None, left_mm: float | None) -> DiscSegmentati
     image = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(image), 0.7 / 0.5))
     core = outline[None] & within
     displaced = material & ~core
-    empty = np.zeros_like(core)
     return DiscSegmentation(
         frame, image, 500.0, outline, np.where(outline, 5.0, np.nan), np.where(outline, -5.0, np.nan),
-        core | displaced, displaced, empty, empty, displacement_image=image.astype(np.float32),
+        core | displaced, displaced, *_bodies(outline, n), displacement_image=image.astype(np.float32),
     )
 
 
@@ -209,3 +211,49 @@ def test_a_fragment_without_continuity_with_the_disc_is_a_sequestration(lateral_
 def test_material_near_the_disc_or_aside_is_no_sequestration(gap_mm, lateral_mm):
     finding = analyse_bulge(_with_a_fragment(gap_mm, lateral_mm))
     assert finding.classification != "sequestration"
+
+
+def _plain_disc(height_mm: float = 10.0, depth_mm: float = 30.0, with_bodies: bool = True) -> DiscSegmentation:
+    """An elliptic disc ``depth_mm`` deep and 40 mm wide, ``height_mm`` high, nothing displaced."""
+    frame = DiscFrame.around((0.0, 0.0, 0.0), (0.0, 0.0, 1.0))
+    n, p, l = np.meshgrid(*(frame.axis_mm(a) for a in range(3)), indexing="ij")
+    outline = ((frame.axis_mm(1)[:, None] / (depth_mm / 2)) ** 2 + (frame.axis_mm(2)[None, :] / 20.0) ** 2) <= 1.0
+    half = height_mm / 2
+    core = outline[None] & (np.abs(n) <= half)
+    image = np.where(core, DISC, SOFT).astype(np.float32)
+    l5, s1 = outline[None] & (n > half) & (n <= half + 15), outline[None] & (n < -half) & (n >= -half - 15)
+    if not with_bodies:
+        l5, s1 = np.zeros_like(core), np.zeros_like(core)
+    return DiscSegmentation(
+        frame, image, 500.0, outline, np.where(outline, half, np.nan), np.where(outline, -half, np.nan),
+        core, np.zeros_like(core), l5, s1, displacement_image=image,
+    )
+
+
+def test_a_disc_like_mask_is_classified():
+    finding = analyse_bulge(_plain_disc())
+    assert finding.reliable and finding.classification == "normal"
+    assert finding.as_dict()["reliable"] is True
+
+
+@pytest.mark.parametrize(
+    "disc, problem",
+    [
+        (dict(height_mm=2.0), "disc height 2.0 mm outside 4-18 mm"),
+        (dict(height_mm=20.0), "disc height 20.0 mm outside 4-18 mm"),
+        (dict(depth_mm=18.0), "disc depth 18.5 mm outside 25-55 mm"),
+        (dict(depth_mm=60.0, height_mm=14.0), "disc volume"),
+        (dict(with_bodies=False), "no vertebral body on one side of the disc"),
+    ],
+    ids=["too thin", "too high", "too shallow", "too large", "no bodies"],
+)
+def test_a_mask_that_is_not_disc_like_gives_no_class_or_displacement(disc, problem):
+    """Healthy volunteers' discs read as 19.7 mm 'bulges' with 22.8 ml and 14 mm heights beside believable
+    numbers (issue 23): a mask outside the ranges a disc has says it is not reliable, and gives no class."""
+    finding = analyse_bulge(_plain_disc(**disc))
+    assert not finding.reliable
+    assert any(p.startswith(problem) for p in finding.problems), finding.problems
+    data = finding.as_dict()
+    assert data["classification"] == "not assessable" and data["reliable"] is False
+    assert "max_displacement_mm" not in data and "side" not in data
+    assert any("not reliable" in w for w in finding.warnings)
