@@ -1,0 +1,328 @@
+"""From the model's maps to named vertebral bodies and discs, counted up from the sacrum.
+
+The model (:mod:`planner.spine.model`) marks, on every sagittal slice, the L5
+body (an identity, as TotalSpineSeg marks landmark discs, Warszawer et al.
+2025), vertebral bodies and discs. :func:`find_parts` turns its maps into 3D
+parts and :func:`label_spine` chains them along the column: the body under L5
+(S1, the top of the sacrum), the disc between them (L5-S1), L5, then
+alternately a disc and a body upwards, each touching the one below.
+
+How sure the count is (:class:`SpineLabels.confidence`): "high" only when every
+check below holds; otherwise "low", each failed check a sentence in
+``reasons`` (the GUI asks the user to confirm or shift the labels; the CLI
+will not plan without ``--confirm-level`` or ``--level-shift``):
+
+- one L5 body, the model sure of it (mean probability at least 0.8), the
+  runner-up component of L5 signal at most a fifth of it;
+- the top of the sacrum below it, joined to it by the L5-S1 disc;
+- a disc and then a body above it (L4-L5, L4);
+- no disc-like junction below S1 (a lumbarised S1: six lumbar-type bodies).
+
+A refusal (:class:`SpineNotFound`) says which of L5 and the sacrum the field of
+view does not show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from planner.errors import PlannerError
+from planner.spine.grid import SagittalGrid
+from planner.spine.model import BODY, DISC, L5
+
+#: parts smaller than this are noise (ml); a lumbar body is 25-60 ml, a disc 4-20 ml
+MIN_BODY_ML = 2.0
+MIN_DISC_ML = 0.3
+#: a neighbour in the column lies within this distance of a part (mm, surface to surface)
+TOUCH_MM = 6.0
+SURE = 0.8
+#: a second L5 component this share of the first's size makes the count doubtful
+RIVAL_SHARE = 0.2
+#: S1 is the top of the sacrum: the body part under L5-S1 is kept this far below the disc (mm)
+S1_DEPTH_MM = 35.0
+#: a series ending less than this under L5 shows nothing of the junction: refused
+SACRUM_MIN_MM = 3.0
+LUMBAR_BODIES = ("L5", "L4", "L3", "L2", "L1", "T12", "T11", "T10", "T9", "T8", "T7", "T6")
+
+
+class SpineNotFound(PlannerError):
+    """The series does not show what counting the levels needs (L5, the sacrum); the message says which."""
+
+
+@dataclass(eq=False)
+class Part:
+    """A body or disc the model found: its voxels on the grid (a box and a mask within it) and geometry."""
+
+    kind: str  # "body" or "disc"
+    label: int  # the model output it was found in (L5, BODY or DISC): its probability map
+    box: tuple[slice, slice, slice]
+    mask: np.ndarray
+    centre_lps: np.ndarray
+    axis_lps: np.ndarray  # unit, superior: a body's long axis, a disc's normal
+    volume_ml: float
+    probability: float  # mean probability of its class over its voxels
+    name: str = ""
+
+    def full_mask(self, shape) -> np.ndarray:
+        out = np.zeros(shape, bool)
+        out[self.box] = self.mask
+        return out
+
+
+@dataclass
+class SpineLabels:
+    """The named parts of one series (``parts``: inferior first) and how sure the count is."""
+
+    grid: SagittalGrid
+    probabilities: np.ndarray  # float32 [class, lateral, row, column]
+    parts: list[Part]
+    confidence: str
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def part(self, name: str) -> Part | None:
+        return next((p for p in self.parts if p.name == name), None)
+
+    @property
+    def discs(self) -> list[Part]:
+        return [p for p in self.parts if p.kind == "disc"]
+
+    @property
+    def bodies(self) -> list[Part]:
+        return [p for p in self.parts if p.kind == "body"]
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    image = sitk.ConnectedComponent(sitk.GetImageFromArray(mask.astype(np.uint8)), True)
+    image = sitk.RelabelComponent(image)  # largest first
+    labels = sitk.GetArrayFromImage(image)
+    return labels, int(labels.max())
+
+
+def _geometry(grid: SagittalGrid, mask: np.ndarray, box, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(centre LPS, superior unit axis): a body's least spread direction or a disc's normal, from its voxels."""
+    index = np.argwhere(mask).astype(float) + np.array([b.start for b in box], float)
+    points = np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ grid.index_to_lps.T
+    points = points[:, :3]
+    centre = points.mean(axis=0)
+    if len(points) < 4:
+        return centre, np.array([0.0, 0.0, 1.0])
+    values, vectors = np.linalg.eigh(np.cov((points - centre).T))
+    axis = vectors[:, 0]
+    return centre, axis if axis[2] >= 0 else -axis
+
+
+def find_parts(grid: SagittalGrid, probabilities: np.ndarray) -> list[Part]:
+    """Every L5 body, other body and disc in the model's maps (each voxel in one: L5 before body before
+    disc, at probability one half), largest first within each."""
+    l5 = probabilities[L5] >= 0.5
+    body = (probabilities[BODY] >= 0.5) & ~l5
+    disc = (probabilities[DISC] >= 0.5) & ~l5 & ~body
+    voxel_ml = grid.pixel_mm**2 * grid.lateral_mm / 1000.0
+    parts = []
+    for label, kind, mask, smallest in ((L5, "body", l5, MIN_BODY_ML), (BODY, "body", body, MIN_BODY_ML), (DISC, "disc", disc, MIN_DISC_ML)):
+        labels, count = _components(mask)
+        for n in range(1, count + 1):
+            where = np.nonzero(labels == n)
+            volume = len(where[0]) * voxel_ml
+            if volume < smallest:
+                break  # relabelled largest first
+            box = tuple(slice(int(w.min()), int(w.max()) + 1) for w in where)
+            part_mask = labels[box] == n
+            centre, axis = _geometry(grid, part_mask, box, kind)
+            probability = float(probabilities[label][box][part_mask].mean())
+            parts.append(Part(kind, label, box, part_mask, centre, axis, volume, probability))
+    return parts
+
+
+def _gap_mm(grid: SagittalGrid, a: Part, b: Part) -> float:
+    """Shortest distance between two parts' voxels (mm), on their boxes' union (0 when touching)."""
+    lo = [min(x.start, y.start) for x, y in zip(a.box, b.box)]
+    hi = [max(x.stop, y.stop) for x, y in zip(a.box, b.box)]
+    box = tuple(slice(l, h) for l, h in zip(lo, hi))
+    shape = tuple(h - l for l, h in zip(lo, hi))
+    first = np.zeros(shape, np.uint8)
+    first[tuple(slice(s.start - l, s.stop - l) for s, l in zip(a.box, lo))] = a.mask
+    second = np.zeros(shape, bool)
+    second[tuple(slice(s.start - l, s.stop - l) for s, l in zip(b.box, lo))] = b.mask
+    image = sitk.GetImageFromArray(first)
+    image.SetSpacing([grid.pixel_mm, grid.pixel_mm, grid.lateral_mm])
+    distance = sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, squaredDistance=False, useImageSpacing=True))
+    del box
+    return float(max(distance[second].min(), 0.0)) if second.any() else np.inf
+
+
+def _next_up(grid: SagittalGrid, part: Part, candidates: list[Part]) -> Part | None:
+    """The candidate touching ``part`` on its superior side (nearest along its axis), or None."""
+    best, best_along = None, np.inf
+    for other in candidates:
+        offset = other.centre_lps - part.centre_lps
+        along = float(offset @ part.axis_lps)
+        if along <= 2.0 or along > 60.0:
+            continue
+        if np.linalg.norm(offset - along * part.axis_lps) > 25.0:  # not in the column
+            continue
+        if _gap_mm(grid, part, other) > TOUCH_MM:
+            continue
+        if along < best_along:
+            best, best_along = other, along
+    return best
+
+
+def _below(part: Part, l5: Part) -> float:
+    """How far ``part``'s centre lies below L5's along L5's axis (mm; negative: above)."""
+    return float((l5.centre_lps - part.centre_lps) @ l5.axis_lps)
+
+
+def _in_column(part: Part, l5: Part, across_mm: float = 30.0) -> bool:
+    offset = part.centre_lps - l5.centre_lps
+    along = float(offset @ l5.axis_lps)
+    return bool(np.linalg.norm(offset - along * l5.axis_lps) <= across_mm)
+
+
+def _top_of(spine_grid: SagittalGrid, part: Part, below_of: Part, depth_mm: float) -> Part:
+    """``part`` cut to its voxels within ``depth_mm`` under the centre of ``below_of`` (along ``below_of``'s
+    axis): the top of the sacrum, not the whole bone."""
+    index = np.argwhere(part.mask) + np.array([b.start for b in part.box])
+    points = (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ spine_grid.index_to_lps.T)[:, :3]
+    depth = (below_of.centre_lps - points) @ below_of.axis_lps
+    keep = depth <= depth_mm
+    if keep.all() or not keep.any():
+        return part
+    mask = np.zeros_like(part.mask)
+    kept = index[keep] - np.array([b.start for b in part.box])
+    mask[tuple(kept.T)] = True
+    centre, axis = _geometry(spine_grid, mask, part.box, part.kind)
+    voxel_ml = spine_grid.pixel_mm**2 * spine_grid.lateral_mm / 1000.0
+    return Part(part.kind, part.label, part.box, mask, centre, axis, float(mask.sum()) * voxel_ml, part.probability)
+
+
+def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
+    """Name the parts the model found, counting up from the sacrum; raises :class:`SpineNotFound` when the
+    field of view does not show L5 or the top of the sacrum."""
+    parts = find_parts(grid, probabilities)
+    reasons: list[str] = []
+    warnings: list[str] = []
+    l5s = [p for p in parts if p.label == L5]
+    if not l5s:
+        raise SpineNotFound(_missing_l5(grid, parts))
+    l5 = l5s[0]
+    if len(l5s) > 1 and l5s[1].volume_ml > RIVAL_SHARE * l5.volume_ml:
+        reasons.append("The model sees L5-like signal in two places: the count from the sacrum is doubtful.")
+    if l5.probability < SURE:
+        reasons.append(f"The model is not sure of the L5 body (mean probability {l5.probability:.2f}).")
+    discs = [p for p in parts if p.label == DISC]
+    bodies = [p for p in parts if p.label == BODY]
+    # the L5-S1 disc touches L5 from below; S1 is the body under it (or right under L5 when no disc was seen)
+    under = [d for d in discs if _below(d, l5) > 0 and _in_column(d, l5) and _gap_mm(grid, d, l5) <= TOUCH_MM]
+    disc = max(under, key=lambda d: d.volume_ml) if under else None
+    candidates = [b for b in bodies if _below(b, l5) > 0 and _in_column(b, l5, 40.0)]
+    if disc is not None:
+        touching = [b for b in candidates if _gap_mm(grid, b, disc) <= TOUCH_MM and _below(b, l5) > _below(disc, l5)]
+    else:
+        touching = [b for b in candidates if _gap_mm(grid, b, l5) <= 18.0]
+    s1 = max(touching, key=lambda b: b.volume_ml) if touching else None
+    if s1 is None:
+        sacrum_edge = _fov_below_mm(grid, l5)
+        if sacrum_edge < SACRUM_MIN_MM:
+            raise SpineNotFound(
+                f"the sacrum is outside the field of view: the series ends {max(sacrum_edge, 0.0):.0f} mm below the "
+                "L5 body, so the levels cannot be counted from S1"
+            )
+        if sacrum_edge < 15.0:
+            reasons.append(
+                f"The sacrum is only partly in the field of view (the series ends {sacrum_edge:.0f} mm under the body "
+                "called L5): check the count."
+            )
+        else:
+            reasons.append("The top of the sacrum was not recognised below the L5 body.")
+    else:
+        s1 = _top_of(grid, s1, disc if disc is not None else l5, S1_DEPTH_MM if disc is not None else S1_DEPTH_MM + 15.0)
+    if disc is None:
+        reasons.append("No L5-S1 disc was recognised between the L5 body and the sacrum.")
+    named: list[Part] = []
+    if s1 is not None:
+        s1.name = "S1"
+        named.append(s1)
+        # a disc-like junction under S1: a lumbarised S1 (six lumbar-type bodies) or a transitional segment
+        lower = [d for d in discs if d is not disc and _below(d, l5) > _below(s1, l5) and _gap_mm(grid, d, s1) <= TOUCH_MM]
+        if any(d.volume_ml >= 1.5 for d in lower):
+            warnings.append(
+                "A disc-like junction lies below S1 (a possible lumbarised S1: six lumbar-type bodies): confirm the "
+                "level count on a whole-spine localiser."
+            )
+            reasons.append("A disc-like junction lies below S1.")
+            junction = max(lower, key=lambda d: d.volume_ml)
+            junction.name = "S1-S2"
+            named.insert(0, junction)
+    if disc is not None:
+        disc.name = "L5-S1"
+        named.append(disc)
+        discs.remove(disc)
+    l5.name = "L5"
+    named.append(l5)
+    if s1 is not None and s1 in bodies:
+        bodies.remove(s1)
+    bodies = [b for b in bodies if b not in named and (s1 is None or b is not s1)]
+    # upwards: a disc, then a body, each touching the last
+    current, n = l5, 0
+    while True:
+        up_disc = _next_up(grid, current, [d for d in discs if d not in named])
+        if up_disc is None:
+            break
+        upper_name = LUMBAR_BODIES[n + 1] if n + 1 < len(LUMBAR_BODIES) else f"body {n + 2}"
+        up_disc.name = f"{upper_name}-{LUMBAR_BODIES[n]}"
+        named.append(up_disc)
+        up_body = _next_up(grid, up_disc, [b for b in bodies if b not in named])
+        if up_body is None:
+            break
+        up_body.name = upper_name
+        named.append(up_body)
+        current, n = up_body, n + 1
+    if not any(p.name == "L4-L5" for p in named) or not any(p.name == "L4" for p in named):
+        reasons.append("No L4-L5 disc and L4 body were recognised above L5.")
+    confidence = "high" if not reasons else "low"
+    return SpineLabels(grid, probabilities, named, confidence, reasons, warnings)
+
+
+def _fov_below_mm(grid: SagittalGrid, l5: Part) -> float:
+    """How far the grid reaches below the L5 body along its axis (mm; 0 when L5 touches the lower edge)."""
+    index = np.argwhere(l5.mask) + np.array([b.start for b in l5.box])
+    lowest_row = int(index[:, 1].max())
+    return (grid.shape[1] - 1 - lowest_row) * grid.pixel_mm
+
+
+def _missing_l5(grid: SagittalGrid, parts: list[Part]) -> str:
+    """Why there is no L5: what the field of view shows instead."""
+    if not parts:
+        return "no lumbar spine was recognised in the sagittal series (no vertebral bodies or discs)"
+    lowest = max(int(np.argwhere(p.mask)[:, 1].max()) + p.box[1].start for p in parts)
+    if (grid.shape[1] - 1 - lowest) * grid.pixel_mm <= 6.0:
+        return (
+            "the sacrum and L5 are outside the field of view (it shows vertebral bodies but ends above the "
+            "lumbosacral junction), so the levels cannot be counted from S1"
+        )
+    return "the L5 body is outside the field of view (it starts below L5), so the levels cannot be counted"
+
+
+def part_probability(spine: SpineLabels, part: Part) -> np.ndarray:
+    """The model's probability map of ``part``'s output on the whole grid, kept within the part and one voxel
+    around it (so that resampling keeps the one-half crossing where it is), 0 elsewhere."""
+    probability = np.zeros(spine.grid.shape, np.float32)
+    lo = [max(b.start - 1, 0) for b in part.box]
+    hi = [min(b.stop + 1, n) for b, n in zip(part.box, spine.grid.shape)]
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    mask = np.zeros(tuple(b - a for a, b in zip(lo, hi)), bool)
+    mask[tuple(slice(b.start - a, b.stop - a) for b, a in zip(part.box, lo))] = part.mask
+    grown = sitk.GetArrayFromImage(sitk.BinaryDilate(sitk.GetImageFromArray(mask.astype(np.uint8)), [1, 1, 1])) > 0
+    probability[box] = np.where(grown, spine.probabilities[part.label][box], 0.0)
+    return probability
+
+
+def part_on_series(spine: SpineLabels, part: Part, volume) -> np.ndarray:
+    """``part`` on ``volume``'s voxels [k, j, i]: its probability resampled (linear) from the model's grid, at
+    least one half."""
+    return spine.grid.to_series(part_probability(spine, part), volume) >= 0.5

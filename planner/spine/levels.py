@@ -1,0 +1,137 @@
+"""Lumbar levels of a sagittal series from the spine model (the learned segmenter's level finder).
+
+    levels = find_spine_levels(volume)            # LevelResult, levels.spine = the named parts
+    levels.level("L5-S1").center_lps, levels.confidence, levels.confidence_reasons
+
+``level_shift`` moves every name by that many levels, as the classical finder
+does (+1: the disc called L5-S1 becomes L4-L5, and the junction below it
+L5-S1); the bodies' names move with the discs'.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.levels import Level, LevelError, LevelResult
+from planner.progress import CancelToken, ProgressCallback, check, report
+from planner.spine.anatomy import LUMBAR_BODIES, Part, SpineLabels, SpineNotFound, label_spine
+from planner.spine.grid import SagittalGrid
+from planner.spine.model import PIXEL_MM, SpineModel
+from planner.volume import Volume
+
+SACRAL_BODIES = ("S1", "S2", "S3")
+
+
+def disc_height_mm(spine: SpineLabels, disc: Part, central_mm: float = 8.0) -> float:
+    """A disc part's height: its thickness along its normal, median over the columns within ``central_mm``
+    of its centre (the model's 1.5 mm pixels: about a pixel either way)."""
+    grid = spine.grid
+    index = np.argwhere(disc.mask).astype(float) + np.array([b.start for b in disc.box], float)
+    points = (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ grid.index_to_lps.T)[:, :3]
+    offset = points - disc.centre_lps
+    along = offset @ disc.axis_lps
+    across = offset - along[:, None] * disc.axis_lps
+    helper = np.array([1.0, 0.0, 0.0])
+    e1 = helper - (helper @ disc.axis_lps) * disc.axis_lps
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(disc.axis_lps, e1)
+    cells = np.floor(np.c_[across @ e1, across @ e2] / 2.0).astype(int)
+    central = np.linalg.norm(across, axis=1) <= central_mm
+    if not central.any():
+        return float(np.ptp(along))
+    keys, inverse = np.unique(cells[central], axis=0, return_inverse=True)
+    lows = np.full(len(keys), np.inf)
+    highs = np.full(len(keys), -np.inf)
+    np.minimum.at(lows, inverse.ravel(), along[central])
+    np.maximum.at(highs, inverse.ravel(), along[central])
+    return float(np.median(highs - lows) + grid.pixel_mm)
+
+
+DISC_NAMES = tuple(f"{upper}-{lower}" for upper, lower in zip(LUMBAR_BODIES[1:], LUMBAR_BODIES))
+LUMBAR_DISCS = ("L5-S1",) + DISC_NAMES
+SACRAL_DISCS = ("S1-S2", "S2-S3", "S3-S4")
+#: every name, inferior first: a shift of +1 gives each part the name of the one above it
+DISC_SEQUENCE = tuple(reversed(SACRAL_DISCS)) + LUMBAR_DISCS
+BODY_SEQUENCE = tuple(reversed(SACRAL_BODIES)) + LUMBAR_BODIES
+
+
+def _shifted(name: str, sequence: tuple[str, ...], shift: int) -> str:
+    index = sequence.index(name) + shift
+    return sequence[index] if 0 <= index < len(sequence) else f"{name}{shift:+d}"
+
+
+def levels_from_spine(spine: SpineLabels, level_shift: int = 0) -> LevelResult:
+    """The named levels of ``spine`` with every name moved by ``level_shift`` (+1: the disc called L5-S1
+    becomes L4-L5, the junction below it L5-S1)."""
+    if level_shift:
+        for part in spine.parts:
+            sequence = DISC_SEQUENCE if part.kind == "disc" else BODY_SEQUENCE
+            if part.name in sequence:
+                part.name = _shifted(part.name, sequence, level_shift)
+    discs, bodies = spine.discs, spine.bodies
+    levels = []
+    for name in LUMBAR_DISCS:
+        part = next((d for d in discs if d.name == name), None)
+        if part is None:
+            if name == "L5-S1" and not level_shift:
+                levels.append(_junction_between(spine))
+                continue
+            if name == "L5-S1":
+                raise LevelError(f"a level shift of {level_shift:+d} moves L5-S1 onto a junction the model did not find")
+            break
+        levels.append(Level(name, tuple(map(float, part.centre_lps)), tuple(map(float, part.axis_lps)), disc_height_mm(spine, part)))
+    warnings = list(spine.warnings)
+    if level_shift:
+        warnings.append(f"Levels shifted by {level_shift:+d} by the user.")
+    return LevelResult(
+        levels,
+        warnings=warnings,
+        confidence=spine.confidence,
+        confidence_reasons=list(spine.reasons),
+        body_centres=[(b.name, b.centre_lps.copy()) for b in bodies],
+        spine=spine,
+        level_shift=level_shift,
+    )
+
+
+def _junction_between(spine: SpineLabels) -> Level:
+    """L5-S1 when the model saw no disc there (a thin or fused disc): under L5, towards S1 when it was seen."""
+    l5, s1 = spine.part("L5"), spine.part("S1")
+    if l5 is None:
+        raise LevelError("the L5-S1 junction was not found under the L5 body")
+    if s1 is not None:
+        centre = (l5.centre_lps + s1.centre_lps) / 2
+        normal = l5.centre_lps - s1.centre_lps
+        normal /= np.linalg.norm(normal)
+    else:
+        half = float(np.cbrt(l5.volume_ml * 1000.0)) / 2  # about half the body's height
+        normal = l5.axis_lps
+        centre = l5.centre_lps - normal * (half + 4.0)
+    return Level("L5-S1", tuple(map(float, centre)), tuple(map(float, normal)), 0.0)
+
+
+def find_spine_levels(
+    volume: Volume,
+    model: SpineModel | None = None,
+    level_shift: int = 0,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> LevelResult:
+    """Find, name and check the lumbar levels of a sagittal series with the spine model.
+
+    Raises :class:`~planner.levels.LevelError` with a sentence when the field of
+    view does not show what the count needs (L5, the sacrum) or the shift
+    moves L5-S1 off the discs found.
+    """
+    model = model or SpineModel.default()
+    grid = SagittalGrid.covering(volume, PIXEL_MM)
+    check(cancel)
+    stack = grid.resample(volume)
+    report(progress, 0, grid.shape[0], "Finding the vertebrae...")
+    probabilities = model.predict(stack, progress=progress, cancel=cancel)
+    check(cancel)
+    try:
+        spine = label_spine(grid, probabilities)
+    except SpineNotFound as exc:
+        raise LevelError(str(exc)) from exc
+    return levels_from_spine(spine, level_shift)

@@ -1,0 +1,77 @@
+"""The built-in learned segmenter: the spine model (ONNX, CPU) finds and names the levels and the L5 and S1
+bodies; the disc is the space between them, with displaced material grown beyond its outline.
+
+Registered as ``learned`` in the entry-point group ``spine_planner.segmenters``
+(pyproject.toml), exactly as a third-party package would register its own.
+The model, its training data and scores: docs/spine-model.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.segmentation import DiscSegmentation, SegmentationFailed, segment_disc
+from planner.spine.disc import segment_from_parts
+from planner.spine.levels import find_spine_levels
+from planner.spine.model import SpineModel
+
+#: a click within this distance of a disc the model found is a click in that disc (mm)
+IN_DISC_MM = 4.0
+
+
+class LearnedSegmenter:
+    name = "learned"
+
+    def __init__(self, model: SpineModel | None = None) -> None:
+        self.model = model
+
+    def find_levels(self, volume, level_shift: int = 0, progress=None, cancel=None):
+        return find_spine_levels(volume, self.model, level_shift=level_shift, progress=progress, cancel=cancel)
+
+    def segment(self, volume, levels, seed_lps=None) -> DiscSegmentation:
+        """The disc between the bodies named L5 and S1 (after any shift).
+
+        A seed click inside it centres the disc frame there; a click in another
+        disc the model named is refused (the levels are shifted with
+        Higher/Lower, not by clicking); a click where the model saw no disc
+        runs the classical endplate search from that point. Where the model
+        found no body on one side (a shift past the top of the sacrum), the
+        classical search runs at the junction.
+        """
+        spine = levels.spine
+        l5s1 = levels.level("L5-S1")
+        if spine is None:
+            return segment_disc(volume, l5s1.center_lps, l5s1.normal_lps, seed_lps=seed_lps)
+        upper, disc, lower = spine.part("L5"), spine.part("L5-S1"), spine.part("S1")
+        if seed_lps is not None:
+            seed = np.asarray(seed_lps, float)
+            inside = _disc_at(spine, seed)
+            if inside is None:
+                seg = segment_disc(volume, seed, l5s1.normal_lps, seed_lps=seed)
+                seg.warnings.append("The model saw no disc at the clicked point: the disc was searched from there classically.")
+                return seg
+            if inside.name != "L5-S1":
+                raise SegmentationFailed(
+                    f"the clicked point lies in the {inside.name} disc; to analyse that disc as L5-S1, shift the "
+                    "levels (Higher/Lower) instead"
+                )
+        if upper is None:
+            seg = segment_disc(volume, l5s1.center_lps, l5s1.normal_lps, seed_lps=seed_lps)
+            seg.warnings.append("The model found no body above this junction: its endplates were searched classically.")
+            return seg
+        return segment_from_parts(volume, spine, upper, disc, lower, seed_lps=seed_lps)
+
+
+def _disc_at(spine, point_lps: np.ndarray):
+    """The named disc part within ``IN_DISC_MM`` of ``point_lps``, or None."""
+    grid = spine.grid
+    index = np.linalg.solve(grid.index_to_lps, np.r_[point_lps, 1.0])[:3]  # (column, row, lateral)
+    for part in spine.discs:
+        voxels = np.argwhere(part.mask) + np.array([b.start for b in part.box])
+        offsets = (voxels[:, [2, 1, 0]] - index) * np.array([grid.pixel_mm, grid.pixel_mm, grid.lateral_mm])
+        if len(offsets) and np.min(np.linalg.norm(offsets, axis=1)) <= IN_DISC_MM:
+            return part
+    return None
+
+
+SEGMENTER = LearnedSegmenter()

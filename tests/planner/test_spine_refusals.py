@@ -1,0 +1,66 @@
+"""The spine model refuses only when the field of view really misses L5 or the sacrum, and says which."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from planner.levels import LevelError
+from planner.spine.levels import find_spine_levels
+from planner.volume import Volume
+from tests.conftest import LUMBAR, require_shared
+
+
+def _study(case: str):
+    from planner.loader import load_series, read_path_series
+
+    folder = require_shared(LUMBAR) / case
+    series, _ = read_path_series(folder / "dicom" / "sag_t2")
+    (headers,) = series.values()
+    return load_series(headers).volumes[0], np.load(folder / "vertebrae.npz")["labels"]
+
+
+def _rows(volume: Volume, first: int, stop: int) -> Volume:
+    """``volume`` cut to rows [first, stop) (the shared series' rows run superior to inferior)."""
+    affine = volume.image_to_lps.copy()
+    affine[:3, 3] += affine[:3, 1] * first
+    return replace(volume, array=np.ascontiguousarray(volume.array[:, first:stop]), image_to_lps=affine)
+
+
+def _l5_rows(labels) -> tuple[int, int]:
+    rows = np.nonzero((labels == 1).any(axis=(0, 2)))[0]
+    return int(rows.min()), int(rows.max())
+
+
+@pytest.mark.shared
+def test_a_field_of_view_ending_under_l5_is_refused_for_the_sacrum():
+    volume, labels = _study("vb2-05")
+    _, bottom = _l5_rows(labels)
+    with pytest.raises(LevelError, match="the sacrum is outside the field of view"):
+        find_spine_levels(_rows(volume, 0, bottom + 2))
+
+
+@pytest.mark.shared
+def test_a_field_of_view_ending_above_l5_is_refused_for_l5_and_the_sacrum():
+    volume, labels = _study("vb2-05")
+    top, _ = _l5_rows(labels)
+    with pytest.raises(LevelError, match="the sacrum and L5 are outside the field of view"):
+        find_spine_levels(_rows(volume, 0, top - 12))
+
+
+@pytest.mark.shared
+def test_a_field_of_view_of_the_sacrum_alone_is_refused_for_l5():
+    volume, labels = _study("vb2-05")
+    _, bottom = _l5_rows(labels)
+    with pytest.raises(LevelError, match="the L5 body is outside the field of view"):
+        find_spine_levels(_rows(volume, bottom + 12, volume.shape[1]))
+
+
+def test_a_series_without_a_spine_is_refused():
+    rng = np.random.default_rng(0)
+    array = rng.normal(100.0, 10.0, (20, 200, 200)).astype(np.float32)
+    affine = np.array([[0, 0, -2.0, 20.0], [1.5, 0, 0, -150.0], [0, -1.5, 0, 150.0], [0, 0, 0, 1]])
+    with pytest.raises(LevelError, match="no lumbar spine was recognised"):
+        find_spine_levels(Volume(array, affine))
