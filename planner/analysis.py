@@ -95,12 +95,25 @@ def write_analysis(study: StudyAnalysis, out_dir) -> dict:
     """Write ``analysis.json`` and ``l5s1_disc_seg.dcm`` of an analysed study; return the JSON content."""
     sag, axial, analysis = study.sagittal, study.axial, study.analysis
     levels, seg, finding = analysis.levels, analysis.segmentation, analysis.finding
-    mask = seg.series_mask(sag.volume)
+    masks = analysis.series_masks()
+    mask = masks.get("L5-S1 disc", np.zeros(sag.volume.shape, bool))
     center = np.argwhere(mask).mean(axis=0) if mask.any() else None
+    voxel_ml = float(np.prod(sag.volume.spacing_mm)) / 1000.0
     result = {
         "level": "L5-S1",
+        "level_confidence": levels.confidence,
+        "level_confidence_reasons": list(levels.confidence_reasons),
+        "level_shift": levels.level_shift,
         **finding.as_dict(),
         "disc_volume_ml": round(seg.volume_ml(), 2),
+        "bodies": {
+            name.split()[0]: {
+                "volume_ml": round(float(m.sum()) * voxel_ml, 1),
+                "center_lps": [round(float(v), 2) for v in (sag.volume.image_to_lps @ np.r_[np.argwhere(m).mean(axis=0)[::-1], 1.0])[:3]],
+            }
+            for name, m in masks.items()
+            if name != "L5-S1 disc"
+        },
         "levels": [
             {
                 "name": level.name,
@@ -133,7 +146,7 @@ def write_analysis(study: StudyAnalysis, out_dir) -> dict:
     if mask.any():
         from planner.dicom_seg import write_segmentation
 
-        write_segmentation(sag.volume, sag.headers, {"L5-S1 disc": mask}, out / "l5s1_disc_seg.dcm")
+        write_segmentation(sag.volume, sag.headers, masks, out / "l5s1_disc_seg.dcm", algorithm=analysis.segmenter)
     else:
         result["warnings"].append("The disc mask is empty on the sagittal grid: no SEG written.")
     (out / "analysis.json").write_text(json.dumps(result, indent=1))

@@ -256,7 +256,7 @@ def build_anatomy(
         landmarks[f"disc posterolateral {side}"] = to_lps(mid_n, posterior_margin - 0.2 * depth, centre_l + sign * 0.3 * width)
     landmarks["posterior epidural"] = to_lps(lower + 0.25 * height, canal_back + 1.5, centre_l)
     target = np.array([mid_n, centre_p, centre_l])
-    if finding.classification != "normal" and seg.displaced.any():
+    if finding.reliable and finding.classification != "normal" and seg.displaced.any():
         d = np.argwhere(seg.displaced)
         toward = np.array([mid_n, p_axis[d[:, 1]].mean(), l_axis[d[:, 2]].mean()])
         target = target + 0.4 * (toward - target)

@@ -4,8 +4,8 @@
     python main.py info PATH [--json]
     python main.py demo-data OUT [--finding CLASS] [--side SIDE] [--size MM] [--seed N]
 
-    python main.py analyze STUDY --out DIR [--level-shift N]
-    python main.py plan STUDY --procedure P [--side S] --out DIR
+    python main.py analyze STUDY --out DIR [--level-shift N] [--segmenter NAME]
+    python main.py plan STUDY --procedure P [--side S] --out DIR [--confirm-level | --level-shift N]
     python main.py export PLAN_JSON --out DIR [--pacs AET@HOST:PORT] [--calling-aet AET]
     python main.py pacs echo|find|get|outbox ...
 
@@ -65,14 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", help="study folder, file or archive")
     p.add_argument("--out", required=True, help="folder for analysis.json and l5s1_disc_seg.dcm")
     p.add_argument("--level-shift", type=int, default=0, help="move every level label by N (+1: L5-S1 becomes L4-L5)")
-    p.add_argument("--segmenter", default="classical", help="segmenter plugin (entry-point group spine_planner.segmenters)")
+    p.add_argument("--segmenter", default="learned", help="segmenter plugin (entry-point group spine_planner.segmenters; "
+                   "built in: learned, classical)")
     p = sub.add_parser("plan", help="analyse the study and write the suggested injection plan with every safety metric")
     p.add_argument("study", help="study folder, file or archive")
     p.add_argument("--procedure", required=True, choices=["transforaminal-s1", "interlaminar-l5s1", "caudal", "intradiscal-l5s1"])
     p.add_argument("--side", choices=["left", "right"], help="default: the side of the herniation")
     p.add_argument("--out", required=True, help="folder for plan.json, analysis.json and l5s1_disc_seg.dcm")
     p.add_argument("--author", default=None, help="who plans (default: the login name)")
-    p.add_argument("--level-shift", type=int, default=0, help="move every level label by N (+1: L5-S1 becomes L4-L5)")
+    p.add_argument("--level-shift", type=int, default=0, help="move every level label by N (+1: L5-S1 becomes L4-L5); "
+                   "records that the author set the level")
+    p.add_argument("--confirm-level", action="store_true",
+                   help="the author has checked the level labels: plan even when the count from the sacrum is not certain")
     p = sub.add_parser("export", help="export a plan as DICOM SR, SEG, key images, KO and PDF; to a folder and/or a PACS")
     p.add_argument("plan", metavar="PLAN_JSON")
     p.add_argument("--out", required=True, help="folder for the DICOM File-set (DICOMDIR) and the PDF")
@@ -194,15 +198,22 @@ def _analyze(args) -> int:
     from planner.analysis import analyze_study
 
     result = analyze_study(args.study, args.out, level_shift=args.level_shift, segmenter=args.segmenter)
-    extent = (
-        f", a free fragment {result['migration_mm']:.0f} mm {result['migration_direction']} to the disc"
-        if result["classification"] == "sequestration"
-        else f" over {result['displaced_arc_deg']} degrees"
-    )
-    print(
-        f"L5-S1: {result['classification']}, side {result['side']}, zone {result['zone']}, "
-        f"max displacement {result['max_displacement_mm']} mm{extent}"
-    )
+    if not result.get("reliable", True):
+        print(f"L5-S1: not assessable: the disc measurement is not reliable ({'; '.join(result['not_reliable_because'])})")
+    else:
+        extent = (
+            f", a free fragment {result['migration_mm']:.0f} mm {result['migration_direction']} to the disc"
+            if result["classification"] == "sequestration"
+            else f" over {result['displaced_arc_deg']} degrees"
+        )
+        print(
+            f"L5-S1: {result['classification']}, side {result['side']}, zone {result['zone']}, "
+            f"max displacement {result['max_displacement_mm']} mm{extent}"
+        )
+    if result["level_confidence"] == "high":
+        print("level count: confident")
+    else:
+        print("level count: NOT CERTAIN - confirm or shift the labels before planning: " + " ".join(result["level_confidence_reasons"]))
     return _finish(result["warnings"], Path(args.out) / "analysis.json")
 
 
@@ -210,7 +221,8 @@ def _plan(args) -> int:
     from planner.planning import default_author, plan_study
 
     data = plan_study(
-        args.study, args.procedure, args.side, args.out, author=args.author or default_author(), level_shift=args.level_shift
+        args.study, args.procedure, args.side, args.out, author=args.author or default_author(),
+        level_shift=args.level_shift, confirm_level=args.confirm_level,
     )
     computed = data["computed"]
     for trajectory in data["trajectories"]:

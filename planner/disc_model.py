@@ -57,12 +57,29 @@ class DiscAnalysis:
     segmenter: str = segmenters.DEFAULT
     level_shift: int = 0
     axial: Volume | None = None  # the axial series the displaced material was measured on, if any
+    plugin: object | None = None  # the segmenter object itself (seed clicks use it again)
+
+    def series_masks(self) -> dict[str, np.ndarray]:
+        """The disc and the bodies above and below it on the analysed series' voxels [k, j, i] (the SEG's
+        segments): the model's bodies when it found them, else the segmentation's."""
+        volume, seg = self.volume, self.segmentation
+        masks = {"L5-S1 disc": seg.series_mask(volume)}
+        spine = self.levels.spine
+        for name, key, frame_mask in (("L5", "L5 body", seg.l5_body), ("S1", "S1 body", seg.s1_body)):
+            part = spine.part(name) if spine is not None else None
+            if part is not None:
+                from planner.spine.anatomy import part_on_series
+
+                masks[key] = part_on_series(spine, part, volume) & ~masks["L5-S1 disc"]
+            else:
+                masks[key] = seg.series_mask(volume, frame_mask)
+        return {name: mask for name, mask in masks.items() if mask.any()}
 
 
 def analyze_volume(
     volume: Volume,
     level_shift: int = 0,
-    segmenter: str = segmenters.DEFAULT,
+    segmenter: "str | segmenters.Segmenter" = segmenters.DEFAULT,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     axials: Sequence[Volume] = (),
@@ -80,32 +97,34 @@ def analyze_volume(
     the disc cannot be found, or the segmenter is not installed.
     """
     try:
-        segment = segmenters.load(segmenter)
+        plugin = segmenters.load(segmenter) if isinstance(segmenter, str) else segmenter
     except segmenters.SegmenterNotFound as exc:
         raise DiscAnalysisError(str(exc)) from exc
+    segmenter = segmenter if isinstance(segmenter, str) else getattr(plugin, "name", "custom")
     report(progress, 0, 3, "Finding the lumbar levels...")
     try:
-        levels = find_levels(volume, level_shift=level_shift)
+        levels = plugin.find_levels(volume, level_shift=level_shift, cancel=cancel)
     except LevelError as exc:
         raise DiscAnalysisError(f"{volume.description or 'the series'}: {exc}") from exc
     check(cancel)
     report(progress, 1, 3, "Segmenting the L5-S1 disc...")
-    l5s1 = levels.level("L5-S1")
     try:
-        seg = segment(volume, l5s1.center_lps, l5s1.normal_lps)
+        seg = plugin.segment(volume, levels)
     except SegmentationFailed as exc:
         raise DiscAnalysisError(f"the L5-S1 disc could not be segmented: {exc}") from exc
     check(cancel)
-    # the segmentation sees the whole disc space: its centre, normal and height replace the mid-sagittal guess
     centre, normal, height = seg.geometry()
-    levels = levels.with_level(Level("L5-S1", tuple(map(float, centre)), tuple(map(float, normal)), height))
     crossing = [headers for headers in axial_headers if _crosses(headers, centre)]
     seg, axial = _on_axial(seg, [*axials, *_loaded(crossing, cancel)])
     check(cancel)
     report(progress, 2, 3, "Classifying the disc...")
     finding = analyse_bulge(seg)
+    if finding.reliable:
+        # the segmentation sees the whole disc space: its centre, normal and height replace the level finder's
+        # (a mask that is not disc-like does not move the level the finder counted)
+        levels = levels.with_level(Level("L5-S1", tuple(map(float, centre)), tuple(map(float, normal)), height))
     report(progress, 3, 3, "")
-    return DiscAnalysis(volume, levels, seg, finding, segmenter, level_shift, axial)
+    return DiscAnalysis(volume, levels, seg, finding, segmenter, level_shift, axial, plugin)
 
 
 def _crosses(headers: Sequence[InstanceHeader], point_lps) -> bool:
@@ -155,11 +174,10 @@ def _on_axial(seg: DiscSegmentation, axials: Sequence[Volume]) -> tuple[DiscSegm
 
 def resegment_from_seed(analysis: DiscAnalysis, seed_lps, progress=None, cancel=None) -> DiscSegmentation:
     """The disc segmented again around a point the user clicked inside it (same level normal)."""
-    segment = segmenters.load(analysis.segmenter)
-    l5s1 = analysis.levels.level("L5-S1")
+    plugin = analysis.plugin or segmenters.load(analysis.segmenter)
     report(progress, 0, 1, "Segmenting from the clicked point...")
     try:
-        seg = segment(analysis.volume, l5s1.center_lps, l5s1.normal_lps, seed_lps=np.asarray(seed_lps, float))
+        seg = plugin.segment(analysis.volume, analysis.levels, seed_lps=np.asarray(seed_lps, float))
     except SegmentationFailed as exc:
         raise DiscAnalysisError(f"no disc around the clicked point: {exc}") from exc
     check(cancel)
@@ -176,6 +194,8 @@ class DiscModel(Observable):
         self.undo_stack = undo_stack
         self._stroke_before: np.ndarray | None = None
         self.levels_confirmed = False  # the user has checked the count from the sacrum
+        self.confirmed_by = ""  # who, and when (ISO time), for the plan and its SR
+        self.confirmed_at = ""
         self.corrected = False  # the user has painted, smoothed or re-seeded the mask
         self.labels = np.zeros(analysis.segmentation.disc.shape, dtype=np.uint8)
         self._update_labels()
@@ -284,11 +304,43 @@ class DiscModel(Observable):
         region[brush] = value
         return True
 
-    def confirm_levels(self) -> None:
-        """Record that the user checked the level count (undoable)."""
+    def summary(self) -> str:
+        """One line for a status bar: the finding, and the level's state when it needs the user."""
+        f = self.finding
+        text = (
+            "L5-S1: not assessable (the disc measurement is not reliable)"
+            if not f.reliable
+            else f"L5-S1: {f.classification}, max displacement {f.max_displacement_mm:.1f} mm"
+        )
+        if not self.level_settled:
+            text += " - level count not certain: confirm or shift the labels before planning"
+        return text
+
+    @property
+    def level_settled(self) -> bool:
+        """Whether plans may be built on the level: the count from the sacrum is sure, or the user confirmed it."""
+        return self.levels.confidence == "high" or self.levels_confirmed
+
+    def level_check(self):
+        """The plan's :class:`~planner.plan.LevelCheck` of this analysis (confidence, who confirmed and when)."""
+        from planner.plan import LevelCheck
+
+        levels = self.levels
+        return LevelCheck(
+            levels.confidence, tuple(levels.confidence_reasons), levels.level_shift,
+            self.confirmed_by if self.levels_confirmed else "", self.confirmed_at if self.levels_confirmed else "",
+        )
+
+    def confirm_levels(self, by: str = "") -> None:
+        """Record that the user ``by`` checked the level count, now (undoable)."""
+        from planner.plan import now_iso
+        from planner.planning import default_author
+
+        who, when = by or default_author(), now_iso()
 
         def use(confirmed: bool) -> None:
             self.levels_confirmed = confirmed
+            self.confirmed_by, self.confirmed_at = (who, when) if confirmed else ("", "")
             self._notify("finding")
 
         if not self.levels_confirmed:

@@ -116,6 +116,43 @@ class Approval:
 
 
 @dataclass(frozen=True)
+class LevelCheck:
+    """How the plan's level was established: the analysis' confidence in its count from the sacrum, and, when
+    a person confirmed or shifted the labels, who and when (issue 23's safety interlock)."""
+
+    confidence: str  # "high" | "low"
+    reasons: tuple[str, ...] = ()
+    level_shift: int = 0
+    confirmed_by: str = ""
+    confirmed_at: str = ""
+
+    def __post_init__(self) -> None:
+        if self.confidence not in ("high", "low"):
+            raise ValueError(f"unknown level confidence {self.confidence!r}")
+        object.__setattr__(self, "reasons", tuple(str(r) for r in self.reasons))
+        if bool(self.confirmed_by) != bool(self.confirmed_at):
+            raise ValueError("a level confirmation needs both who confirmed and when")
+
+    @property
+    def settled(self) -> bool:
+        """Whether a plan may be built on the level: the count is sure, or a person confirmed or shifted it."""
+        return self.confidence == "high" or bool(self.confirmed_by)
+
+    def as_dict(self) -> dict:
+        out = {"confidence": self.confidence, "reasons": list(self.reasons), "level_shift": self.level_shift}
+        if self.confirmed_by:
+            out.update(confirmed_by=self.confirmed_by, confirmed_at=self.confirmed_at)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LevelCheck":
+        return cls(
+            data["confidence"], tuple(data.get("reasons", ())), int(data.get("level_shift", 0)),
+            data.get("confirmed_by", ""), data.get("confirmed_at", ""),
+        )
+
+
+@dataclass(frozen=True)
 class HistoryEvent:
     event: str  # created | approved | reopened
     name: str
@@ -158,6 +195,7 @@ class Plan:
     status: str = "draft"
     approval: Approval | None = None
     history: tuple[HistoryEvent, ...] = ()
+    level_check: LevelCheck | None = None
 
     def __post_init__(self) -> None:
         if self.procedure not in PROCEDURES:
@@ -217,6 +255,7 @@ def plan_to_dict(plan: Plan) -> dict:
             },
         },
         "level": plan.level,
+        "level_check": None if plan.level_check is None else plan.level_check.as_dict(),
         "procedure": plan.procedure,
         "side": plan.side,
         "trajectories": [
@@ -348,6 +387,7 @@ def plan_from_dict(data, source: str = "plan") -> Plan:
             status=data["status"],
             approval=None if not data.get("approval") else Approval(**data["approval"]),
             history=tuple(HistoryEvent(**e) for e in data.get("history", [])),
+            level_check=None if not data.get("level_check") else LevelCheck.from_dict(data["level_check"]),
         )
     except ValueError as error:  # a rule the schema cannot say (e.g. a sided procedure without a side)
         raise PlanFormatError(source, "(the document)", str(error)) from error

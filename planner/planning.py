@@ -18,7 +18,8 @@ from pathlib import Path
 
 from planner.anatomy import SafetyAnatomy, build_anatomy
 from planner.analysis import StudyAnalysis, analyze_study_series, write_analysis
-from planner.plan import SIDED, Plan, StudyRef, now_iso, plan_to_dict
+from planner.errors import PlannerError
+from planner.plan import SIDED, LevelCheck, Plan, StudyRef, now_iso, plan_to_dict
 from planner.plan_store import atomic_write_text
 from planner.suggest import NoSafePathError, Suggestion, metrics_for, suggest_trajectory
 from planner.trajectory import TrajectoryMetrics
@@ -63,8 +64,51 @@ def study_ref(sagittal_headers, others=(), study_path="") -> StudyRef:
     )
 
 
+class LevelNotConfirmed(PlannerError):
+    """The level count from the sacrum is not certain and nobody has confirmed or shifted it."""
+
+
+def level_check(levels, confirmed_by: str = "") -> LevelCheck:
+    """How the level of an analysis (its :class:`~planner.levels.LevelResult`) stands: its confidence, and
+    ``confirmed_by`` (now) when a person confirmed the labels or shifted them."""
+    return LevelCheck(
+        levels.confidence,
+        tuple(levels.confidence_reasons),
+        levels.level_shift,
+        confirmed_by,
+        now_iso() if confirmed_by else "",
+    )
+
+
+def require_settled(check: LevelCheck, how: str) -> None:
+    """Raise :class:`LevelNotConfirmed` (saying ``how`` to confirm) when ``check`` does not allow a plan."""
+    if not check.settled:
+        reasons = " ".join(check.reasons)
+        raise LevelNotConfirmed(f"the level count from the sacrum is not certain ({reasons}) {how}")
+
+
+def level_blocked(model=None, plan: Plan | None = None) -> str:
+    """Why Suggest plan, Approve and export must wait (empty when they need not): the level count from the
+    sacrum is not certain and nobody has confirmed or shifted it. ``model``: the shown
+    :class:`~planner.disc_model.DiscModel`; ``plan``: the open plan, whose own record decides when it has one."""
+    check = plan.level_check if plan is not None and plan.level_check is not None else None
+    if check is None and model is not None:
+        check = model.level_check()
+    if check is None or check.settled:
+        return ""
+    return (
+        "The level count from the sacrum is not certain: " + " ".join(check.reasons)
+        + " Check the level labels on the sagittal view, then Confirm them or shift them (Higher/Lower)."
+    )
+
+
 def finding_summary(finding, analysis_file: str = "") -> dict:
     """The plan's link to the disc finding (a :class:`~planner.bulge.BulgeFinding`)."""
+    if not getattr(finding, "reliable", True):
+        summary = {"classification": None, "reliable": False, "not_reliable_because": list(finding.problems)}
+        if analysis_file:
+            summary["analysis_file"] = str(analysis_file)
+        return summary
     summary = {
         "classification": finding.classification,
         "side": finding.side,
@@ -92,9 +136,13 @@ def plan_side(finding, procedure: str, side: str | None = None) -> str:
     return touched[0] if len(touched) == 1 else "left"
 
 
-def draft_plan(ref: StudyRef, finding, procedure: str, side: str, author: str, suggestion: Suggestion | None, analysis_file="") -> Plan:
+def draft_plan(
+    ref: StudyRef, finding, procedure: str, side: str, author: str, suggestion: Suggestion | None, analysis_file="",
+    level_check: LevelCheck | None = None,
+) -> Plan:
     """A draft plan holding the suggested trajectory (none when no safe path was found)."""
     return Plan(
+        level_check=level_check,
         study=ref,
         procedure=procedure,
         side=side,
@@ -122,18 +170,36 @@ def plan_json(plan: Plan, anatomy: SafetyAnatomy | None, analysis_file: str = ""
     return data
 
 
-def plan_study(study_path, procedure: str, side: str | None, out_dir, author: str, level_shift: int = 0) -> dict:
-    """Analyse the study, build the suggested plan and write ``out_dir/analysis.json`` and ``plan.json``."""
+def plan_study(
+    study_path, procedure: str, side: str | None, out_dir, author: str, level_shift: int = 0, confirm_level: bool = False
+) -> dict:
+    """Analyse the study, build the suggested plan and write ``out_dir/analysis.json`` and ``plan.json``.
+
+    When the level count is not certain (``confidence`` low), no plan is written
+    (:class:`LevelNotConfirmed`) unless ``confirm_level`` or a ``level_shift``
+    says that ``author`` checked the labels; the plan records who and when.
+    """
     out = Path(out_dir)
     study = analyze_study_series(study_path, level_shift=level_shift)
     write_analysis(study, out)
     analysis_file = out / "analysis.json"
-    anatomy = build_anatomy(study.analysis, other_mr_volumes(study))
+    check = level_check(study.analysis.levels, author if (confirm_level or level_shift) else "")
+    require_settled(
+        check,
+        f"Check the level labels ({analysis_file}, or in the workstation) and run again with --confirm-level if "
+        "they are right, or --level-shift N if they are N levels off.",
+    )
     finding = study.analysis.finding
+    if not finding.reliable and procedure in SIDED and not side:
+        raise PlannerError(
+            f"the L5-S1 disc measurement is not reliable ({'; '.join(finding.problems)}), so the side cannot be "
+            "taken from it: give --side"
+        )
+    anatomy = build_anatomy(study.analysis, other_mr_volumes(study))
     side = plan_side(finding, procedure, side)
     suggestion = suggest_trajectory(anatomy, procedure, side)  # NoSafePathError: no plan is written
     ref = study_ref(study.sagittal.headers, [("axial", s.headers) for s in study.axial[:1]], study_path)
-    plan = draft_plan(ref, finding, procedure, side, author, suggestion, analysis_file.name)
+    plan = draft_plan(ref, finding, procedure, side, author, suggestion, analysis_file.name, check)
     data = plan_json(plan, anatomy, analysis_file.name)
     atomic_write_text(out / "plan.json", json.dumps(data, indent=1))
     return data

@@ -105,3 +105,28 @@ def orthanc(tmp_path):
     server = OrthancServer(tmp_path / "orthanc").start()
     yield server
     server.stop()
+
+
+def write_volume_series(volume, folder: Path, description: str = "SAG T2 cropped", study_uid: str | None = None) -> Path:
+    """Write ``volume`` (a scalar MR volume) as a DICOM MR series in ``folder``: one file per slice, its geometry
+    from ``volume.image_to_lps``, 16-bit pixels scaled to the volume's range."""
+    folder.mkdir(parents=True, exist_ok=True)
+    affine = volume.image_to_lps
+    spacing = volume.spacing_mm
+    row_dir, col_dir = affine[:3, 0] / spacing[0], affine[:3, 1] / spacing[1]
+    scale = 4000.0 / max(float(volume.array.max()), 1e-6)
+    series_uid, frame_uid = generate_uid(), generate_uid()
+    study_uid = study_uid or generate_uid()
+    for k in range(volume.shape[0]):
+        position = affine[:3, 3] + affine[:3, 2] * k
+        path = make_mr_slice(
+            folder / f"{k:04d}.dcm", position=tuple(position), orientation=(*row_dir, *col_dir),
+            spacing=(spacing[1], spacing[0]), rows=volume.shape[1], columns=volume.shape[2], series_uid=series_uid,
+            frame_of_reference_uid=frame_uid, instance=k + 1, pixels=np.rint(volume.array[k] * scale).astype(np.uint16),
+        )
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesDescription = description
+        ds.SliceThickness = float(spacing[2])
+        ds.save_as(path, enforce_file_format=True)
+    return folder

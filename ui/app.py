@@ -107,6 +107,14 @@ def run_gui(
         if (window.context.disc is None or window._tasks) and waited_s < 120.0:
             QTimer.singleShot(200, lambda: suggest_when_analysed(waited_s + 0.2))
             return
+        from planner.planning import level_blocked
+
+        blocked = level_blocked(window.context.disc) if window.context.disc is not None else ""
+        if blocked:  # the interlock: no plan; the picture shows the labels and the banner asking for a decision
+            print(f"main.py --plan: not suggested: {blocked}", file=sys.stderr)
+            if screenshot:
+                QTimer.singleShot(300, save_and_quit)
+            return
         window.suggest_plan(plan, on_done=(lambda _s: QTimer.singleShot(300, save_and_quit)) if screenshot else None)
 
     def save_and_quit(waited_s: float = 0.0) -> None:

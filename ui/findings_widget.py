@@ -7,6 +7,8 @@ main window (signals) to run the analysis; the values all come from
 
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QConicalGradient, QFont, QPainter, QPainterPath, QPen
@@ -133,6 +135,14 @@ class FindingsWidget(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setObjectName("findings-message")
+        self.level_banner = QLabel("")
+        self.level_banner.setWordWrap(True)
+        self.level_banner.setObjectName("levelBanner")
+        self.level_banner.setStyleSheet(
+            "QLabel#levelBanner { background: #4a3410; color: #ffd089; border: 1px solid #ffb347; "
+            "border-radius: 4px; padding: 6px; }"
+        )
+        self.level_banner.hide()
 
         self.analyse_button = QPushButton("Analyse L5-S1")
         self.analyse_button.setToolTip("Find the levels, segment the L5-S1 disc and classify it (Lumbar Disc Nomenclature 2.0)")
@@ -201,6 +211,7 @@ class FindingsWidget(QWidget):
         level_row.addWidget(self.confirm_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
+        layout.addWidget(self.level_banner)
         layout.addWidget(self.message)
         layout.addWidget(self.analyse_button)
         level_hint = QLabel("Level count wrong? L5-S1 is one disc:")
@@ -246,6 +257,7 @@ class FindingsWidget(QWidget):
             widget.setEnabled(has)
         if not has:
             self.title.setText("L5-S1: no analysis")
+            self.level_banner.hide()
             self.plot.set_profile(None)
             for value in self.values.values():
                 value.setText("-")
@@ -253,6 +265,19 @@ class FindingsWidget(QWidget):
             return
         f = model.finding
         self.message.setText("")
+        levels = model.levels
+        if not model.level_settled:
+            self.level_banner.setText(
+                "<b>Level count not certain.</b> " + escape(" ".join(levels.confidence_reasons))
+                + "<br>Check the labels on the sagittal view, then <b>Confirm</b> them or move L5-S1 one disc "
+                "<b>Higher</b>/<b>Lower</b>. Suggest plan, Approve and export wait until then."
+            )
+            self.level_banner.show()
+        else:
+            self.level_banner.hide()
+        if not f.reliable:
+            self._show_not_assessable(model)
+            return
         kind = f.classification.capitalize() + (f" ({f.focal})" if f.focal else "")
         self.title.setText(f"L5-S1: {kind}" + ("" if f.classification == "normal" else f", {f.side}"))
         self.plot.set_profile(f.profile_mm)
@@ -276,8 +301,26 @@ class FindingsWidget(QWidget):
         v["volume"].setText(f"{model.segmentation.volume_ml():.1f} ml")
         axial = model.analysis.axial
         v["measured_on"].setText(f"axial: {axial.description or 'unnamed series'}" if axial is not None else "sagittal, reformatted")
+        self._show_levels(model)
+
+    def _show_levels(self, model) -> None:
         shift = model.analysis.level_shift
         counted = "counted from the sacrum" + (f", shifted by {shift:+d}" if shift else "")
-        v["levels"].setText(counted + (" · confirmed" if model.levels_confirmed else ""))
+        sure = "confident" if model.levels.confidence == "high" else "not certain"
+        confirmed = f" · confirmed by {model.confirmed_by}" if model.levels_confirmed else ""
+        self.values["levels"].setText(f"{counted} ({sure}){confirmed}")
         self.confirm_button.setEnabled(not model.levels_confirmed)
         self.warnings.setText("\n".join(f"⚠ {w}" for w in model.warnings))
+
+    def _show_not_assessable(self, model) -> None:
+        """A mask that is not disc-like: say so and why; no class, side or displacement."""
+        f = model.finding
+        self.title.setText("L5-S1: not assessable")
+        self.message.setText("The disc measurement is not reliable: " + "; ".join(f.problems) + ".")
+        self.plot.set_profile(None)
+        for key, value in self.values.items():
+            value.setText("-")
+        self.values["classification"].setText("not assessable")
+        self.values["heights"].setText(f"{f.disc_height_mm['anterior']:.1f} / {f.disc_height_mm['posterior']:.1f} mm")
+        self.values["volume"].setText(f"{model.segmentation.volume_ml():.1f} ml")
+        self._show_levels(model)

@@ -51,7 +51,8 @@ from planner.pacs.outbox import Outbox
 from planner.mpr import View, axial_looking_along, contains, volume_center
 from planner.plan_session import PlanSession
 from planner.plan_store import load_plan, recovery_files
-from planner.planning import anatomy_and_suggestion, default_author, draft_plan, plan_side, study_ref
+from planner.plan import SIDED
+from planner.planning import anatomy_and_suggestion, default_author, draft_plan, level_blocked, plan_side, study_ref
 from planner.series_index import summarize
 from planner.thumbnails import series_thumbnail
 from planner.volume import Volume
@@ -644,8 +645,7 @@ class MainWindow(QMainWindow):
                 if measured_on is not None and (self.secondary is None or not contains(self.secondary.volume, disc_center)):
                     # the axial view shows the series the disc was measured on, not a block that misses it
                     self.open_series(measured_on.series_instance_uid, on_done=lambda _loaded: self._go_to_disc(disc_center))
-            finding = analysis.finding
-            self.status_text.setText(f"L5-S1: {finding.classification}, max displacement {finding.max_displacement_mm:.1f} mm")
+            self.status_text.setText(model.summary())
             if on_done:
                 on_done(model)
 
@@ -719,6 +719,13 @@ class MainWindow(QMainWindow):
         if model is None or self.primary is None:
             show_error(self, "Analyse L5-S1 first (Spine > Analyse L5-S1): the plan is built on the disc analysis.")
             return None
+        blocked = level_blocked(model)
+        if blocked:
+            show_error(self, blocked)
+            return None
+        if not model.finding.reliable and procedure in SIDED and not side:
+            show_error(self, "The disc measurement is not reliable, so the side cannot be taken from it: choose the side.")
+            return None
         side = plan_side(model.finding, procedure, side)
         others = [self.secondary.volume] if self.secondary is not None else []
         self.plan_panel.status.setText("Estimating bone, iliac crests, thecal sac and roots, searching a safe path...")
@@ -729,7 +736,7 @@ class MainWindow(QMainWindow):
                 return
             ref_others = [("axial", self.secondary.loaded.headers)] if self.secondary is not None else []
             ref = study_ref(self.primary.loaded.headers, ref_others)
-            plan = draft_plan(ref, model.finding, procedure, side, default_author(), suggestion)
+            plan = draft_plan(ref, model.finding, procedure, side, default_author(), suggestion, level_check=model.level_check())
             self._use_plan(PlanSession(plan, self.context.undo_stack, anatomy=anatomy))
             self.plan_dock.raise_()
             if problem:
@@ -839,6 +846,10 @@ class MainWindow(QMainWindow):
             show_error(self, "The plan belongs to another study than the one shown: open its study to export it.")
             return None
         model = self.context.disc
+        blocked = level_blocked(model, plan)
+        if blocked:
+            show_error(self, blocked)
+            return None
         mask = model.segmentation.series_mask(self.primary.volume) if model is not None else None
         metrics = {t.id: m.as_dict() for t in plan.trajectories if (m := session.metrics(t.id)) is not None}
         warnings = list(session.anatomy.warnings) if session.anatomy is not None else []
@@ -951,6 +962,10 @@ class MainWindow(QMainWindow):
 
     def _approve_dialog(self) -> None:
         session = self.context.plan
+        blocked = level_blocked(self.context.disc, session.plan)
+        if blocked:
+            show_error(self, blocked)
+            return
         name, ok = QInputDialog.getText(self, "Approve plan", "Approved by (name):", text=session.plan.author)
         if ok and name.strip():
             session.document.approve(name.strip())

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from planner.errors import PlanLockedError
 from planner.plan import INJECTATES, Needle
 from planner.suggest import STANDARD_NEEDLES_MM
+from planner.planning import level_blocked
 from ui.context import ViewerContext
 
 PROCEDURE_LABELS = {
@@ -64,6 +65,11 @@ class PlanPanel(QWidget):
         )
         self.status = QLabel("No plan yet. Analyse L5-S1, then suggest a plan.")
         self.status.setWordWrap(True)
+        self.blocked = QLabel("")
+        self.blocked.setWordWrap(True)
+        self.blocked.setObjectName("levelBlocked")
+        self.blocked.setStyleSheet("color: #ffb347; font-weight: bold;")
+        self.blocked.hide()
 
         self.metrics = QLabel("")
         self.metrics.setWordWrap(True)
@@ -130,6 +136,7 @@ class PlanPanel(QWidget):
         buttons.addWidget(self.send_button, 3, 0, 1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.blocked)
         layout.addWidget(self.suggest_button)
         layout.addWidget(self.status)
         layout.addWidget(self.metrics)
@@ -140,6 +147,8 @@ class PlanPanel(QWidget):
         layout.addStretch(1)
         context.plan_changed.connect(self.refresh)
         context.plan_edited.connect(self.refresh)
+        context.disc_changed.connect(self.refresh)
+        context.disc_edited.connect(lambda what: what == "finding" and self.refresh())
         self.refresh()
 
     # ------------------------------------------------------------------ showing
@@ -149,7 +158,16 @@ class PlanPanel(QWidget):
         has_plan = session is not None and bool(session.plan.trajectories)
         for widget in (self.needle_length, self.needle_gauge, self.injectate, self.volume, self.align_button):
             widget.setEnabled(has_plan and not session.plan.approved)
-        self.approve_button.setEnabled(session is not None)
+        # the safety interlock: nothing is suggested, approved or exported on a level nobody is sure of
+        disc = self.context.disc
+        suggest_blocked = level_blocked(disc) if disc is not None else ""
+        plan_blocked = level_blocked(disc, session.plan) if session is not None else ""
+        self.suggest_button.setEnabled(not suggest_blocked)
+        self.approve_button.setEnabled(session is not None and (session.plan.approved or not plan_blocked))
+        self.send_button.setEnabled(session is None or not plan_blocked)
+        reason = suggest_blocked or plan_blocked
+        self.blocked.setText(f"⚠ {reason}" if reason else "")
+        self.blocked.setVisible(bool(reason))
         if session is None:
             self.metrics.setText("")
             self.warnings.setText("")

@@ -59,6 +59,14 @@ INJECTATE = local("SIP-0403", "Injectate")
 GUIDANCE = local("SIP-0404", "Image guidance")
 NEEDLE_TIP = local("SIP-0405", "Needle tip")
 PLAN_STATUS = local("SIP-0406", "Plan status")
+LEVEL_CONFIDENCE = local("SIP-0407", "Confidence of the level count from the sacrum")
+LEVEL_CONFIRMED_BY = local("SIP-0408", "Vertebral level confirmed by")
+LEVEL_CONFIRMED_AT = local("SIP-0409", "Vertebral level confirmed at")
+LEVEL_SHIFT = local("SIP-0311", "Vertebral level shift set by the user")
+LEVEL_CONFIDENCES = {
+    "high": local("SIP-0701", "High: every check of the count held"),
+    "low": local("SIP-0702", "Low: the count needed a person's check"),
+}
 
 CLASSES = {
     name: local(f"SIP-05{n:02d}", text)

@@ -179,6 +179,7 @@ def plan_report_pdf(content: ReportContent) -> bytes:
 
     story.append(Paragraph("Finding at L5–S1 (Lumbar Disc Nomenclature 2.0)", styles["h2"]))
     story.append(_finding_table(plan.finding or {}, content.analysis, styles))
+    story.append(Paragraph(_esc(level_sentence(plan)), styles["body"]))
 
     story.append(Paragraph("Needle trajectories", styles["h2"]))
     story.append(_trajectory_table(plan, content.metrics, styles))
@@ -248,8 +249,24 @@ def plan_report_pdf(content: ReportContent) -> bytes:
     return buffer.getvalue()
 
 
+def level_sentence(plan: Plan) -> str:
+    """How the plan's level was established, in one sentence for the report."""
+    check = plan.level_check
+    if check is None:
+        return "Level: counted from the sacrum (how it was checked was not recorded with this plan)."
+    shift = f", shifted by {check.level_shift:+d} level{'s' if abs(check.level_shift) != 1 else ''}" if check.level_shift else ""
+    if check.confirmed_by:
+        sure = "confident" if check.confidence == "high" else "not certain: " + " ".join(check.reasons)
+        return f"Level: counted from the sacrum ({sure}){shift}; confirmed by {check.confirmed_by}, {_time(check.confirmed_at)}."
+    return f"Level: counted from the sacrum, every check of the count held{shift}."
+
+
 def _finding_table(finding: dict, analysis: dict | None, styles) -> Table:
     a = analysis or {}
+    if a.get("reliable") is False or finding.get("reliable") is False:
+        because = a.get("not_reliable_because") or finding.get("not_reliable_because") or []
+        return _grid([["Classification", "not assessable: the disc measurement is not reliable ("
+                       + "; ".join(because) + "); read the images directly"]], [40 * mm, 136 * mm], styles)
     value = lambda key: a.get(key, finding.get(key))  # noqa: E731 - the analysis has more than the plan's summary
     rows = [
         ["Classification", f"{value('classification') or '—'}, side {value('side') or '—'}, zone {value('zone') or '—'}"],

@@ -16,6 +16,8 @@ TEXT item ("Plan document (JSON)"), checked against the SCOORD3D geometry:
 
 from __future__ import annotations
 
+import datetime
+
 import json
 from typing import Mapping, Sequence
 
@@ -147,12 +149,31 @@ def _procedure_group(plan: Plan, identity: ExportIdentity):
         hd.sr.QualitativeEvaluation(codes.SCT.Laterality, c.SIDES[plan.side]),
         hd.sr.QualitativeEvaluation(c.PLAN_STATUS, c.STATUSES[plan.status]),
     ]
+    measurements = [hd.sr.Measurement(name=c.INJECTATE_VOLUME, value=plan.injectate.volume_ml, unit=c.ML)]
+    check = plan.level_check
+    if check is not None:
+        evaluations.append(hd.sr.QualitativeEvaluation(c.LEVEL_CONFIDENCE, c.LEVEL_CONFIDENCES[check.confidence]))
+        measurements.append(hd.sr.Measurement(name=c.LEVEL_SHIFT, value=check.level_shift, unit=c.NO_UNITS))
     return hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=_tracking(identity, "procedure", f"Plan {plan.plan_uid} version {plan.version}"),
         finding_type=c.PROCEDURES[plan.procedure],
-        measurements=[hd.sr.Measurement(name=c.INJECTATE_VOLUME, value=plan.injectate.volume_ml, unit=c.ML)],
+        measurements=measurements,
         qualitative_evaluations=evaluations,
     )
+
+
+def _level_confirmation(plan: Plan) -> list:
+    """Who confirmed (or shifted) the level count, and when: text and date-time items of the report."""
+    check = plan.level_check
+    if check is None or not check.confirmed_by:
+        return []
+    items = [hd.sr.TextContentItem(name=c.LEVEL_CONFIRMED_BY, value=check.confirmed_by[:1024], relationship_type="CONTAINS")]
+    try:
+        when = datetime.datetime.fromisoformat(check.confirmed_at)
+    except ValueError:
+        return items
+    items.append(hd.sr.DateTimeContentItem(name=c.LEVEL_CONFIRMED_AT, value=when, relationship_type="CONTAINS"))
+    return items
 
 
 def _ultrasound_group(plan: Plan, identity: ExportIdentity):
@@ -211,6 +232,7 @@ def build_plan_sr(
         imaging_measurements=groups,
     )
     root = report[0]
+    root.ContentSequence.extend(_level_confirmation(plan))
     if plan.notes:
         root.ContentSequence.append(
             hd.sr.TextContentItem(name=codes.DCM.Comment, value=plan.notes, relationship_type="CONTAINS")

@@ -62,7 +62,11 @@ def test_analyze_finds_segments_and_classifies_the_phantom(phantom, tmp_path):
     mask = np.zeros(volume.shape, bool)
     frames = seg.pixel_array.reshape(-1, *volume.shape[1:])
     to_index = np.linalg.inv(volume.image_to_lps)
+    labels = {int(s.SegmentNumber): s.SegmentLabel for s in seg.SegmentSequence}
+    assert set(labels.values()) == {"L5-S1 disc", "L5 vertebral body", "S1 vertebral body"}
     for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence):
+        if labels[int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)] != "L5-S1 disc":
+            continue  # the bodies above and below it
         position = [float(v) for v in item.PlanePositionSequence[0].ImagePositionPatient]
         k = int(round((to_index @ np.r_[position, 1.0])[2]))
         mask[k] |= frame.astype(bool)
