@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.demo.phantom import Finding, SpinePhantom
+from planner.demo.phantom import Anatomy, Finding, SpinePhantom
 from planner.demo import ultrasound_phantom as usp
 from planner.demo.writer import DemoWriter, MRGrid
 
@@ -53,6 +53,7 @@ def write_demo_study(
     sagittal_slice_mm: float = 4.0,
     axial_size: int = 320,
     l5s1_axial_slices: int = 13,
+    anatomy: Anatomy | None = None,
 ) -> dict:
     """Write the demo study under ``out`` and return the ground truth (also in ``out/truth/truth.json``)."""
     out = Path(out)
@@ -64,6 +65,7 @@ def write_demo_study(
         high_crests=high_crests,
         rotation_deg=tuple(rotation_deg),
         lumbarised_s1=lumbarised_s1,
+        anatomy=anatomy or Anatomy(),
     )
     writer = DemoWriter(out, seed=seed, patient=DEMO_PATIENT, study_date=datetime.date(2026, 11, 2))
     truth: dict = {
@@ -75,6 +77,10 @@ def write_demo_study(
         "lumbarised_s1": lumbarised_s1,
         "rotation_deg": list(rotation_deg),
         "noise": noise,
+        "bias": bias,
+        "sagittal_slice_mm": sagittal_slice_mm,
+        "sagittal_pixel_mm": 300.0 / sagittal_size,
+        "anatomy_random": anatomy is not None,
         "levels": {},
         "series": {},
     }

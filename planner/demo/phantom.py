@@ -61,6 +61,71 @@ CREST_Z_MM = {False: 34.0, True: 62.0}
 
 
 @dataclass(frozen=True)
+class Anatomy:
+    """One patient's proportions and one scanner's T2 contrast; the defaults are the demo patient's.
+
+    ``nucleus_mix``: 0 a hydrated nucleus (bright), 1 a degenerated one (as dark as the annulus), per disc;
+    discs not named are hydrated.
+    """
+
+    body_height_mm: dict = field(default_factory=lambda: dict(BODY_HEIGHT_MM))
+    disc_height_mm: dict = field(default_factory=lambda: dict(DISC_HEIGHT_MM))
+    tilt_deg: dict = field(default_factory=lambda: dict(TILT_DEG))
+    sacrum: dict = field(default_factory=lambda: dict(SACRUM))
+    body_half_width_mm: float = BODY_HALF_WIDTH_MM
+    body_half_depth_mm: float = BODY_HALF_DEPTH_MM
+    t2: dict = field(default_factory=lambda: dict(T2))
+    nucleus_mix: dict = field(default_factory=dict)
+
+    @classmethod
+    def random(cls, rng: np.random.Generator) -> "Anatomy":
+        """Adult proportions and T2 contrasts drawn over realistic ranges (one subject, one scanner).
+
+        Bodies 22-31 mm high and 40-54 x 28-40 mm across; discs 5-14 mm (L5-S1 4-13 mm, thinner
+        when degenerated); lordosis 0.6-1.4 times the average with the sacral slope 28-52 degrees; each
+        tissue's signal varied independently (marrow from fatty-bright to dark), with the ordering T2
+        keeps: CSF and fat bright, cortex darkest.
+        """
+        mean_body = rng.uniform(23.0, 30.0)
+        bodies = {level: float(np.clip(mean_body + rng.normal(0, 1.0), 22.0, 31.0)) for level in LEVELS}
+        discs = {name: float(rng.uniform(6.0, 13.0)) for name in DISC_HEIGHT_MM}
+        degeneration = {name: float(rng.uniform(0.0, 1.0)) if rng.random() < 0.4 else 0.0 for name in DISC_HEIGHT_MM}
+        discs["L5-S1"] = float(rng.uniform(4.0, 7.0) if degeneration["L5-S1"] > 0.5 else rng.uniform(6.0, 13.0))
+        lordosis = rng.uniform(0.6, 1.4)
+        slope = rng.uniform(28.0, 52.0)
+        tilts = {"S1": slope}
+        for level in LEVELS:
+            tilts[level] = float(TILT_DEG[level] * lordosis + (slope - 40.0) * (0.8 if level == "L5" else 0.3))
+        scale_sacrum = rng.uniform(0.85, 1.15)
+        sacrum = {}
+        for name, (height, tilt, scale) in SACRUM.items():
+            sacrum[name] = (height * scale_sacrum, tilt + (slope - 40.0), scale)
+        t2 = {
+            "background": 0.0,
+            "soft": rng.uniform(0.12, 0.3),
+            "muscle": rng.uniform(0.18, 0.35),
+            "fat": rng.uniform(0.6, 0.95),
+            "marrow": rng.uniform(0.3, 0.7),
+            "cortex": rng.uniform(0.02, 0.12),
+            "nucleus": rng.uniform(0.6, 0.98),
+            "annulus": rng.uniform(0.18, 0.35),
+            "csf": rng.uniform(0.85, 1.0),
+            "root": rng.uniform(0.28, 0.42),
+            "posterior_bone": rng.uniform(0.3, 0.6),
+        }
+        return cls(
+            bodies,
+            discs,
+            tilts,
+            sacrum,
+            float(rng.uniform(20.0, 27.0)),
+            float(rng.uniform(14.0, 20.0)),
+            t2,
+            degeneration,
+        )
+
+
+@dataclass(frozen=True)
 class Finding:
     """The L5-S1 disc finding built into the phantom (Fardon 2014 classes).
 
@@ -113,6 +178,7 @@ class SpinePhantom:
     rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
     #: transitional anatomy: S1 not fused to S2 but joined by a full disc (``LUMBARISED_DISC_MM`` high)
     lumbarised_s1: bool = False
+    anatomy: Anatomy = field(default_factory=Anatomy)
 
     def __post_init__(self) -> None:
         self.rotation = _rotation(self.rotation_deg)
@@ -121,13 +187,13 @@ class SpinePhantom:
         top = np.zeros(3)
         below = "S1"
         for level in LEVELS:
-            tilt = np.radians(TILT_DEG[level])
+            tilt = np.radians(self.anatomy.tilt_deg[level])
             axis = np.array([0.0, -np.sin(tilt), np.cos(tilt)])
             posterior = np.array([0.0, np.cos(tilt), np.sin(tilt)])
             disc_name = f"{level}-{below}"
-            disc_h = DISC_HEIGHT_MM[disc_name]
+            disc_h = self.anatomy.disc_height_mm[disc_name]
             self.discs[disc_name] = Segment(disc_name, top + axis * disc_h / 2, axis, posterior, disc_h / 2)
-            body_h = BODY_HEIGHT_MM[level]
+            body_h = self.anatomy.body_height_mm[level]
             self.bodies[level] = Segment(level, top + axis * (disc_h + body_h / 2), axis, posterior, body_h / 2)
             top = top + axis * (disc_h + body_h)
             below = level
@@ -135,7 +201,7 @@ class SpinePhantom:
         # joined by thin dark remnants of discs; S1's superior endplate is the origin.
         # A lumbarised S1 is joined to S2 by a disc instead.
         top = np.zeros(3)
-        for name, (height, tilt_deg, scale) in SACRUM.items():
+        for name, (height, tilt_deg, scale) in self.anatomy.sacrum.items():
             tilt = np.radians(tilt_deg)
             axis = np.array([0.0, -np.sin(tilt), np.cos(tilt)])
             posterior = np.array([0.0, np.cos(tilt), np.sin(tilt)])
@@ -156,6 +222,13 @@ class SpinePhantom:
         pivot = self.l5s1.centre
         return pivot + self.rotation @ (np.asarray(point, float) - pivot)
 
+    def to_phantom(self, points_lps: np.ndarray) -> np.ndarray:
+        """Patient LPS points (..., 3) in the phantom's own upright frame (the inverse of :meth:`to_patient`)."""
+        if self.rotation_deg == (0.0, 0.0, 0.0):
+            return points_lps
+        pivot = self.l5s1.centre.astype(points_lps.dtype)
+        return pivot + (points_lps - pivot) @ self.rotation.astype(points_lps.dtype)
+
     def direction_to_patient(self, vector) -> np.ndarray:
         return self.rotation @ np.asarray(vector, float)
 
@@ -166,7 +239,7 @@ class SpinePhantom:
     def _s1_foramen(self, side: str) -> np.ndarray:
         s1 = self.bodies["S1"]
         sign = 1.0 if side == "left" else -1.0
-        return s1.centre + s1.posterior * (BODY_HALF_DEPTH_MM + 14.0) + np.array([sign * S1_FORAMEN_LATERAL_MM, 0, 0]) - s1.axis * 4.5
+        return s1.centre + s1.posterior * (self.anatomy.body_half_depth_mm + 14.0) + np.array([sign * S1_FORAMEN_LATERAL_MM, 0, 0]) - s1.axis * 4.5
 
     def _sacral_bone(self, points: np.ndarray) -> np.ndarray:
         """The alae lateral to S1-S2 and the dorsal sacral plate, holed at the S1 dorsal foramina."""
@@ -174,7 +247,7 @@ class SpinePhantom:
         for name in ("S1", "S2"):
             body = self.bodies[name]
             x, w, a = self._local(points, body)
-            half_w = BODY_HALF_WIDTH_MM * body.scale
+            half_w = self.anatomy.body_half_width_mm * body.scale
             ala = (np.abs(x) >= half_w + 3.0) & (np.abs(x) <= half_w + 22.0) & (w > -8.0) & (w < 26.0)
             bone |= ala & (a <= body.half_height - 6.0) & (a >= -body.half_height)
         s1 = self.bodies["S1"]
@@ -213,7 +286,7 @@ class SpinePhantom:
 
     def _body(self, points, segment: Segment, scale: float = 1.0):
         x, w, a = self._local(points, segment)
-        half_w, half_d = BODY_HALF_WIDTH_MM * scale, BODY_HALF_DEPTH_MM * scale
+        half_w, half_d = self.anatomy.body_half_width_mm * scale, self.anatomy.body_half_depth_mm * scale
         # kidney-shaped cross-section: the posterior wall is flattened
         ellipse = (x / half_w) ** 2 + (w / half_d) ** 2
         flat = w < half_d * 0.82
@@ -226,10 +299,10 @@ class SpinePhantom:
         disc = self.discs[name]
         x, w, a = self._local(points, disc)
         # the disc bulges a little between endplates, like the real annulus
-        height_profile = disc.half_height * (1.0 - 0.15 * ((x / BODY_HALF_WIDTH_MM) ** 2))
-        ellipse = (x / BODY_HALF_WIDTH_MM) ** 2 + (w / BODY_HALF_DEPTH_MM) ** 2
-        inside = (ellipse <= 1.0) & (w < BODY_HALF_DEPTH_MM * 0.82) & (np.abs(a) <= height_profile)
-        nucleus = ((x / (BODY_HALF_WIDTH_MM * 0.55)) ** 2 + (w / (BODY_HALF_DEPTH_MM * 0.5)) ** 2 <= 1.0) & (
+        height_profile = disc.half_height * (1.0 - 0.15 * ((x / self.anatomy.body_half_width_mm) ** 2))
+        ellipse = (x / self.anatomy.body_half_width_mm) ** 2 + (w / self.anatomy.body_half_depth_mm) ** 2
+        inside = (ellipse <= 1.0) & (w < self.anatomy.body_half_depth_mm * 0.82) & (np.abs(a) <= height_profile)
+        nucleus = ((x / (self.anatomy.body_half_width_mm * 0.55)) ** 2 + (w / (self.anatomy.body_half_depth_mm * 0.5)) ** 2 <= 1.0) & (
             np.abs(a) <= disc.half_height * 0.6
         )
         if name == "L5-S1":
@@ -238,16 +311,16 @@ class SpinePhantom:
 
     def _displaced(self, x, w, a, disc: Segment) -> np.ndarray:
         f = self.finding
-        margin = BODY_HALF_DEPTH_MM * 0.82
+        margin = self.anatomy.body_half_depth_mm * 0.82
         within_height = np.abs(a) <= disc.half_height * 0.9
         if f.classification == "normal" or f.size_mm <= 0:
             return np.zeros_like(x, dtype=bool)
         if f.classification == "bulge":
             # circumferential displacement beyond the endplate outline, most posteriorly
-            ellipse = (x / (BODY_HALF_WIDTH_MM + f.size_mm)) ** 2 + (
-                w / (BODY_HALF_DEPTH_MM + f.size_mm)
+            ellipse = (x / (self.anatomy.body_half_width_mm + f.size_mm)) ** 2 + (
+                w / (self.anatomy.body_half_depth_mm + f.size_mm)
             ) ** 2
-            return (ellipse <= 1.0) & (w < margin + f.size_mm) & within_height & (w > -BODY_HALF_DEPTH_MM * 0.3)
+            return (ellipse <= 1.0) & (w < margin + f.size_mm) & within_height & (w > -self.anatomy.body_half_depth_mm * 0.3)
         x0 = f.lateral_offset_mm
         depth = w - margin
         if f.classification == "protrusion":
@@ -286,25 +359,24 @@ class SpinePhantom:
 
     def sample(self, points: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """T2 intensity (0..1) and label masks at LPS ``points`` (..., 3)."""
-        if self.rotation_deg != (0.0, 0.0, 0.0):  # into the phantom's upright frame
-            pivot = self.l5s1.centre.astype(points.dtype)
-            points = pivot + (points - pivot) @ self.rotation.astype(points.dtype)
+        points = self.to_phantom(points)  # into the phantom's upright frame
         x, y, z = points[..., 0], points[..., 1], points[..., 2]
-        image = np.full(points.shape[:-1], T2["background"], dtype=np.float32)
+        t2 = self.anatomy.t2
+        image = np.full(points.shape[:-1], t2["background"], dtype=np.float32)
         # the trunk: skin 100 mm behind the S1 endplate centre (about 20 mm beyond the spinous processes)
         body_outline = (x / 160.0) ** 2 + ((y - 0.0) / 100.0) ** 2 <= 1.0
-        image[body_outline] = T2["soft"]
+        image[body_outline] = t2["soft"]
         skin_y = 0.0 + 100.0 * np.sqrt(np.clip(1 - (x / 160.0) ** 2, 0, 1))
         fat = body_outline & (y > skin_y - 18.0)
         muscle = body_outline & (y > 28.0) & (y <= skin_y - 18.0) & (np.abs(x) < 75.0)
-        image[muscle] = T2["muscle"]
-        image[fat] = T2["fat"]
+        image[muscle] = t2["muscle"]
+        image[fat] = t2["fat"]
         labels: dict[str, np.ndarray] = {}
         bone = np.zeros(image.shape, dtype=bool)
         for name, body in self.bodies.items():
             inside, cortex = self._body(points, body, body.scale)
             # the thecal sac and posterior elements sit behind each body
-            canal_centre_w = BODY_HALF_DEPTH_MM + 10.0
+            canal_centre_w = self.anatomy.body_half_depth_mm + 10.0
             bx, bw, ba = self._local(points, body)
             reach = body.half_height + 6.0
             canal = ((bx / 11.0) ** 2 + ((bw - canal_centre_w) / 7.5) ** 2 <= 1.0) & (np.abs(ba) <= reach)
@@ -313,49 +385,57 @@ class SpinePhantom:
             spinous = (np.abs(bx) < 4.0) & (bw >= canal_centre_w + 14.0) & (bw < canal_centre_w + 38.0) & (np.abs(ba) <= body.half_height * 0.55)
             if body.scale < 0.8:  # below S2: no thecal sac, the sacral canal narrows to nothing
                 canal &= np.zeros_like(canal)
-            image[lamina | spinous] = T2["posterior_bone"]
+            image[lamina | spinous] = t2["posterior_bone"]
             bone |= lamina | spinous
             if canal.any():
-                image[canal] = T2["csf"]
+                image[canal] = t2["csf"]
                 labels["thecal_sac"] = labels.get("thecal_sac", np.zeros(image.shape, bool)) | canal
-            image[inside] = T2["marrow"]
-            image[cortex] = T2["cortex"]
+            image[inside] = t2["marrow"]
+            image[cortex] = t2["cortex"]
             labels[f"{name}_body"] = inside
             bone |= inside
         sacral = self._sacral_bone(points)
         ilium = self._iliac_bones(points)
-        image[sacral] = T2["posterior_bone"]
-        image[ilium] = T2["marrow"]
+        image[sacral] = t2["posterior_bone"]
+        image[ilium] = t2["marrow"]
         labels["iliac_crest"] = ilium
         bone |= sacral | ilium
         for name in self.discs:
             disc, nucleus = self.disc_mask(points, name)
-            image[disc] = T2["annulus"]
-            image[nucleus] = T2["annulus"] + 0.1 if self.dark_disc and name == "L5-S1" else T2["nucleus"]
+            image[disc] = t2["annulus"]
+            image[nucleus] = self._nucleus_signal(name)
             if name == "L5-S1":
                 displaced_only = disc & ~self.disc_mask_without_finding(points)
-                image[displaced_only] = T2["annulus"] + (0.05 if self.dark_disc else 0.2)
+                mix = 1.0 if self.dark_disc else self.anatomy.nucleus_mix.get(name, 0.0)
+                image[displaced_only] = t2["annulus"] + 0.05 + 0.15 * (1.0 - mix)
                 labels["L5-S1_disc"] = disc
             labels[f"{name}_disc"] = disc
         for side in ("left", "right"):
             root = self._s1_root(points, side)
-            image[root] = T2["root"]
+            image[root] = t2["root"]
             labels[f"S1_root_{side}"] = root
         labels["bone"] = bone
         return image, labels
 
+    def _nucleus_signal(self, name: str) -> float:
+        t2 = self.anatomy.t2
+        if self.dark_disc and name == "L5-S1":
+            return t2["annulus"] + 0.1
+        mix = self.anatomy.nucleus_mix.get(name, 0.0)
+        return (1.0 - mix) * t2["nucleus"] + mix * (t2["annulus"] + 0.1)
+
     def disc_mask_without_finding(self, points: np.ndarray) -> np.ndarray:
         disc = self.l5s1
         x, w, a = self._local(points, disc)
-        height_profile = disc.half_height * (1.0 - 0.15 * ((x / BODY_HALF_WIDTH_MM) ** 2))
-        ellipse = (x / BODY_HALF_WIDTH_MM) ** 2 + (w / BODY_HALF_DEPTH_MM) ** 2
-        return (ellipse <= 1.0) & (w < BODY_HALF_DEPTH_MM * 0.82) & (np.abs(a) <= height_profile)
+        height_profile = disc.half_height * (1.0 - 0.15 * ((x / self.anatomy.body_half_width_mm) ** 2))
+        ellipse = (x / self.anatomy.body_half_width_mm) ** 2 + (w / self.anatomy.body_half_depth_mm) ** 2
+        return (ellipse <= 1.0) & (w < self.anatomy.body_half_depth_mm * 0.82) & (np.abs(a) <= height_profile)
 
     def _s1_root(self, points: np.ndarray, side: str) -> np.ndarray:
         """The S1 root as a 5 mm tube from the thecal sac at L5-S1 to the S1 foramen."""
         disc = self.l5s1
         sign = 1.0 if side == "left" else -1.0
-        start = disc.centre + disc.posterior * (BODY_HALF_DEPTH_MM + 8.0) + np.array([sign * 6.0, 0, 0])
+        start = disc.centre + disc.posterior * (self.anatomy.body_half_depth_mm + 8.0) + np.array([sign * 6.0, 0, 0])
         end = self._s1_foramen(side)
         direction = end - start
         length = np.linalg.norm(direction)
