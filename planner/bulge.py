@@ -40,6 +40,7 @@ from planner.segmentation import (
     STEP_MM,
     DiscSegmentation,
     comes_within,
+    _connected_to,
     direction_degrees,
     distance_outside_mm,
     where_fragments_lie,
@@ -215,6 +216,9 @@ def _analyse(seg: DiscSegmentation) -> BulgeFinding:
     if not middle.any():
         middle = within
     disc2d = ((seg.disc & ~free)[middle].sum(axis=0) * STEP_MM >= min(2.0, 0.5 * middle.sum() * STEP_MM)) | outline
+    # displaced disc is continuous with the disc at its base: a piece the projection shows apart from the outline
+    # (grey tissue in the epidural fat that passed as disc-like in another slice) is not its reach
+    disc2d = _connected_to(disc2d, outline)
     centre = np.argwhere(outline).mean(axis=0)
     angles = np.radians(np.arange(360.0))
     profile = displacement_profile_mm(disc2d, outline, centre)

@@ -6,9 +6,9 @@ The model gives the L5 and S1 bodies and the disc space between them on its
 tilted along its normal):
 
 1. the endplate surfaces: per column, where the L5 body's probability crosses
-   one half going up from the disc, and the S1 body's going down, each then
-   moved onto the edge the image shows within 1.5 mm (the model sees 1.5 mm
-   pixels; the image has the series' own);
+   one half going up from the disc, and the S1 body's split from the disc, each
+   then moved within 2.5 mm onto the disc-side edge of the cortex the image
+   shows (the model sees 1.5 mm pixels; the image has the series' own);
 2. the reference outline of Lumbar Disc Nomenclature 2.0: half-way between the
    two bodies' cross-sections just beyond their endplates
    (:func:`planner.segmentation._between`), as the classical segmenter draws it,
@@ -44,7 +44,11 @@ from planner.spine.model import BODY, DISC, L5
 from planner.volume import Volume
 
 #: how far the image may move an endplate from where the model put it (mm)
-SNAP_MM = 1.5
+SNAP_MM = 2.5
+#: the disc's signal is weighed this far beyond the cortex (mm)
+DISC_SIDE_MM = (1.0, 3.0)
+#: the cortex is a dark band: its darkest point under this fraction of the disc's signal beside it
+CORTEX_CONTRAST = 0.7
 
 
 def _on_frame(grid: SagittalGrid, array: np.ndarray, frame: DiscFrame) -> np.ndarray:
@@ -71,9 +75,46 @@ def _crossing(profile: np.ndarray, start: int, step: int) -> np.ndarray:
 
 
 def _snap(image: np.ndarray, surface_index: np.ndarray, step: int) -> np.ndarray:
-    """Each column's endplate moved, within ``SNAP_MM``, onto the steepest change of signal between body and
-    disc (the cortex's disc-side edge, bright disc or dark)."""
+    """Each column's endplate moved onto the disc-side edge of the body's cortex, the dark band between disc
+    and marrow: within ``SNAP_MM`` of the model's surface the darkest point, then towards the disc the point
+    half-way in signal between it and the disc beside it. The disc excludes the cortex as a reader's disc mask
+    does. ``step`` is the way from the disc into the body (+1 or -1 along axis 0). Columns without a dark
+    band (a dark, degenerated disc against the cortex) keep the model's surface."""
+    n = image.shape[0]
     reach = int(round(SNAP_MM / STEP_MM))
+    near, far = (int(round(v / STEP_MM)) for v in DISC_SIDE_MM)
+    valid = np.isfinite(surface_index)
+    base = np.where(valid, np.rint(surface_index), 0).astype(int)
+    columns = np.indices(base.shape)
+
+    def at(rows: np.ndarray) -> np.ndarray:
+        return image[np.clip(rows, 0, n - 1), columns[0], columns[1]]
+
+    offsets = np.arange(-reach, reach + 1)
+    window = np.stack([at(base + step * o) for o in offsets])
+    darkest = base + step * offsets[np.argmin(window, axis=0)]
+    cortex = at(darkest)
+    disc_side = np.stack([at(darkest - step * o) for o in range(near, far + 1)])
+    disc = np.median(disc_side, axis=0)
+    half = (cortex + disc) / 2.0
+    # walk from the darkest point towards the disc until the signal reaches half-way
+    edge = np.full(base.shape, np.nan)
+    previous = cortex
+    for o in range(1, far + 1):
+        value = at(darkest - step * o)
+        crossed = np.isnan(edge) & (value >= half)
+        fraction = np.clip((half - previous) / np.maximum(value - previous, 1e-6), 0.0, 1.0)
+        edge = np.where(crossed, darkest - step * (o - 1 + fraction), edge)
+        previous = value
+    banded = valid & np.isfinite(edge) & (cortex < CORTEX_CONTRAST * disc)
+    return np.where(banded, edge, surface_index)
+
+
+def _steepest_edge(image: np.ndarray, surface_index: np.ndarray, step: int) -> np.ndarray:
+    """Each column's endplate moved, within 1.5 mm, onto the steepest change of signal between body and disc
+    (where the disc's signal meets the cortex's or the marrow's: the surfaces the displaced-material rules of
+    :func:`planner.segmentation._displaced` were tuned on, the cortex sometimes inside)."""
+    reach = int(round(1.5 / STEP_MM))
     n = image.shape[0]
     gradient = np.gradient(image, axis=0) * step  # along the way from the disc into the body
     valid = np.isfinite(surface_index)
@@ -248,8 +289,7 @@ def segment_from_parts(
     upper_index = _crossing(upper_map, max(zero - int(round(4.0 / STEP_MM)), 0), +1)
     if np.isfinite(upper_index).sum() < 50:
         raise SegmentationFailed("no inferior endplate of the L5 body around the disc centre")
-    upper_index = _snap(image, upper_index, +1)
-    upper_mm = n_mm[0] + upper_index * STEP_MM
+    upper_mm = n_mm[0] + _steepest_edge(image, upper_index, +1) * STEP_MM
     # an endplate is nearly flat (concave by a millimetre or two): a column far off the plane through the
     # others met the body's rounded corner or its posterior wall, not the endplate
     upper_plane = _plane_only(upper_mm, p_mm, l_mm)
@@ -276,8 +316,10 @@ def segment_from_parts(
     keep = strong & (np.abs(lower_mm - plane) <= FLAT_MM)
     lower_mm = np.where(keep, lower_mm, plane)
     lower_mm = np.where(np.isfinite(upper_mm), lower_mm, np.nan)
-    lower_index = _snap(image, (lower_mm - n_mm[0]) / STEP_MM, -1)
-    lower_mm = n_mm[0] + lower_index * STEP_MM
+    lower_mm = n_mm[0] + _steepest_edge(image, (lower_mm - n_mm[0]) / STEP_MM, -1) * STEP_MM
+    # the disc itself ends at the cortex (a reader's disc mask excludes the endplates' dark line)
+    tight_upper = n_mm[0] + _snap(image, (upper_mm - n_mm[0]) / STEP_MM, +1) * STEP_MM
+    tight_lower = n_mm[0] + _snap(image, (lower_mm - n_mm[0]) / STEP_MM, -1) * STEP_MM
     height = upper_mm - lower_mm
     # the outline: half-way between the bodies' sections 1.5-4.5 mm beyond their own endplates, column by
     # column (the L5-S1 endplates are not parallel: a plane parallel to the disc cuts the sacrum's tilted top
@@ -302,7 +344,11 @@ def segment_from_parts(
     good = np.isfinite(height) & (height > 0.5) & (height < 25.0)
     upper_mm = _fill_surface(np.where(good & outline, upper_mm, np.nan), outline)
     lower_mm = _fill_surface(np.where(good & outline, lower_mm, np.nan), outline)
+    tight = np.isfinite(tight_upper) & np.isfinite(tight_lower) & (tight_upper - tight_lower > 0.5)
+    tight_upper = _fill_surface(np.where(good & tight & outline, tight_upper, np.nan), outline)
+    tight_lower = _fill_surface(np.where(good & tight & outline, tight_lower, np.nan), outline)
     n_grid = n_mm[:, None, None]
+    # the space between the edges the displaced-material rules were tuned on (its signal range, its slab)
     core = outline[None] & (n_grid >= lower_mm[None] - 1e-6) & (n_grid <= upper_mm[None] + 1e-6)
     l5_body = (upper_map >= 0.5) & ~core
     s1_body = (body_map >= 0.5) & (n_grid < lower_mm[None]) & (n_grid >= lower_mm[None] - 25.0) & outline[None] & ~core
@@ -314,7 +360,8 @@ def segment_from_parts(
     marrow = float(np.median(marrow_voxels)) if marrow_voxels.size else float(np.median(image[core]))
     inside_series = _erode2d(covered, int(round(3.0 / STEP_MM))) if not covered.all() else covered
     displaced = _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, inside_series)
-    disc_mask = core | displaced
+    disc_mask = (outline[None] & (n_grid >= tight_lower[None] - 1e-6) & (n_grid <= tight_upper[None] + 1e-6)) | displaced
+    upper_mm, lower_mm = tight_upper, tight_lower
     warnings: list[str] = list(warnings_from_image)
     if seed_lps is not None and not disc_mask[zero, int(np.argmin(np.abs(p_mm))), int(np.argmin(np.abs(l_mm)))]:
         warnings.append("The clicked point is not inside the segmented disc.")
