@@ -30,6 +30,7 @@ from planner.segmentation import (
     DiscFrame,
     DiscSegmentation,
     SegmentationFailed,
+    _bodies_beside,
     _displaced,
     _erode2d,
     _fill_holes_2d,
@@ -355,6 +356,8 @@ def segment_from_parts(
     # every body the model sees around the disc is bone that displaced material cannot enter
     others = np.maximum(probabilities[L5], probabilities[BODY])
     bone = (_on_frame(grid, others, frame) >= 0.5) | l5_body | s1_body
+    # and the bodies' sections the image shows beyond the endplate planes, as the classical rules see them
+    bone |= _bodies_beside(image, outline, upper_mm, lower_mm, covered, frame)
     bone &= ~core
     marrow_voxels = image[l5_body | s1_body]
     marrow = float(np.median(marrow_voxels)) if marrow_voxels.size else float(np.median(image[core]))
