@@ -53,13 +53,11 @@ def variant(volume, name: str):
 
 
 def _load(study: str):
-    from planner.loader import load_series, read_path_series
+    """(volume, labels with 1 = L5, 2 = L4, ...): VB1's own label 1 is S1 (bench/shared_labels.py)."""
+    from bench.real_levels import load_study
 
-    series, _ = read_path_series(SHARED / study / "dicom" / "sag_t2")
-    (headers,) = series.values()
-    volume = load_series(headers).volumes[0]
-    labels = np.load(SHARED / study / "vertebrae.npz")["labels"]  # 1 = L5, 2 = L4, ...
-    return volume, labels
+    volume, labels = load_study(study)
+    return volume, np.where(labels < 100, labels, 0).astype(labels.dtype)
 
 
 def levels_off(volume, labels, level) -> int:
@@ -90,7 +88,7 @@ def evaluate(study: str, name: str) -> tuple[str, str]:
     off = levels_off(volume, labels, analysis.levels.level("L5-S1"))
     if off == 0:
         return "ok", finding
-    doubtful = any("doubtful" in w or "confirm" in w for w in analysis.levels.warnings)
+    doubtful = analysis.levels.confidence != "high"
     where = f"{abs(off)} {'high' if off > 0 else 'low'}"
     return (f"{where} (warned)" if doubtful else f"{where}, NO WARNING"), finding
 

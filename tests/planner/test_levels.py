@@ -7,20 +7,27 @@ import pytest
 
 from planner.levels import find_disc_chain, midsagittal
 from planner.loader import load_series, read_path_series
+from bench.shared_labels import S1, corrected
 from tests.conftest import LUMBAR, require_shared
 
 CASES = ("vb1-02", "vb1-03", "vb1-06", "vb1-07", "vb1-08")
 
 
+def _labels(case: str) -> np.ndarray:
+    return corrected(case, np.load(require_shared(LUMBAR) / case / "vertebrae.npz")["labels"])
+
+
 def _study(case: str):
+    """(volume, centroids of the labelled lumbar bodies, L5 first), the labels read with 1 = L5 (VB1's own
+    label 1 is S1: bench/shared_labels.py)."""
     folder = require_shared(LUMBAR) / case
     series, rejected = read_path_series(folder / "dicom" / "sag_t2")
     assert not rejected
     (headers,) = series.values()
     volume = load_series(headers).volumes[0]
-    labels = np.load(folder / "vertebrae.npz")["labels"]
+    labels = _labels(case)
     centroids = []
-    for label in range(1, int(labels.max()) + 1):
+    for label in range(1, int(labels[labels != S1].max()) + 1):
         k, j, i = np.nonzero(labels == label)
         centroids.append((volume.image_to_lps @ np.array([i.mean(), j.mean(), k.mean(), 1.0]))[:3])
     return volume, centroids
@@ -87,7 +94,7 @@ def test_l5_s1_disc_mask_is_a_band_under_the_l5_body(case):
     from planner.disc_model import analyze_volume
 
     volume, _ = _study(case)
-    labels = np.load(require_shared(LUMBAR) / case / "vertebrae.npz")["labels"]
+    labels = _labels(case)
     analysis = analyze_volume(volume)
     seg = analysis.segmentation
     height = (seg.upper_mm - seg.lower_mm)[seg.outline]
@@ -105,22 +112,16 @@ def test_l5_s1_disc_mask_is_a_band_under_the_l5_body(case):
 
 @pytest.mark.shared
 @pytest.mark.parametrize("case", CASES)
-def test_l5_s1_found_between_the_l5_body_and_the_sacrum(case):
+def test_the_classical_count_always_asks_for_confirmation(case):
+    """The classical disc chain counted VB1 one level low on all five studies (its tests read VB1's label 1,
+    S1, as L5): its count is never "high", so nothing is planned on it unless a person confirms or shifts it.
+    Where L5-S1 really is: tests/planner/test_real_levels.py (the learned finder)."""
     from planner.levels import find_levels
 
     volume, _ = _study(case)
-    labels = np.load(require_shared(LUMBAR) / case / "vertebrae.npz")["labels"]  # 1 = L5, 2 = L4, ...
     result = find_levels(volume)
-    l5s1, l4l5 = result.level("L5-S1"), result.level("L4-L5")
-    l5_below_l4l5 = _plane_sides(labels, volume, 1, l4l5)
-    l5_above_l5s1 = _plane_sides(labels, volume, 1, l5s1)
-    l4_above_l4l5 = _plane_sides(labels, volume, 2, l4l5)
-    assert np.mean(l5_above_l5s1 > -1.0) > 0.95, f"{case}: L5 is not above the L5-S1 disc"
-    assert np.mean(l5_below_l4l5 < 1.0) > 0.9, f"{case}: L5 is not below the L4-L5 disc"
-    assert np.mean(l4_above_l4l5 > -1.0) > 0.9, f"{case}: L4 is not above the L4-L5 disc"
-    # the disc touches the L5 body: its centre is within a disc height of L5's inferior endplate
-    assert np.percentile(l5_above_l5s1, 1) < 10.0
-    assert all(len(level.name) for level in result.levels) and result.levels[0].name == "L5-S1"
+    assert result.confidence == "low" and result.confidence_reasons
+    assert result.levels[0].name == "L5-S1"
 
 
 @pytest.mark.shared
