@@ -709,6 +709,12 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     low = max(0.5 * marrow, float(np.percentile(disc_values, 5)) * 0.9)
     high = min(1.45 * marrow, float(np.percentile(disc_values, 95)) * 1.1)  # a dark disc: darker than marrow
     candidate = beyond[None] & slab & ~bone & (image >= low) & (image <= high)
+    # in the canal disc material lies in front of the thecal sac (it indents the sac, it does not pass beside
+    # it): grey tissue beside the sac's front is roots, fat and ligament, and read as 14-19 mm bulges on
+    # healthy volunteers' discs
+    within_slab = (n_mm <= top) & (n_mm >= bottom)
+    if within_slab.any():
+        candidate &= _in_front_of_the_sac(image[within_slab].mean(axis=0), outline, max(high, 1.3 * marrow))[None]
     # the partial-volume rim of CSF and fat has disc-like signal: not within 1 mm of them (first: the rim
     # along the thecal sac's front would otherwise join grey tissue above the disc to grey tissue below)
     candidate &= ~_morph(image > max(high, 1.3 * marrow), 2, "dilate")
@@ -966,6 +972,48 @@ def _through_the_level(mask: np.ndarray, n_mm: np.ndarray, above_mm: float, belo
     reaches_up = n_mm[np.maximum(highest, 0)] >= above_mm
     reaches_down = n_mm[np.maximum(lowest, 0)] <= below_mm
     return mask & reaches_up & reaches_down
+
+
+#: the thecal sac's front is looked for this far behind the disc (mm), and carried this far beside it (mm)
+SAC_SEARCH_MM = 25.0
+SAC_BESIDE_MM = 8.0
+
+
+def _in_front_of_the_sac(plane: np.ndarray, outline: np.ndarray, bright: float) -> np.ndarray:
+    """[posterior, lateral]: where displaced disc may lie, as far as the thecal sac is concerned. The sac is the
+    bright (CSF) region behind the disc's posterior margin nearest the midline, within ``SAC_SEARCH_MM``; in its
+    columns displaced disc lies in front of it, in the columns beside it (within ``SAC_BESIDE_MM``) in front of
+    its nearest column's front; further out anywhere (the foramina are limited by :func:`reach_mm`).
+    ``plane``: the image at the disc's height."""
+    allowed = np.ones(outline.shape, bool)
+    if not outline.any():
+        return allowed
+    rows = np.arange(outline.shape[0])[:, None]
+    columns = np.arange(outline.shape[1])
+    back = int(np.nonzero(outline.any(axis=1))[0].max())  # the disc's posterior margin (row)
+    margin = np.where(outline.any(axis=0), outline.shape[0] - 1 - np.argmax(outline[::-1], axis=0), -1)
+    search = (rows >= back - int(round(4.0 / STEP_MM))) & (rows <= back + int(round(SAC_SEARCH_MM / STEP_MM)))
+    bright_plane = _morph(plane > bright, 1, "open") & search & (rows > margin[None, :])
+    if not bright_plane.any():
+        return allowed
+    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(bright_plane.astype(np.uint8)), True))
+    centre = np.argwhere(outline).mean(axis=0)
+    central = (np.abs(columns - centre[1]) * STEP_MM <= CENTRAL_CANAL_HALF_WIDTH_MM)[None, :]
+    counts = np.bincount(labels[bright_plane & central], minlength=labels.max() + 1)
+    counts[0] = 0
+    if counts.max() < int(round(4.0 / STEP_MM)) ** 2:  # no CSF of a sac's size behind the disc (a T1 series)
+        return allowed
+    sac = labels == int(np.argmax(counts))
+    sac_columns = np.nonzero(sac.any(axis=0))[0]
+    front = np.argmax(sac, axis=0)
+    limit = np.full(outline.shape[1], outline.shape[0], dtype=float)
+    limit[sac_columns] = front[sac_columns]
+    beside = int(round(SAC_BESIDE_MM / STEP_MM))
+    for column in np.setdiff1d(columns, sac_columns):
+        nearest = sac_columns[np.argmin(np.abs(sac_columns - column))]
+        if abs(nearest - column) <= beside:
+            limit[column] = front[nearest]
+    return rows < limit[None, :]
 
 
 def reach_mm(outline: np.ndarray) -> np.ndarray:

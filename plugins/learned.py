@@ -59,7 +59,27 @@ class LearnedSegmenter:
             seg = segment_disc(volume, l5s1.center_lps, l5s1.normal_lps, seed_lps=seed_lps)
             seg.warnings.append("The model found no body above this junction: its endplates were searched classically.")
             return seg
-        return segment_from_parts(volume, spine, upper, disc, lower, seed_lps=seed_lps)
+        try:
+            return segment_from_parts(volume, spine, upper, disc, lower, seed_lps=seed_lps)
+        except SegmentationFailed as exc:
+            # the level stands (the model counted it). A wedge-shaped or patchy disc part can tilt the frame
+            # built on it: the frame along L5's own axis, just under it; then the classical endplate search
+            attempts = [] if disc is None else [(
+                lambda: segment_from_parts(volume, spine, upper, None, lower, seed_lps=seed_lps),
+                "the disc was segmented along the L5 body's axis instead",
+            )]
+            attempts.append((
+                lambda: segment_disc(volume, l5s1.center_lps, l5s1.normal_lps, seed_lps=seed_lps),
+                "the endplates were searched classically at the junction",
+            ))
+            for attempt, how in attempts:
+                try:
+                    seg = attempt()
+                except SegmentationFailed:
+                    continue
+                seg.warnings.append(f"Around the model's disc {exc}: {how}.")
+                return seg
+            raise
 
 
 def _disc_at(spine, point_lps: np.ndarray):
