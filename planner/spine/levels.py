@@ -70,19 +70,27 @@ def levels_from_spine(spine: SpineLabels, level_shift: int = 0) -> LevelResult:
                 part.name = _shifted(part.name, sequence, level_shift)
     discs, bodies = spine.discs, spine.bodies
     levels = []
+    shifted_onto_estimate = False
     for name in LUMBAR_DISCS:
         part = next((d for d in discs if d.name == name), None)
         if part is None:
-            if name == "L5-S1" and not level_shift:
-                levels.append(_junction_between(spine))
-                continue
             if name == "L5-S1":
-                raise LevelError(f"a level shift of {level_shift:+d} moves L5-S1 onto a junction the model did not find")
+                if level_shift and spine.part("L5") is None:
+                    raise LevelError(f"a level shift of {level_shift:+d} moves L5-S1 below the bodies the model found")
+                levels.append(_junction_between(spine))
+                if level_shift:
+                    shifted_onto_estimate = True
+                continue
             break
         levels.append(Level(name, tuple(map(float, part.centre_lps)), tuple(map(float, part.axis_lps)), disc_height_mm(spine, part)))
     warnings = list(spine.warnings)
     if level_shift:
         warnings.append(f"Levels shifted by {level_shift:+d} by the user.")
+    if shifted_onto_estimate:
+        warnings.append(
+            "The model saw no disc at the shifted L5-S1 junction (a fused or rudimentary disc?): its place is "
+            "estimated under the body above it. Check it on the images."
+        )
     return LevelResult(
         levels,
         warnings=warnings,
