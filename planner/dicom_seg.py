@@ -114,6 +114,7 @@ def build_segmentation(
         )
     if sources is None:
         sources = [read_dataset(by_uid[uid].path, stop_before_pixels=True) for uid in volume.sop_instance_uids]
+    sources = [_with_type2_patient_and_study(ds) for ds in sources]
     pixels = np.stack(stacked, axis=-1).astype(np.uint8) if len(stacked) > 1 else stacked[0].astype(np.uint8)
     digest = hashlib.sha256(pixels.tobytes() + "|".join(volume.sop_instance_uids).encode() + ",".join(masks).encode())
     seed = digest.hexdigest()
@@ -145,3 +146,23 @@ def _copy_study_attributes(source: pydicom.Dataset, seg: pydicom.Dataset) -> Non
     for keyword in ("StudyDescription", "AccessionNumber", "ReferringPhysicianName"):
         if keyword in source and keyword not in seg:
             setattr(seg, keyword, source.data_element(keyword).value)
+
+
+#: type 2 attributes of the patient and study that a SEG copies from its source (present, possibly empty)
+_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+          "ReferringPhysicianName", "StudyID", "AccessionNumber")
+
+
+def _with_type2_patient_and_study(dataset):
+    """``dataset``, or a copy of it with the type 2 patient and study attributes it lacks added empty (some
+    scanners' and converters' files omit them; the SEG must carry them, empty as in the source)."""
+    missing = [keyword for keyword in _TYPE2 if keyword not in dataset]
+    if not missing:
+        return dataset
+    import copy
+
+    dataset = copy.deepcopy(dataset)
+    for keyword in missing:
+        setattr(dataset, keyword, "")
+    return dataset
+

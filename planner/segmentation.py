@@ -1040,7 +1040,10 @@ def _connected_to(mask: np.ndarray, seeds: np.ndarray, fully_connected: bool = T
 def endplate_planes_mm(outline: np.ndarray, upper_mm: np.ndarray, lower_mm: np.ndarray) -> tuple[float, float]:
     """The median of each endplate surface over the outline's outer 2 mm."""
     rim = outline & ~_erode2d(outline, 4)
-    return float(np.nanmedian(upper_mm[rim])), float(np.nanmedian(lower_mm[rim]))
+    upper, lower = upper_mm[rim], lower_mm[rim]
+    if not (np.isfinite(upper).any() and np.isfinite(lower).any()):
+        raise SegmentationFailed("no endplate surfaces along the outline's rim (a body is cut by the series' edge?)")
+    return float(np.nanmedian(upper)), float(np.nanmedian(lower))
 
 
 def distance_outside_mm(mask: np.ndarray) -> np.ndarray:

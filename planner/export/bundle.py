@@ -126,7 +126,7 @@ def _key_image_dataset(key: KeyImage, number: int, reference: pydicom.Dataset, i
     sc.SeriesDate, sc.SeriesTime = identity.content_date, identity.content_time
     sc.InstanceCreationDate, sc.InstanceCreationTime = identity.content_date, identity.content_time
     if key.pixel_mm:
-        sc.NominalScannedPixelSpacing = [key.pixel_mm, key.pixel_mm]
+        sc.NominalScannedPixelSpacing = [round(float(key.pixel_mm), 6)] * 2  # DS: at most 16 characters
         sc.PixelSpacingCalibrationType = "GEOMETRY"
         sc.PixelSpacingCalibrationDescription = "Reslice of the MR at this spacing"
     referenced = [sources[uid] for uid in key.sources if uid in sources]

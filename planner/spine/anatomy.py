@@ -45,6 +45,10 @@ RIVAL_SHARE = 0.2
 S1_DEPTH_MM = 35.0
 #: a series ending less than this under L5 shows nothing of the junction: refused
 SACRUM_MIN_MM = 3.0
+#: the series must reach this far under L5 (the L5-S1 disc and the first sacral segment) for S1 to count as seen
+SACRUM_SEEN_MM = 45.0
+#: L4 counts as seen when at least this share of L5's volume is in view
+L4_SEEN = 0.5
 LUMBAR_BODIES = ("L5", "L4", "L3", "L2", "L1", "T12", "T11", "T10", "T9", "T8", "T7", "T6")
 
 
@@ -241,6 +245,14 @@ def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
             reasons.append("The top of the sacrum was not recognised below the L5 body.")
     else:
         s1 = _top_of(grid, s1, disc if disc is not None else l5, S1_DEPTH_MM if disc is not None else S1_DEPTH_MM + 15.0)
+        # the model has only seen series that show the sacrum: with a field of view ending at L5 or L4 it calls
+        # the lowest body in view S1. A body cut by the series' edge cannot be told from the sacrum
+        seen = _fov_below_mm(grid, l5)
+        if seen < SACRUM_SEEN_MM:
+            reasons.append(
+                f"Too little of the sacrum is in view to be sure that the body called S1 is the sacrum (the series "
+                f"ends {seen:.0f} mm under the body called L5): check the count."
+            )
     if disc is None:
         reasons.append("No L5-S1 disc was recognised between the L5 body and the sacrum.")
     named: list[Part] = []
@@ -282,8 +294,12 @@ def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
         up_body.name = upper_name
         named.append(up_body)
         current, n = up_body, n + 1
-    if not any(p.name == "L4-L5" for p in named) or not any(p.name == "L4" for p in named):
+    l4 = next((p for p in named if p.name == "L4"), None)
+    if not any(p.name == "L4-L5" for p in named) or l4 is None:
         reasons.append("No L4-L5 disc and L4 body were recognised above L5.")
+    elif l4.volume_ml < L4_SEEN * l5.volume_ml:
+        # a sliver of L4 at the series' edge does not show that the body above L5 is a lumbar body
+        reasons.append("Only part of L4 is in view above L5: the count cannot be checked against it.")
     confidence = "high" if not reasons else "low"
     return SpineLabels(grid, probabilities, named, confidence, reasons, warnings)
 
