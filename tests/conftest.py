@@ -130,3 +130,33 @@ def write_volume_series(volume, folder: Path, description: str = "SAG T2 cropped
         ds.SliceThickness = float(spacing[2])
         ds.save_as(path, enforce_file_format=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def uncertain_demo_study(tmp_path_factory) -> Path:
+    """The demo study with its sagittal series cut to start 8 mm above L5: only a sliver of L4 is in view, so
+    the count cannot be checked against it (the plan's anatomy is the phantom's, so a plan can be made)."""
+    import shutil
+
+    import numpy as np
+    import pydicom
+
+    from planner.demo import write_demo_study
+    from dataclasses import replace
+
+    from planner.loader import load_series, read_path_series
+
+    out = tmp_path_factory.mktemp("uncertain")
+    write_demo_study(out, ultrasound=False)
+    series, _ = read_path_series(out / "MR" / "SAG_T2")
+    headers = next(iter(series.values()))
+    volume = load_series(headers).volumes[0]
+    rows = np.nonzero(np.load(out / "truth" / "SAG_T2_labels.npz")["L5_body"].any(axis=(0, 2)))[0]
+    study_uid = pydicom.dcmread(headers[0].path, stop_before_pixels=True).StudyInstanceUID
+    shutil.rmtree(out / "MR" / "SAG_T2")
+    first = int(rows.min()) - int(round(8.0 / volume.spacing_mm[1]))
+    affine = volume.image_to_lps.copy()
+    affine[:3, 3] += affine[:3, 1] * first
+    cut = replace(volume, array=np.ascontiguousarray(volume.array[:, first:]), image_to_lps=affine)
+    write_volume_series(cut, out / "MR" / "SAG_FROM_L5", "SAG T2 from L5", study_uid)
+    return out

@@ -7,36 +7,9 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from planner.plan import plan_from_dict
-from tests.conftest import write_volume_series
-from tests.planner.test_spine_refusals import _rows
-
-
-@pytest.fixture(scope="module")
-def uncertain_study(tmp_path_factory):
-    """The demo study with its sagittal series cut to start 8 mm above L5: only a sliver of L4 is in view, so
-    the count cannot be checked against it (the plan's anatomy is the phantom's, so a plan can be made)."""
-    import shutil
-
-    import pydicom
-
-    from planner.demo import write_demo_study
-    from planner.loader import load_series, read_path_series
-
-    out = tmp_path_factory.mktemp("uncertain")
-    write_demo_study(out, ultrasound=False)
-    series, _ = read_path_series(out / "MR" / "SAG_T2")
-    headers = next(iter(series.values()))
-    volume = load_series(headers).volumes[0]
-    rows = np.nonzero(np.load(out / "truth" / "SAG_T2_labels.npz")["L5_body"].any(axis=(0, 2)))[0]
-    study_uid = pydicom.dcmread(headers[0].path, stop_before_pixels=True).StudyInstanceUID
-    shutil.rmtree(out / "MR" / "SAG_T2")
-    first = int(rows.min()) - int(round(8.0 / volume.spacing_mm[1]))
-    write_volume_series(_rows(volume, first, volume.shape[1]), out / "MR" / "SAG_FROM_L5", "SAG T2 from L5", study_uid)
-    return out
 
 
 def _plan(study, out, *extra):
@@ -46,8 +19,8 @@ def _plan(study, out, *extra):
     )
 
 
-def test_analyze_says_the_count_is_not_certain(uncertain_study, tmp_path):
-    run = subprocess.run([sys.executable, "main.py", "analyze", str(uncertain_study), "--out", str(tmp_path)],
+def test_analyze_says_the_count_is_not_certain(uncertain_demo_study, tmp_path):
+    run = subprocess.run([sys.executable, "main.py", "analyze", str(uncertain_demo_study), "--out", str(tmp_path)],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "level count: NOT CERTAIN" in run.stdout
@@ -56,15 +29,15 @@ def test_analyze_says_the_count_is_not_certain(uncertain_study, tmp_path):
     assert any("L4" in reason for reason in result["level_confidence_reasons"])
 
 
-def test_no_plan_without_confirmation_then_the_plan_records_who_confirmed(uncertain_study, tmp_path):
-    refused = _plan(uncertain_study, tmp_path / "refused")
+def test_no_plan_without_confirmation_then_the_plan_records_who_confirmed(uncertain_demo_study, tmp_path):
+    refused = _plan(uncertain_demo_study, tmp_path / "refused")
     assert refused.returncode == 1
     assert "level count from the sacrum is not certain" in refused.stderr and "--confirm-level" in refused.stderr
     assert not (tmp_path / "refused" / "plan.json").exists()
     assert (tmp_path / "refused" / "analysis.json").exists()  # the labels to check are written
 
     out = tmp_path / "confirmed"
-    confirmed = _plan(uncertain_study, out, "--confirm-level", "--author", "Dr Test")
+    confirmed = _plan(uncertain_demo_study, out, "--confirm-level", "--author", "Dr Test")
     assert confirmed.returncode == 0, confirmed.stderr
     plan = plan_from_dict(json.loads((out / "plan.json").read_text()), "plan.json")
     check = plan.level_check
@@ -72,9 +45,9 @@ def test_no_plan_without_confirmation_then_the_plan_records_who_confirmed(uncert
     assert check.settled and check.level_shift == 0
 
 
-def test_a_level_shift_is_the_authors_decision(uncertain_study, tmp_path):
+def test_a_level_shift_is_the_authors_decision(uncertain_demo_study, tmp_path):
     out = tmp_path / "shifted"
-    shifted = _plan(uncertain_study, out, "--level-shift", "-1", "--author", "Dr Test")
+    shifted = _plan(uncertain_demo_study, out, "--level-shift", "-1", "--author", "Dr Test")
     if shifted.returncode != 0:  # the study may not show a disc above L5 to shift onto, or only a sliver of L4:
         # then it says so in a sentence (no traceback)
         assert "Traceback" not in shifted.stderr, shifted.stderr

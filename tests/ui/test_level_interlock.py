@@ -6,26 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import LUMBAR, require_shared, write_volume_series
-from tests.planner.test_spine_refusals import _l5_rows, _rows, _study
 from tests.ui.test_workstation import _import_and_open
 
 
-@pytest.fixture(scope="module")
-def uncertain_study(tmp_path_factory):
-    """vb2-05 with its field of view starting just above L5: the L4 body above it is not in view, so the count
-    from the sacrum cannot be checked against it."""
-    require_shared(LUMBAR)
-    volume, labels = _study("vb2-05")
-    top, _ = _l5_rows(labels)
-    folder = tmp_path_factory.mktemp("uncertain") / "SAG"
-    return write_volume_series(_rows(volume, top - 8, volume.shape[1]), folder, "SAG T2 from L5")
-
-
-@pytest.mark.shared
-def test_an_uncertain_count_blocks_planning_until_confirmed(make_window, qtbot, uncertain_study):
+def test_an_uncertain_count_blocks_planning_until_confirmed(make_window, qtbot, uncertain_demo_study, monkeypatch):
+    shown = []
+    monkeypatch.setattr("ui.main_window.show_error", lambda _parent, message: shown.append(message))
     window = make_window("2x2")
-    _import_and_open(window, qtbot, [uncertain_study], ["SAG T2 from L5"])
+    _import_and_open(window, qtbot, [uncertain_demo_study / "MR" / "SAG_FROM_L5"], ["SAG T2 from L5"])
     qtbot.waitUntil(lambda: window.context.disc is not None and not window._tasks, timeout=60000)
     model = window.context.disc
     assert model.levels.confidence == "low"
@@ -37,13 +25,14 @@ def test_an_uncertain_count_blocks_planning_until_confirmed(make_window, qtbot, 
     assert {"L5-S1", "L5", "S1"} & names
     panel = window.plan_panel
     assert not panel.suggest_button.isEnabled() and panel.blocked.isVisible()
-    assert window.suggest_plan("interlaminar-l5s1") is None  # the menu path is guarded too
+    assert window.suggest_plan("caudal") is None  # the menu path is guarded too, and says why
+    assert shown and "not certain" in shown[-1]
     # confirmed: planning opens, and the plan records who confirmed the level and when
     window.findings.confirm_button.click()
     assert model.levels_confirmed and model.confirmed_by and model.confirmed_at
     assert not window.findings.level_banner.isVisible()
     assert panel.suggest_button.isEnabled() and not panel.blocked.isVisible()
-    task = window.suggest_plan("interlaminar-l5s1")
+    task = window.suggest_plan("caudal")
     assert task is not None
     qtbot.waitUntil(lambda: window.context.plan is not None and not window._tasks, timeout=60000)
     check = window.context.plan.plan.level_check
