@@ -119,6 +119,15 @@ def analyze_volume(
     check(cancel)
     report(progress, 2, 3, "Classifying the disc...")
     finding = analyse_bulge(seg)
+    if not finding.reliable and levels.confidence == "high":
+        # what was named L5-S1 does not look like a disc between two bodies: the count that named it is in doubt
+        # too (leave-one-source-out, a count two levels high on vb2-06 came with such a mask and no doubt)
+        from dataclasses import replace as _replace
+
+        levels = _replace(levels, confidence="low", confidence_reasons=[
+            *levels.confidence_reasons,
+            "The disc found at L5-S1 is not disc-like (" + "; ".join(finding.problems) + "): check the level.",
+        ])
     if finding.reliable:
         # the segmentation sees the whole disc space: its centre, normal and height replace the level finder's
         # (a mask that is not disc-like does not move the level the finder counted)
