@@ -465,13 +465,7 @@ def _between(upper: np.ndarray, lower: np.ndarray, agree_mm: float = 3.0) -> np.
     ``agree_mm`` one has leaked (into an ala, an osteophyte, a vessel) and the
     smaller one is taken, as an intersection would.
     """
-    distances = [
-        sitk.GetArrayFromImage(
-            sitk.SignedMaurerDistanceMap(sitk.GetImageFromArray(mask.astype(np.uint8)), insideIsPositive=False,
-                                         squaredDistance=False, useImageSpacing=False)
-        ) * STEP_MM
-        for mask in (upper, lower)
-    ]
+    distances = [distance_outside_mm(mask) for mask in (upper, lower)]
     mean = (distances[0] + distances[1]) / 2
     return np.where(np.abs(distances[0] - distances[1]) <= agree_mm, mean, np.maximum(*distances)) <= 0
 

@@ -38,6 +38,7 @@ from planner.segmentation import (
     _largest_component_2d,
     _morph,
     _smoothed,
+    distance_outside_mm,
 )
 from planner.spine.anatomy import Part, SpineLabels, part_probability
 from planner.spine.grid import SagittalGrid
@@ -191,13 +192,7 @@ def _sharpened(model_section: np.ndarray, image_section: np.ndarray, covered, p_
     seen = body_section(image_section, covered, p_mm, l_mm)
     if not seen.any():
         return model_section
-    distances = [
-        sitk.GetArrayFromImage(
-            sitk.SignedMaurerDistanceMap(sitk.GetImageFromArray(mask.astype(np.uint8)), insideIsPositive=False,
-                                         squaredDistance=False, useImageSpacing=False)
-        ) * STEP_MM
-        for mask in (model_section, seen)
-    ]
+    distances = [distance_outside_mm(mask) for mask in (model_section, seen)]
     return np.where(np.abs(distances[0] - distances[1]) <= agree_mm, distances[1], distances[0]) <= 0
 
 
@@ -206,13 +201,7 @@ def _half_way(l5_section: np.ndarray, s1_section: np.ndarray, agree_mm: float = 
     averaged, as :func:`planner.segmentation._between` draws it); where they disagree by more than
     ``agree_mm``, or when S1's section is under half L5's area, L5's margin (the L5 body is the model's surest
     part; the top of the sacrum is found by the local parts network and is sometimes patchy)."""
-    distances = [
-        sitk.GetArrayFromImage(
-            sitk.SignedMaurerDistanceMap(sitk.GetImageFromArray(mask.astype(np.uint8)), insideIsPositive=False,
-                                         squaredDistance=False, useImageSpacing=False)
-        ) * STEP_MM
-        for mask in (l5_section, s1_section)
-    ]
+    distances = [distance_outside_mm(mask) for mask in (l5_section, s1_section)]
     if s1_section.sum() < 0.5 * l5_section.sum():
         return distances[0] <= 0
     mean = (distances[0] + distances[1]) / 2

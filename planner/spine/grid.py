@@ -18,19 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from planner.levels import sitk_image
 from planner.volume import Volume
 
 #: SimpleITK direction (rows: x, y, z; columns: index axes column, row, lateral) of the grid
 _DIRECTION = (0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
-
-
-def sitk_image(volume: Volume) -> sitk.Image:
-    """``volume`` as a float32 SimpleITK image with its patient geometry (scalar volumes)."""
-    image = sitk.GetImageFromArray(np.ascontiguousarray(volume.array, dtype=np.float32))
-    image.SetSpacing(volume.spacing_mm)
-    image.SetOrigin(volume.origin_lps)
-    image.SetDirection(volume.axes_lps.ravel().tolist())
-    return image
 
 
 @dataclass(frozen=True)
