@@ -254,7 +254,9 @@ def build_anatomy(
         roots[f"L5 root {side}"] = _tube(points, l5_start, l5_end, ROOT_RADIUS_MM)
         # Kambin's triangle: above the S1 endplate, lateral to the dura, under the exiting root
         landmarks[f"disc posterolateral {side}"] = to_lps(mid_n, posterior_margin - 0.2 * depth, centre_l + sign * 0.3 * width)
-    landmarks["posterior epidural"] = to_lps(lower + 0.25 * height, canal_back + 1.5, centre_l)
+    landmarks["posterior epidural"] = _epidural_target(
+        to_lps, lower + 0.25 * height, (lower - 6.0, upper + 6.0), canal_back, sac, bone, affine, posterior_margin, centre_l
+    )
     target = np.array([mid_n, centre_p, centre_l])
     if finding.reliable and finding.classification != "normal" and seg.displaced.any():
         d = np.argwhere(seg.displaced)
@@ -291,6 +293,59 @@ def build_anatomy(
     report(progress, 4, 4, "")
     return SafetyAnatomy(affine, covered, masks, tuple(structures), landmarks, frame.normal.copy(),
                          frame.lateral.copy(), frame.posterior.copy(), warnings)
+
+
+#: the posterior epidural target lies this far behind the thecal sac (mm) and at least this far from bone
+EPIDURAL_BEHIND_SAC_MM = 1.5
+EPIDURAL_BONE_CLEARANCE_MM = 1.5
+
+
+def _epidural_target(to_lps, nominal_n, n_range, canal_back, sac, bone, affine, posterior_margin, centre_l):
+    """The interlaminar target: in the midline, just behind the thecal sac, in the gap between the laminae.
+
+    At each height along the disc normal within ``n_range`` the sac's back is found on the midline ray and
+    the point ``EPIDURAL_BEHIND_SAC_MM`` behind it kept when no estimated bone lies within
+    ``EPIDURAL_BONE_CLEARANCE_MM``. The kept heights form gaps between the laminae; the target is the middle
+    of the gap nearest ``nominal_n`` (a quarter of the disc height over the S1 endplate, where the
+    interlaminar window usually is), as far from both laminae as the window allows. Without a sac or a free
+    point: the nominal point behind the canal measured at the disc's middle, moved out of bone."""
+    shape = np.array(sac.shape[::-1])
+
+    def index_of(point):
+        return np.rint((point - affine[:3, 3]) / STEP_MM).astype(int)
+
+    def inside(index):
+        return bool(np.all(index >= 0) and np.all(index < shape))
+
+    clearance = int(np.ceil(EPIDURAL_BONE_CLEARANCE_MM / STEP_MM))
+    ray_p = np.arange(posterior_margin + 1.0, posterior_margin + 40.0, 0.5)
+    heights = np.arange(n_range[0], n_range[1] + 1e-9, 0.5)
+    free: list[np.ndarray | None] = []
+    for n in heights:
+        on_sac = []
+        for p in ray_p:
+            index = index_of(to_lps(n, p, centre_l))
+            on_sac.append(inside(index) and bool(sac[index[2], index[1], index[0]]))
+        point = None
+        if any(on_sac):
+            back = float(ray_p[len(on_sac) - 1 - int(np.argmax(on_sac[::-1]))])
+            candidate = to_lps(n, back + EPIDURAL_BEHIND_SAC_MM, centre_l)
+            index = index_of(candidate)
+            low, high = np.maximum(index - clearance, 0), np.minimum(index + clearance + 1, shape)
+            if inside(index) and not bone[low[2]:high[2], low[1]:high[1], low[0]:high[0]].any():
+                point = candidate
+        free.append(point)
+    gaps, start = [], None
+    for i, point in enumerate([*free, None]):
+        if point is not None and start is None:
+            start = i
+        elif point is None and start is not None:
+            gaps.append((start, i - 1))
+            start = None
+    if gaps:
+        first, last = min(gaps, key=lambda g: max(heights[g[0]] - nominal_n, nominal_n - heights[g[1]], 0.0))
+        return free[(first + last) // 2]
+    return _nearest_free(to_lps(nominal_n, canal_back + EPIDURAL_BEHIND_SAC_MM, centre_l), bone, affine)
 
 
 def _nearest_free(point: np.ndarray, bone: np.ndarray, affine: np.ndarray, reach_mm: float = 6.0) -> np.ndarray:
