@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from planner.spine.disc import _snap
 from planner.segmentation import STEP_MM
@@ -45,3 +46,49 @@ def test_columns_the_model_did_not_reach_stay_undefined():
     model[0, 0] = 11.0 / STEP_MM
     snapped = _snap(image, model, +1)
     assert np.isfinite(snapped[0, 0]) and np.isnan(snapped[1:]).all()
+
+
+def _sagittal(folder):
+    from planner.loader import load_series, read_path_series
+
+    series, _ = read_path_series(folder)
+    (headers,) = series.values()
+    return load_series(headers).volumes[0]
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)
+
+
+def test_where_the_classical_disc_agrees_its_sharper_margins_are_used(demo_study):
+    """On the demo phantom the classical pipeline finds L5-S1 at the model's junction and a disc the model's
+    overlaps: the learned segmenter returns the classical disc (traced on the image's 0.5 mm frame)."""
+    from planner.levels import find_levels
+    from planner.segmentation import segment_disc
+    from plugins.learned import AGREE_DICE, SEGMENTER
+    from planner.spine.disc import segment_from_parts
+
+    volume = _sagittal(demo_study / "MR" / "SAG_T2")
+    levels = SEGMENTER.find_levels(volume)
+    spine = levels.spine
+    model = segment_from_parts(volume, spine, spine.part("L5"), spine.part("L5-S1"), spine.part("S1"))
+    junction = find_levels(volume).level("L5-S1")
+    classical = segment_disc(volume, junction.center_lps, junction.normal_lps)
+    assert _dice(model.series_mask(volume), classical.series_mask(volume)) >= AGREE_DICE
+    chosen = SEGMENTER.segment(volume, levels)
+    assert np.array_equal(chosen.series_mask(volume), classical.series_mask(volume))
+
+
+@pytest.mark.shared
+def test_where_the_classical_disc_disagrees_the_models_stands():
+    """vb2-05 (real, Siemens 1.5 T): the classical disc differs from the model's; the model's is kept."""
+    from tests.conftest import LUMBAR, require_shared
+    from plugins.learned import SEGMENTER
+    from planner.spine.disc import segment_from_parts
+
+    volume = _sagittal(require_shared(LUMBAR) / "vb2-05" / "dicom" / "sag_t2")
+    levels = SEGMENTER.find_levels(volume)
+    spine = levels.spine
+    model = segment_from_parts(volume, spine, spine.part("L5"), spine.part("L5-S1"), spine.part("S1"))
+    chosen = SEGMENTER.segment(volume, levels)
+    assert np.array_equal(chosen.series_mask(volume), model.series_mask(volume))
