@@ -40,11 +40,11 @@ from planner.segmentation import (
     STEP_MM,
     DiscSegmentation,
     comes_within,
-    _connected_to,
     direction_degrees,
     distance_outside_mm,
     where_fragments_lie,
 )
+from planner.segmentation.masks import _connected_to
 
 THRESHOLD_MM = 1.5
 #: displaced material is measured in the disc's height less this share at either endplate

@@ -21,15 +21,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydicom
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.tag import BaseTag
 from pydicom.filereader import read_partial
 from pydicom.uid import UID
 
 from planner import transfer_syntax as ts
+from planner.dicom_pixel_data import (
+    PIXEL_DATA_TAG,
+    _at_pixel_data,
+    _check_pixel_data,
+    _deflated_has_pixels,
+    _pixel_element,
+    _tag_at,
+    native_frame_bytes,
+)
+from planner.dicom_values import (
+    _floats,
+    _has,
+    _length,
+    _optional_int,
+    _private_creator,
+    _single_int,
+    _text,
+    _value_representation,
+)
 from planner.errors import (
     DicomInputError,
     InvalidAttributeError,
@@ -37,14 +53,9 @@ from planner.errors import (
     NestingTooDeepError,
     NotAnImageError,
     NotDicomError,
-    PixelDataSizeError,
-    TruncatedFileError,
 )
-from planner.us_calibration import UltrasoundRegion, regions_from_dataset
+from planner.us_calibration import regions_from_dataset, UltrasoundRegion
 
-PIXEL_DATA_TAG = 0x7FE00010
-ITEM_TAG = 0xFFFEE000
-SEQUENCE_DELIMITER_TAG = 0xFFFEE0DD
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 #: SOP classes that hold no image to display, by UID prefix (PS3.4 Annex B).
@@ -154,22 +165,6 @@ class InstanceHeader:
         )
 
 
-def native_frame_bytes(rows: int, columns: int, samples: int, bits_allocated: int, photometric: str) -> int:
-    """Bytes of one uncompressed frame (PS3.5 8.1.1; YBR_FULL_422 stores 2 samples per pixel)."""
-    if photometric == "YBR_FULL_422":
-        return rows * columns * 2 * (bits_allocated // 8)
-    if bits_allocated == 1:
-        return (rows * columns * samples + 7) // 8
-    return rows * columns * samples * ((bits_allocated + 7) // 8)
-
-
-def human_bytes(n: int) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} bytes"
-
-
 # --------------------------------------------------------------------------- reading
 
 
@@ -231,20 +226,6 @@ def _check_nesting(ds) -> None:
             if depth + 1 > MAX_SEQUENCE_DEPTH:
                 raise RecursionError(f"sequences nested deeper than {MAX_SEQUENCE_DEPTH}")
             stack.extend((item, depth + 1) for item in dataset[raw.tag].value)
-
-
-def _value_representation(element) -> str | None:
-    """The VR of a raw or converted element; implicit-VR raw elements take it from the dictionary."""
-    if element.VR is not None:
-        return element.VR
-    try:
-        return dictionary_VR(element.tag)
-    except KeyError:
-        return None
-
-
-def _at_pixel_data(tag, vr, length) -> bool:
-    return tag == PIXEL_DATA_TAG
 
 
 def _is_deflated(ds) -> bool:
@@ -347,29 +328,6 @@ def _header_from_dataset(path, ds, fp, pixel_offset, stat, part10) -> InstanceHe
     return InstanceHeader(**values)
 
 
-def _length(element) -> int:
-    length = getattr(element, "length", None)
-    if length is None:
-        value = element.value
-        length = len(value) if isinstance(value, (bytes, bytearray)) else 0
-    return length
-
-
-def _tag_at(fp, offset: int, ds) -> int:
-    fp.seek(offset)
-    raw = fp.read(4)
-    if len(raw) < 4:
-        return -1
-    endian = "<" if ds.original_encoding[1] in (True, None) else ">"
-    group, element = struct.unpack(endian + "HH", raw)
-    return (group << 16) | element
-
-
-def _deflated_has_pixels(path: str) -> bool:
-    ds = pydicom.dcmread(path, specific_tags=["PixelData"])
-    return "PixelData" in ds
-
-
 def _inferred_transfer_syntax(ds) -> str:
     implicit, little = ds.original_encoding
     if implicit:
@@ -380,12 +338,6 @@ def _inferred_transfer_syntax(ds) -> str:
 def _sop_name(uid: str) -> str:
     name = UID(uid).name if uid else "unknown SOP class"
     return name.replace(" Storage", "") if name else uid
-
-
-def _private_creator(ds, tag) -> str:
-    creator_tag = (tag.group << 16) | (tag.element >> 8)
-    creator = ds.get(creator_tag)
-    return str(creator.value) if creator is not None else "vendor"
 
 
 # ---------------------------------------------------------------- attribute parsing
@@ -435,130 +387,6 @@ def _attributes(path, ds, kind, sop_class_uid, sop_instance_uid, transfer_syntax
         values.update(_image_attributes(path, ds, sop_class_uid, repairs))
     values["warnings"] = tuple(repairs)
     return values
-
-
-#: VRs whose raw bytes are ASCII whatever the Specific Character Set says.
-_ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
-#: VRs whose text may follow the Specific Character Set.
-_CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
-#: Binary numeric VRs and their struct codes.
-_BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
-
-
-def _value(ds, keyword: str):
-    """The value of ``keyword`` in ``ds``, converted cheaply; None when absent.
-
-    Indexing reads about forty attributes per file, and pydicom's general
-    conversion (validation, charset lookup, MultiValue) triples the cost of a
-    header read. Raw elements of plain VRs are converted here instead: text
-    becomes ``str`` (multiple values stay joined by backslashes), binary
-    numbers ``int``/``float`` or a tuple of them. Text that is not pure ASCII,
-    sequences and anything unusual go through pydicom as before.
-    """
-    tag = _tag(keyword)
-    element = ds.get_item(tag)
-    if element is None:
-        return None
-    if not isinstance(element, RawDataElement):
-        return element.value
-    vr = _value_representation(element)
-    raw = element.value
-    if raw is None:
-        return ds[tag].value
-    if vr in _ASCII_VRS or vr in _CHARSET_VRS:
-        if raw.isascii() and b"\x1b" not in raw:
-            return raw.decode("ascii").strip(" \x00")
-        return ds[tag].value
-    code = _BINARY_VRS.get(vr)
-    if code is not None:
-        size = struct.calcsize(code)
-        if len(raw) == 0 or len(raw) % size:
-            return ds[tag].value
-        numbers = struct.unpack(("<" if element.is_little_endian else ">") + code * (len(raw) // size), raw)
-        return numbers[0] if len(numbers) == 1 else numbers
-    return ds[tag].value
-
-
-def _has(ds, keyword: str) -> bool:
-    """``keyword in ds`` without converting the keyword on every call."""
-    return _tag(keyword) in ds
-
-
-def _tag(keyword: str) -> BaseTag:
-    tag = _TAGS.get(keyword)
-    if tag is None:
-        tag = _TAGS[keyword] = BaseTag(tag_for_keyword(keyword))
-    return tag
-
-
-_TAGS: dict[str, BaseTag] = {}
-
-
-def _text(ds, keyword: str) -> str:
-    try:
-        value = _value(ds, keyword)
-    except Exception:  # undecodable text in a lenient read: leave it out
-        return ""
-    if value is None:
-        return ""
-    if isinstance(value, (pydicom.multival.MultiValue, list, tuple)):
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
-
-
-def _multiple(value) -> list | None:
-    """The values of a multi-valued attribute as a list; None when it holds one value."""
-    if isinstance(value, str):
-        return value.split("\\") if "\\" in value else None
-    if isinstance(value, (pydicom.multival.MultiValue, list, tuple)):
-        return list(value)
-    return None
-
-
-def _single_int(path, ds, keyword: str, default=None, repairs=None, required=False) -> int | None:
-    """Parse a one-valued integer attribute strictly; say what is wrong with it."""
-    value = _value(ds, keyword)
-    if value is None and not _has(ds, keyword):
-        if required and default is None:
-            raise InvalidAttributeError(path, f"{keyword} (Type 1) is missing")
-        if required and repairs is not None:
-            repairs.append(f"{keyword} (Type 1) is missing; assumed {default}")
-        return default
-    several = _multiple(value)
-    if several is not None:
-        raise InvalidAttributeError(path, f"{keyword} has {len(several)} values ({several}); it must have exactly one")
-    if value is None or value == "":
-        if required:
-            if default is None:
-                raise InvalidAttributeError(path, f"{keyword} (Type 1) is empty")
-            if repairs is not None:
-                repairs.append(f"{keyword} (Type 1) is empty; assumed {default}")
-        return default
-    try:
-        return int(str(value).strip()) if not isinstance(value, int) else int(value)
-    except ValueError:
-        vr = _value_representation(ds.get_item(_TAGS[keyword]))
-        raise InvalidAttributeError(path, f"invalid {keyword} '{value}' ({vr} must be an integer)") from None
-
-
-def _optional_int(path, ds, keyword, repairs) -> int | None:
-    try:
-        return _single_int(path, ds, keyword)
-    except InvalidAttributeError as exc:
-        repairs.append(f"{exc.reason}; ignored")
-        return None
-
-
-def _floats(ds_or_item, keyword: str, count: int) -> tuple[float, ...] | None:
-    value = _value(ds_or_item, keyword) if ds_or_item is not None else None
-    if value is None or value == "":
-        return None
-    several = _multiple(value)
-    try:
-        numbers = tuple(float(v) for v in (several if several is not None else [value]))
-    except (TypeError, ValueError):
-        return None
-    return numbers if len(numbers) == count else None
 
 
 def _image_attributes(path, ds, sop_class_uid, repairs) -> dict[str, Any]:
@@ -667,89 +495,6 @@ def _frame_time_ms(ds) -> float | None:
         if increments:
             return sum(increments) / len(increments)
     return None
-
-
-# ------------------------------------------------------------ pixel data size check
-
-
-def _pixel_element(path, fp, offset: int, ds, transfer_syntax_uid: str, file_size: int) -> tuple[int, int]:
-    """(value length, value offset) of the Pixel Data element; checks it fits in the file."""
-    implicit, little = ds.original_encoding
-    if implicit is None:
-        implicit, little = transfer_syntax_uid == pydicom.uid.ImplicitVRLittleEndian, True
-    endian = "<" if little else ">"
-    fp.seek(offset + 4)
-    if implicit:
-        (length,) = struct.unpack(endian + "I", fp.read(4))
-        value_offset = offset + 8
-    else:
-        vr = fp.read(2)
-        if vr in (b"OB", b"OW", b"OF", b"OD", b"OL", b"UN", b"OV", b"UT", b"SQ", b"UC", b"UR"):
-            fp.read(2)
-            (length,) = struct.unpack(endian + "I", fp.read(4))
-            value_offset = offset + 12
-        else:
-            (length,) = struct.unpack(endian + "H", fp.read(2))
-            value_offset = offset + 8
-    available = max(file_size - value_offset, 0)
-    if length != 0xFFFFFFFF and length > available:
-        if length > 2 * file_size:
-            raise TruncatedFileError(
-                path,
-                f"truncated: Pixel Data declares {human_bytes(length)} (0x{length:08X} bytes) "
-                f"but the file ends at {human_bytes(file_size)}",
-            )
-        raise TruncatedFileError(path, f"truncated pixel data ({available} of {length} bytes)")
-    return length, value_offset
-
-
-def _check_pixel_data(path, fp, offset: int, element: tuple[int, int], values: dict[str, Any]) -> dict[str, Any]:
-    """Compare the Pixel Data element with what the image attributes need; never allocate it.
-
-    Returns the pixel data fields of the header.
-    """
-    length, value_offset = element
-    if length == 0xFFFFFFFF:
-        _walk_fragments(path, fp, value_offset, values["file_size"], values["transfer_syntax_uid"])
-        return dict(pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=True)
-    rows, columns, n_frames = values["rows"], values["columns"], values["n_frames"]
-    bits, samples = values["bits_allocated"], values["samples_per_pixel"]
-    needed = native_frame_bytes(rows, columns, samples, bits, values["photometric_interpretation"]) * n_frames
-    if length < needed:
-        frames = f" x {n_frames} frames" if n_frames > 1 else ""
-        samples_text = f" x {samples} samples" if samples > 1 else ""
-        raise PixelDataSizeError(
-            path,
-            f"Rows x Columns exceed pixel data ({rows} x {columns}{frames}{samples_text} x {bits} bit = "
-            f"{human_bytes(needed)} declared, {length} bytes present)",
-        )
-    return dict(pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=False)
-
-
-def _walk_fragments(path, fp, value_offset: int, file_size: int, transfer_syntax_uid: str) -> None:
-    """Follow the item headers of encapsulated Pixel Data to the sequence delimiter."""
-    position = value_offset
-    n_items = 0
-    name = ts.short_name(transfer_syntax_uid)
-    while True:
-        fp.seek(position)
-        raw = fp.read(8)
-        if len(raw) < 8:
-            raise TruncatedFileError(path, f"truncated file: ends inside the encapsulated {name} pixel data")
-        group, element, length = struct.unpack("<HHI", raw)
-        tag = (group << 16) | element
-        if tag == SEQUENCE_DELIMITER_TAG:
-            break
-        if tag != ITEM_TAG:
-            raise TruncatedFileError(
-                path, f"corrupt encapsulated {name} pixel data: expected an item at byte {position}, found {tag:08X}"
-            )
-        if length == 0xFFFFFFFF or position + 8 + length > file_size:
-            raise TruncatedFileError(path, f"truncated file: ends inside the encapsulated {name} pixel data")
-        position += 8 + length
-        n_items += 1
-    if n_items < 2:
-        raise MissingPixelDataError(path, f"encapsulated {name} pixel data holds no fragment")
 
 
 def _replace(header: InstanceHeader, **changes) -> InstanceHeader:

@@ -28,7 +28,8 @@ from pydicom.encaps import encapsulate
 from pydicom.pixels import get_decoder
 
 from planner import transfer_syntax as ts
-from planner.dicom_header import ITEM_TAG, SEQUENCE_DELIMITER_TAG, InstanceHeader, human_bytes, read_dataset
+from planner.dicom_header import InstanceHeader, read_dataset
+from planner.dicom_pixel_data import ITEM_TAG, SEQUENCE_DELIMITER_TAG, human_bytes
 from planner.errors import DecodeError, DicomInputError
 
 GDCM_TIMEOUT_S = 120

@@ -1,4 +1,4 @@
-"""The built-in classical disc segmenter (SimpleITK; see planner/segmentation.py)."""
+"""The built-in classical disc segmenter (SimpleITK; see planner/segmentation/)."""
 
 from planner.segmentation import segment_disc as segment
 

@@ -12,51 +12,41 @@ Where things are:
 - the injection plan (right dock): :class:`~ui.plan_panel.PlanPanel` over the context's
   :class:`~planner.plan_session.PlanSession`; :meth:`MainWindow.suggest_plan`,
   :meth:`MainWindow.open_plan`, :meth:`MainWindow.save_plan`, :meth:`MainWindow.offer_recovery`.
+
+The window's actions live in mixins by concern: :class:`~ui.window_browser.BrowserActions` (browser and
+import), :class:`~ui.window_analysis.AnalysisActions` (the L5-S1 analysis), :class:`~ui.window_plan.PlanActions`
+(plans, export, PACS); this module builds the window, its layouts, tasks and views.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, QSize, QThreadPool, QTimer, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QIcon, QImage, QKeySequence, QPixmap
+from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QDockWidget,
     QFileDialog,
     QGridLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
     QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from planner.database import StudyDatabase
-from planner.disc_model import DiscModel, analyze_volume, resegment_from_seed
 from planner.display import PRESETS, WindowLevel, auto_window, window_preset
-from planner.importer import ImportReport, import_paths
 from planner.loader import LoadedSeries, load_series
-from planner.errors import PlanFormatError, PlannerError
-from planner.export.bundle import ExportSource, export_to, make_export_source
-from planner.pacs import network
 from planner.pacs.outbox import Outbox
-from planner.mpr import View, axial_looking_along, contains, volume_center
+from planner.mpr import View, volume_center
 from planner.plan_session import PlanSession
-from planner.plan_store import load_plan, recovery_files
-from planner.plan import SIDED
-from planner.planning import anatomy_and_suggestion, default_author, draft_plan, level_blocked, plan_side, study_ref
-from planner.series_index import summarize
-from planner.thumbnails import series_thumbnail
-from planner.volume import Volume
-from ui import gc_guard
+from ui import dialogs, gc_guard
 from ui.cine_view import CineView
 from ui.context import TOOLS, ViewerContext
 from ui.findings_widget import FindingsWidget
@@ -66,9 +56,11 @@ from ui.render.scene_view import SceneView
 from ui.render.slice_view import SliceView
 from ui.render.vtk_image import VtkVolume
 from ui.snapshot import widget_image
+from ui.window_analysis import AnalysisActions
+from ui.window_browser import BrowserActions, patient_text
+from ui.window_plan import PlanActions
 from ui.worker import Task
 
-DISC_VIEW_HALF_MM = 60.0  # after the analysis the views show the disc with its neighbours, 120 mm high
 LAYOUTS = {"1x1": "One view", "1x3": "Three MPR views", "2x2": "MPR + 3D", "mr+us": "MR beside ultrasound"}
 TOOL_LABELS = {
     "crosshair": "Crosshair",
@@ -96,7 +88,7 @@ class _Shown:
         self.window = WindowLevel(*auto_window(sample))
 
 
-class MainWindow(QMainWindow):
+class MainWindow(BrowserActions, AnalysisActions, PlanActions, QMainWindow):
     """Observes the study database and the viewer context; every slow call runs in a :class:`~ui.worker.Task`."""
 
     series_shown = Signal(object)
@@ -150,7 +142,7 @@ class MainWindow(QMainWindow):
         self.plan_panel.open_requested.connect(self._open_plan_dialog)
         self.plan_panel.send_requested.connect(lambda: self.send_plan_to_pacs())
         self.plan_panel.error.connect(lambda message: self.status_text.setText(message))
-        self.cine_view.approach_failed.connect(lambda message: show_error(self, message))
+        self.cine_view.approach_failed.connect(lambda message: dialogs.show_error(self, message))
         self.plan_dock = self._scrolled_dock("Plan", "plan", self.plan_panel, self.findings_dock)
         self.findings_dock.raise_()
 
@@ -361,77 +353,6 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ study browser
 
-    def refresh_browser(self) -> None:
-        self.browser.clear()
-        missing: list[str] = []
-        for study in self.db.studies():
-            label = f"{study.study_date or '-'}  {study.description or 'study'}"
-            study_item = QTreeWidgetItem([label, "", "", "", ""])
-            study_item.setData(0, Qt.UserRole + 1, f"{study.patient_name} {study.patient_id} {label}".lower())
-            self.browser.addTopLevelItem(study_item)
-            for uid in self.db.series_uids(study.study_instance_uid):
-                summary = self.db.series_summary(uid)
-                if summary is None:
-                    continue
-                text = f"{summary.series_number or ''} {summary.description or summary.modality}".strip()
-                item = QTreeWidgetItem([text, summary.modality, summary.kind, str(summary.n_instances), str(summary.n_frames)])
-                item.setData(0, Qt.UserRole, uid)
-                item.setData(0, Qt.UserRole + 1, f"{text} {summary.modality} {summary.kind}".lower())
-                thumbnail = self.db.thumbnail(uid)
-                if thumbnail is not None:
-                    item.setIcon(0, _icon(thumbnail))
-                elif summary.is_image:
-                    missing.append(uid)
-                study_item.addChild(item)
-            study_item.setExpanded(True)
-        self._apply_filter(self.filter_edit.text())
-        if missing:
-            task = Task(self._make_thumbnails, missing)
-            task.signals.finished.connect(lambda _r, t=task: (self._tasks.discard(t), self._show_thumbnails()))
-            task.signals.failed.connect(lambda _m, t=task: self._tasks.discard(t))  # a preview is optional
-            self._tasks.add(task)
-            QThreadPool.globalInstance().start(task)
-
-    def _make_thumbnails(self, uids: list[str], progress=None, cancel=None) -> None:
-        for uid in uids:
-            if cancel is not None and cancel.cancelled:
-                return
-            try:
-                pixels = series_thumbnail(self.db.instances(uid))
-            except Exception:  # noqa: BLE001 - an undecodable series just has no preview
-                continue
-            if pixels is not None:
-                self.db.set_thumbnail(uid, pixels)
-
-    def _show_thumbnails(self) -> None:
-        for n in range(self.browser.topLevelItemCount()):
-            study = self.browser.topLevelItem(n)
-            for m in range(study.childCount()):
-                item = study.child(m)
-                if item.icon(0).isNull():
-                    thumbnail = self.db.thumbnail(item.data(0, Qt.UserRole))
-                    if thumbnail is not None:
-                        item.setIcon(0, _icon(thumbnail))
-
-    def _apply_filter(self, text: str) -> None:
-        words = text.lower().split()
-        for n in range(self.browser.topLevelItemCount()):
-            study = self.browser.topLevelItem(n)
-            study_text = study.data(0, Qt.UserRole + 1) or ""
-            any_shown = False
-            for m in range(study.childCount()):
-                item = study.child(m)
-                haystack = f"{study_text} {item.data(0, Qt.UserRole + 1)}"
-                shown = all(w in haystack for w in words)
-                item.setHidden(not shown)
-                any_shown |= shown
-            study.setHidden(not any_shown)
-
-    def _open_item(self, item: QTreeWidgetItem) -> None:
-        uid = item.data(0, Qt.UserRole)
-        if uid:
-            self.open_series(uid)
-
     # ------------------------------------------------------------------- tasks
 
     def run_task(self, task: Task, text: str, on_done, on_fail=None) -> Task:
@@ -450,7 +371,7 @@ class MainWindow(QMainWindow):
         def fail(message):
             self._end_task(task)
             self.status_text.setText("Failed: see the message")
-            (on_fail or (lambda text: show_error(self, text)))(message)
+            (on_fail or (lambda text: dialogs.show_error(self, text)))(message)
 
         def cancelled():
             self._end_task(task)
@@ -498,37 +419,6 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ import
 
-    def import_paths(self, paths: list[str], on_done=None) -> Task:
-        def done(report: ImportReport) -> None:
-            self.refresh_browser()
-            indexed = report.n_indexed + report.n_unchanged
-            self.status_text.setText(f"Imported {indexed} files, {len(report.rejected)} rejected")
-            if report.rejected:
-                show_import_report(self, report)
-            if on_done:
-                on_done(report)
-
-        return self.run_task(Task(import_paths, paths, self.db), "Importing...", done)
-
-    def _import_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Import DICOM folder")
-        if folder:
-            self.import_paths([folder])
-
-    def _import_files_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Import DICOM files or zip archives")
-        if files:
-            self.import_paths(files)
-
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
-        if paths:
-            self.import_paths(paths)
-
     # ------------------------------------------------------------------- views
 
     def open_series(self, series_instance_uid: str, on_done=None) -> Task:
@@ -563,7 +453,7 @@ class MainWindow(QMainWindow):
                 and volume.frame_of_reference_uid == self.primary.volume.frame_of_reference_uid
                 and volume.orientation != self.primary.volume.orientation
             )
-            patient = _patient_text(header)
+            patient = patient_text(header)
             if same_world:
                 self.secondary = shown
                 view = self.slice_views[{"SAG": View.SAGITTAL, "COR": View.CORONAL}.get(volume.orientation, View.AXIAL)]
@@ -593,412 +483,9 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------- L5-S1
 
-    def _measures_better_on(self, axial: Volume) -> bool:
-        """Whether the automatic analysis should run again now that ``axial`` is open beside the sagittal
-        series: it measures the displaced material there. Not when the user has corrected the mask."""
-        primary = self.primary.volume if self.primary is not None else None
-        if axial.orientation not in ("AX", "OBL") or primary is None or (primary.modality, primary.orientation) != ("MR", "SAG"):
-            return False
-        model = self.context.disc
-        if model is None:
-            return self._analysis_task is not None  # one is running, without this series: start it again
-        return model.analysis.axial is None and not model.corrected
-
-    def run_disc_analysis(self, level_shift: int = 0, automatic: bool = False, on_done=None) -> Task | None:
-        """Analyse L5-S1 on the primary series in a worker; the result replaces the shown disc model (undoably
-        when one was shown: a level shift can be taken back). ``automatic``: failures go to the panel only."""
-        if self.primary is None:
-            if not automatic:
-                show_error(self, "Open a sagittal MR series first: the levels are counted on it.")
-            return None
-        volume = self.primary.volume
-        self.findings.set_message("Analysing L5-S1...")
-        # where the program put the crosshair (not the user): now, or the middle of a series opened beside
-        programmed = [self.context.mpr.center.copy()]
-
-        def done(analysis) -> None:
-            if not self._analysis_ended(task):
-                return  # a newer analysis replaced this one
-            if self.primary is None or self.primary.volume is not volume:
-                return  # another series was opened meanwhile
-            model = DiscModel(analysis, self.context.undo_stack)
-            old = self.context.disc
-            if old is None:
-                undo_text = ""
-            elif old.analysis.level_shift != level_shift:
-                undo_text = "Shift levels"
-            else:
-                undo_text = "Analyse L5-S1 again"
-            self.context.set_disc(model, undo_text=undo_text)
-            if self.secondary is not None:
-                programmed.append(volume_center(self.secondary.volume))
-            if any(np.allclose(self.context.mpr.center, c) for c in programmed):  # go to the disc unless the user moved
-                disc_center = analysis.segmentation.frame.center_lps
-                measured_on = analysis.axial
-                mpr = self.context.mpr
-                if measured_on is None and (not mpr.is_oblique or np.allclose(mpr.rotation, self._disc_rotation)):
-                    # measured on the sagittal series reformatted in the disc's plane: so is the axial view
-                    # (unless the user turned the planes)
-                    self._disc_rotation = axial_looking_along(analysis.segmentation.frame.normal)
-                    mpr.set_rotation(self._disc_rotation)
-                self._go_to_disc(disc_center)
-                if measured_on is not None and (self.secondary is None or not contains(self.secondary.volume, disc_center)):
-                    # the axial view shows the series the disc was measured on, not a block that misses it
-                    self.open_series(measured_on.series_instance_uid, on_done=lambda _loaded: self._go_to_disc(disc_center))
-            self.status_text.setText(model.summary())
-            if on_done:
-                on_done(model)
-
-        def failed(message: str) -> None:
-            if not self._analysis_ended(task):
-                return
-            self.findings.set_message(f"The analysis failed: {message}")
-            if not automatic:
-                show_error(self, message)
-
-        # an axial series through L5-S1 measures the displaced material (sharper lateral margins): the one open
-        # beside it, else any of the study's, as `main.py analyze` does, so that both report the same figures
-        axials = [self.secondary.volume] if self.secondary is not None else []
-        if self._analysis_task is not None:
-            self._analysis_task.cancel()  # its result would be replaced by this one's
-        task = Task(analyze_volume, volume, level_shift=level_shift, axials=axials, axial_headers=self._study_axials())
-        self._analysis_task = task
-        task.signals.cancelled.connect(lambda: self._analysis_ended(task))
-        return self.run_task(task, "Analysing L5-S1...", done, on_fail=failed)
-
-    def _go_to_disc(self, disc_center) -> None:
-        self.context.mpr.set_center(disc_center)
-        for view in self.slice_views.values():
-            view.frame_on(disc_center, DISC_VIEW_HALF_MM)
-
-    def _study_axials(self) -> list[list]:
-        """The headers of the primary series' study's other axial MR series in its frame of reference."""
-        primary = self.primary.volume
-        header = self.primary.loaded.headers[0]
-        shown = {primary.series_instance_uid, self.secondary.volume.series_instance_uid if self.secondary else ""}
-        if not primary.frame_of_reference_uid:
-            return []  # no world shared with any other series
-        found = []
-        for uid in self.db.series_uids(header.study_instance_uid, "MR", primary.frame_of_reference_uid):
-            if uid in shown:
-                continue  # the sagittal series itself, and the axial one passed as a volume
-            headers = self.db.instances(uid)
-            if headers and summarize(headers).orientation in ("AX", "OBL"):
-                found.append(headers)
-        return found
-
-    def _analysis_ended(self, task: Task) -> bool:
-        """Forget ``task`` as the running analysis; False when a newer one had already replaced it."""
-        if task is not self._analysis_task:
-            return False
-        self._analysis_task = None
-        return True
-
-    def resegment_from_seed(self, point_lps, on_done=None) -> Task | None:
-        """Segment the disc again from a point clicked inside it (seed tool), in a worker; undoable."""
-        model = self.context.disc
-        if model is None:
-            self.status_text.setText("No L5-S1 analysis to re-segment: run Spine > Analyse L5-S1 first")
-            return None
-
-        def done(segmentation) -> None:
-            if self.context.disc is model:
-                model.replace_segmentation(segmentation)
-                self.status_text.setText("; ".join(segmentation.warnings) or "Disc segmented from the clicked point")
-            if on_done:
-                on_done(segmentation)
-
-        task = Task(resegment_from_seed, model.analysis, np.asarray(point_lps, float))
-        return self.run_task(task, "Segmenting from the clicked point...", done)
-
     # ---------------------------------------------------------------- plan
 
-    def suggest_plan(self, procedure: str, side: str | None = None, on_done=None) -> Task | None:
-        """Estimate the safety anatomy and the suggested needle in a worker; show the new draft plan."""
-        model = self.context.disc
-        if model is None or self.primary is None:
-            show_error(self, "Analyse L5-S1 first (Spine > Analyse L5-S1): the plan is built on the disc analysis.")
-            return None
-        blocked = level_blocked(model)
-        if blocked:
-            show_error(self, blocked)
-            return None
-        if not model.finding.reliable and procedure in SIDED and not side:
-            show_error(self, "The disc measurement is not reliable, so the side cannot be taken from it: choose the side.")
-            return None
-        side = plan_side(model.finding, procedure, side)
-        others = [self.secondary.volume] if self.secondary is not None else []
-        self.plan_panel.status.setText("Estimating bone, iliac crests, thecal sac and roots, searching a safe path...")
-
-        def done(result) -> None:
-            anatomy, suggestion, problem = result
-            if self.context.disc is not model:
-                return
-            ref_others = [("axial", self.secondary.loaded.headers)] if self.secondary is not None else []
-            ref = study_ref(self.primary.loaded.headers, ref_others)
-            plan = draft_plan(ref, model.finding, procedure, side, default_author(), suggestion, level_check=model.level_check())
-            self._use_plan(PlanSession(plan, self.context.undo_stack, anatomy=anatomy))
-            self.plan_dock.raise_()
-            if problem:
-                self.plan_panel.status.setText(problem)
-                show_error(self, problem)
-            else:
-                self.status_text.setText(f"Suggested: {suggestion.trajectory.label}; drag its ends to adjust")
-                self.align_views_to_needle(suggestion.trajectory.id)
-            if on_done:
-                on_done(self.context.plan)
-
-        task = Task(anatomy_and_suggestion, model.analysis, others, procedure, side)
-        return self.run_task(task, "Planning the needle path...", done)
-
-    def _use_plan(self, session: PlanSession | None) -> None:
-        old = self.context.plan
-        if old is not None and old is not session:
-            old.close()  # unsaved work stays in its recovery copy
-        self.context.set_plan(session)
-
-    def align_views_to_needle(self, trajectory_id: str = "") -> None:
-        """Axial view down the needle (needle's eye), sagittal and coronal views in its plane, centred on the target."""
-        session = self.context.plan
-        if session is None or not session.plan.trajectories:
-            return
-        trajectory = next((t for t in session.plan.trajectories if t.id == trajectory_id), session.plan.trajectories[0])
-        entry, target = np.asarray(trajectory.entry_lps), np.asarray(trajectory.target_lps)
-        axial = self.slice_views[View.AXIAL]
-        if axial.native and self.primary is not None:  # the needle's eye is a reformat, not an acquired slice
-            axial.set_volume(self.primary.layer, self.primary.window, patient_text=_patient_text(self.primary.loaded.headers[0]))
-        self.context.mpr.set_rotation(axial_looking_along(target - entry))
-        self.context.mpr.set_center(target)
-        half = max(40.0, 0.75 * float(np.linalg.norm(target - entry)))
-        for view in self.slice_views.values():
-            if not view.native:
-                view.frame_on((entry + target) / 2 if view.view != View.AXIAL else target, half)
-
-    def save_plan(self, path: str | None = None, ask: bool = False) -> bool:
-        session = self.context.plan
-        if session is None:
-            return False
-        if path is None and (ask or session.path is None):
-            suggested = str(session.path or f"{session.plan.procedure}-plan.json")
-            path, _ = QFileDialog.getSaveFileName(self, "Save plan", suggested, "Plans (*.json)")
-            if not path:
-                return False
-        try:
-            saved = session.save(path)
-        except OSError as error:
-            show_error(self, f"{path or session.path}: the plan could not be saved ({error.strerror or error}); it is kept in its recovery copy.")
-            return False
-        self.status_text.setText(f"Plan saved: {saved.name}")
-        self.context.plan_edited.emit()
-        return True
-
-    def open_plan(self, path: str, on_done=None) -> PlanSession | None:
-        """Open a plan file; a broken one is reported (naming the field) and left untouched."""
-        try:
-            if _is_dicom(path):  # a plan report (SR) from PACS or an export folder
-                from planner.export.sr import plan_from_sr_file
-
-                session = PlanSession(plan_from_sr_file(path), self.context.undo_stack)
-            else:
-                session = PlanSession.open(path, self.context.undo_stack)
-        except PlannerError as error:
-            show_error(self, str(error))
-            return None
-        self._attach_anatomy(session, on_done)
-        return session
-
-    def _attach_anatomy(self, session: PlanSession, on_done=None) -> None:
-        self._use_plan(session)
-        self.plan_dock.raise_()
-        model = self.context.disc
-        same_world = (
-            model is not None
-            and self.primary is not None
-            and session.plan.study.frame_of_reference_uid in ("", self.primary.volume.frame_of_reference_uid)
-        )
-        if not same_world:
-            self.status_text.setText("Plan opened; open and analyse its study to see the safety distances")
-            if on_done:
-                on_done(session)
-            return
-        from planner.anatomy import build_anatomy
-
-        others = [self.secondary.volume] if self.secondary is not None else []
-
-        def done(anatomy) -> None:
-            if self.context.plan is session:
-                session.set_anatomy(anatomy)
-            if on_done:
-                on_done(session)
-
-        self.run_task(Task(build_anatomy, model.analysis, others), "Estimating the safety anatomy...", done)
-
     # ---------------------------------------------------------------- export and PACS
-
-    def export_source(self) -> ExportSource | None:
-        """The current plan with the images, disc mask and numbers it was planned on (None: say what is missing)."""
-        session = self.context.plan
-        if session is None or self.primary is None:
-            show_error(self, "Nothing to export: open a study and make or open a plan first.")
-            return None
-        plan = session.plan
-        if self.primary.loaded.headers[0].study_instance_uid != plan.study.study_instance_uid:
-            show_error(self, "The plan belongs to another study than the one shown: open its study to export it.")
-            return None
-        model = self.context.disc
-        blocked = level_blocked(model, plan)
-        if blocked:
-            show_error(self, blocked)
-            return None
-        mask = model.segmentation.series_mask(self.primary.volume) if model is not None else None
-        metrics = {t.id: m.as_dict() for t in plan.trajectories if (m := session.metrics(t.id)) is not None}
-        warnings = list(session.anatomy.warnings) if session.anatomy is not None else []
-        warnings += [w for m in metrics.values() for w in m["warnings"]]
-        analysis = model.finding.as_dict() if model is not None else None
-        return make_export_source(plan, self.primary.volume, self.primary.loaded.headers, mask, metrics, warnings,
-                                  analysis, instances=self.db.instances)
-
-    def send_plan_to_pacs(self, node: network.PacsNode | None = None, on_done=None):
-        """One action: build the export and send it to the first configured PACS (folder export when none)."""
-        if node is None:
-            nodes = network.load_nodes()
-            if not nodes:
-                self.status_text.setText("No PACS configured: exporting to a folder (PACS > PACS settings to add one)")
-                return self.export_plan_to_folder(on_done=on_done)
-            node = nodes[0]
-        source = self.export_source()
-        if source is None:
-            return None
-
-        def done(result) -> None:
-            bundle, _folder, summary = result
-            self._update_outbox_button()
-            if summary.failed:
-                show_error(self, f"{summary.sent} of {summary.sent + summary.failed} objects reached {node.label}; the "
-                                 f"rest stay in the outbox and are retried: {'; '.join(summary.reasons)}")
-            else:
-                self.status_text.setText(f"Plan v{bundle.plan.version} sent to {node.label}: {summary.sent} objects "
-                                         "in the patient's study")
-            if on_done:
-                on_done(result)
-
-        return self.run_task(Task(export_to, source, None, node, self.outbox),
-                             f"Exporting the plan and sending it to {node.label}...", done)
-
-    def export_plan_to_folder(self, folder: str | None = None, on_done=None):
-        source = self.export_source()
-        if source is None:
-            return None
-        if folder is None:
-            folder = QFileDialog.getExistingDirectory(self, "Export plan to folder (DICOMDIR)")
-            if not folder:
-                return None
-
-        def done(result) -> None:
-            _bundle, written, _summary = result
-            self.status_text.setText(f"Plan exported: {written.dicomdir} and {written.pdf.name}")
-            if on_done:
-                on_done(result)
-
-        return self.run_task(Task(export_to, source, folder), "Exporting the plan...", done)
-
-    def retry_outbox(self, on_done=None) -> None:
-        """Send what is due in the outbox, in the background (the timer's work; quiet unless it fails)."""
-        if self.outbox.pending_count() == 0:
-            return
-
-        def done(summary) -> None:
-            self._update_outbox_button()
-            if on_done:
-                on_done(summary)
-
-        self.run_task(Task(self.outbox.process), "Sending queued objects to PACS...", done,
-                      lambda message: self._update_outbox_button())
-
-    def _update_outbox_button(self) -> None:
-        waiting = self.outbox.pending_count()
-        self.outbox_button.setText(f"Outbox: {waiting} waiting" if waiting else "")
-        self.outbox_button.setVisible(bool(waiting))
-
-    def show_outbox(self) -> None:
-        from ui.pacs_dialogs import OutboxDialog
-
-        OutboxDialog(self.outbox, self.run_task, self).exec()
-        self._update_outbox_button()
-
-    def _pacs_settings_dialog(self) -> None:
-        from ui.pacs_dialogs import PacsSettingsDialog
-
-        PacsSettingsDialog(self.run_task, self).exec()
-
-    def _query_dialog(self) -> None:
-        from ui.pacs_dialogs import QueryDialog
-
-        nodes = network.load_nodes()
-        if not nodes:
-            show_error(self, "No PACS configured: add one in PACS > PACS settings.")
-            return
-        QueryDialog(nodes, self.run_task, self.retrieve_study, self).exec()
-
-    def retrieve_study(self, node: network.PacsNode, study_instance_uid: str, on_done=None):
-        """C-GET a study into the user data folder and import it into the study browser, in a worker."""
-        from planner.app_paths import data_folder
-
-        folder = data_folder() / "incoming" / study_instance_uid
-
-        def fetch(progress=None, cancel=None):
-            files = network.get(node, study_instance_uid, folder, progress=progress, cancel=cancel)
-            return files
-
-        def imported(files) -> None:
-            self.import_paths([str(folder)], on_done=lambda _report: on_done(len(files)) if on_done else None)
-
-        return self.run_task(Task(fetch), f"Retrieving the study from {node.label}...", imported)
-
-    def _open_plan_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open plan", "", "Plans (*.json *.dcm);;All files (*)")
-        if path:
-            self.open_plan(path)
-
-    def _approve_dialog(self) -> None:
-        session = self.context.plan
-        blocked = level_blocked(self.context.disc, session.plan)
-        if blocked:
-            show_error(self, blocked)
-            return
-        name, ok = QInputDialog.getText(self, "Approve plan", "Approved by (name):", text=session.plan.author)
-        if ok and name.strip():
-            session.document.approve(name.strip())
-
-    def _reopen_dialog(self) -> None:
-        session = self.context.plan
-        reason, ok = QInputDialog.getText(self, "Reopen plan", "Why is the approved plan reopened?")
-        if ok:
-            session.document.reopen(default_author(), reason.strip())
-
-    def offer_recovery(self) -> None:
-        """After a crash (or a quit with unsaved changes): offer the newest recovery copy of a plan."""
-        files = recovery_files()
-        if not files:
-            return
-        newest = files[0]
-        answer = QMessageBox.question(
-            self,
-            "Restore plan",
-            f"A plan was not saved when the planner last closed ({newest.name}). Restore it?\n\n"
-            "No keeps the copy for later; Discard deletes it.",
-            QMessageBox.Yes | QMessageBox.No | QMessageBox.Discard,
-            QMessageBox.Yes,
-        )
-        if answer == QMessageBox.Discard:
-            newest.unlink(missing_ok=True)
-        elif answer == QMessageBox.Yes:
-            try:
-                session = PlanSession(load_plan(newest), self.context.undo_stack)
-            except PlanFormatError as error:
-                show_error(self, str(error))
-                return
-            self._attach_anatomy(session)
 
     def apply_preset(self, name: str) -> None:
         for shown in (self.primary, self.secondary):
@@ -1059,7 +546,7 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Export view as PNG", "view.png", "PNG images (*.png)")
         if path:
             if not self.view_image(self.active_view(), annotations).save(path, "PNG"):
-                show_error(self, f"{path}: the image could not be written")
+                dialogs.show_error(self, f"{path}: the image could not be written")
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.settings.setValue("geometry", self.saveGeometry())
@@ -1077,39 +564,3 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _is_dicom(path: str) -> bool:
-    try:
-        with open(path, "rb") as file:
-            return file.read(132)[128:132] == b"DICM"
-    except OSError:
-        return False
-
-
-def _patient_text(header) -> str:
-    when = header.study_date
-    date = f"{when[:4]}-{when[4:6]}-{when[6:]}" if len(when) == 8 else when
-    return f"{header.patient_name.replace('^', ' ')}\n{header.patient_id}  {date}"
-
-
-def _icon(pixels: np.ndarray) -> QIcon:
-    pixels = np.ascontiguousarray(pixels)
-    fmt = QImage.Format_Grayscale8 if pixels.ndim == 2 else QImage.Format_RGB888
-    image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0], fmt).copy()
-    return QIcon(QPixmap.fromImage(image))
-
-
-def show_error(parent, message: str) -> None:
-    """The one place where errors become dialogs."""
-    QMessageBox.warning(parent, "Spine Injection Planner", message)
-
-
-def show_import_report(parent, report: ImportReport) -> None:
-    lines = [f"{r.path}\n    {r.reason}" for r in report.rejected[:30]]
-    more = f"\n... and {len(report.rejected) - 30} more" if len(report.rejected) > 30 else ""
-    box = QMessageBox(parent)
-    box.setObjectName("import-report")
-    box.setWindowTitle("Import report")
-    box.setText(f"{len(report.rejected)} file(s) could not be imported. The other files were imported.")
-    box.setDetailedText("\n".join(lines) + more)
-    box.setModal(False)
-    box.show()

@@ -11,11 +11,11 @@ tilted along its normal):
    shows (the model sees 1.5 mm pixels; the image has the series' own);
 2. the reference outline of Lumbar Disc Nomenclature 2.0: half-way between the
    two bodies' cross-sections just beyond their endplates
-   (:func:`planner.segmentation._between`), as the classical segmenter draws it,
+   (:func:`planner.segmentation.endplates._between`), as the classical segmenter draws it,
    but from the model's bodies rather than rays stopped at the cortex;
 3. the disc within the outline between the surfaces, and disc material
    displaced beyond it grown as the classical segmenter grows it
-   (:func:`planner.segmentation._displaced`), with the model's bodies as the
+   (:func:`planner.segmentation.displaced._displaced`), with the model's bodies as the
    bone it must not enter.
 """
 
@@ -30,16 +30,11 @@ from planner.segmentation import (
     DiscFrame,
     DiscSegmentation,
     SegmentationFailed,
-    _bodies_beside,
-    _displaced,
-    _erode2d,
-    _fill_holes_2d,
-    _fill_surface,
-    _largest_component_2d,
-    _morph,
-    _smoothed,
     distance_outside_mm,
 )
+from planner.segmentation.displaced import _displaced
+from planner.segmentation.endplates import _bodies_beside, _fill_surface
+from planner.segmentation.masks import _erode2d, _fill_holes_2d, _largest_component_2d, _morph, _smoothed
 from planner.spine.anatomy import Part, SpineLabels, part_probability
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import BODY, DISC, L5
@@ -115,7 +110,7 @@ def _snap(image: np.ndarray, surface_index: np.ndarray, step: int) -> np.ndarray
 def _steepest_edge(image: np.ndarray, surface_index: np.ndarray, step: int) -> np.ndarray:
     """Each column's endplate moved, within 1.5 mm, onto the steepest change of signal between body and disc
     (where the disc's signal meets the cortex's or the marrow's: the surfaces the displaced-material rules of
-    :func:`planner.segmentation._displaced` were tuned on, the cortex sometimes inside)."""
+    :func:`planner.segmentation.displaced._displaced` were tuned on, the cortex sometimes inside)."""
     reach = int(round(1.5 / STEP_MM))
     n = image.shape[0]
     gradient = np.gradient(image, axis=0) * step  # along the way from the disc into the body
@@ -198,7 +193,7 @@ def _sharpened(model_section: np.ndarray, image_section: np.ndarray, covered, p_
 
 def _half_way(l5_section: np.ndarray, s1_section: np.ndarray, agree_mm: float = 3.0) -> np.ndarray:
     """The reference outline half-way between the L5 and S1 endplates' margins (their signed distances
-    averaged, as :func:`planner.segmentation._between` draws it); where they disagree by more than
+    averaged, as :func:`planner.segmentation.endplates._between` draws it); where they disagree by more than
     ``agree_mm``, or when S1's section is under half L5's area, L5's margin (the L5 body is the model's surest
     part; the top of the sacrum is found by the local parts network and is sometimes patchy)."""
     distances = [distance_outside_mm(mask) for mask in (l5_section, s1_section)]

@@ -126,7 +126,8 @@ def test_displacement_map_is_largest_on_the_protrusion_side(model):
 
 
 def test_endplate_outline_runs_half_way_between_the_two_bodies_unless_one_leaked():
-    from planner.segmentation import STEP_MM, _between
+    from planner.segmentation import STEP_MM
+    from planner.segmentation.endplates import _between
 
     rows, cols = np.indices((160, 160)) * STEP_MM
     def disc(centre_row_mm, radius_mm):
@@ -146,7 +147,8 @@ def test_endplate_outline_runs_half_way_between_the_two_bodies_unless_one_leaked
 
 
 def test_migration_is_counted_in_the_canal_not_in_the_foramen():
-    from planner.segmentation import STEP_MM, _in_the_canal
+    from planner.segmentation import STEP_MM
+    from planner.segmentation.displaced import _in_the_canal
 
     outline = np.zeros((80, 120), bool)
     outline[10:60, 20:100] = True  # midline at column 59.5

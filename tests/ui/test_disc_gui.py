@@ -103,7 +103,7 @@ def test_the_studys_axial_series_through_l5s1_measures_even_when_another_is_show
 def test_level_names_stay_inside_the_view_and_clear_of_the_corner_texts(analysed_window):
     """With the spine near the view's left edge, the names are pulled in (their ticks shortened or dropped);
     names that would sit on the patient or slice text at the top or bottom are not drawn."""
-    from ui.render.slice_view import CORNER_TEXT_PX, LABEL_MIN_X
+    from ui.render.slice_overlays import CORNER_TEXT_PX, LABEL_MIN_X
 
     window = analysed_window
     view = window.slice_views[View.SAGITTAL]

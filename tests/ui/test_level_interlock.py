@@ -11,7 +11,7 @@ from tests.ui.test_workstation import _import_and_open
 
 def test_an_uncertain_count_blocks_planning_until_confirmed(make_window, qtbot, uncertain_demo_study, monkeypatch):
     shown = []
-    monkeypatch.setattr("ui.main_window.show_error", lambda _parent, message: shown.append(message))
+    monkeypatch.setattr("ui.dialogs.show_error", lambda _parent, message: shown.append(message))
     window = make_window("2x2")
     _import_and_open(window, qtbot, [uncertain_demo_study / "MR" / "SAG_FROM_L5"], ["SAG T2 from L5"])
     qtbot.waitUntil(lambda: window.context.disc is not None and not window._tasks, timeout=60000)

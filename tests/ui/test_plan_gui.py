@@ -137,7 +137,7 @@ def test_a_broken_plan_file_names_the_field_and_is_left_untouched(make_window, q
     text = json.dumps(data)
     path.write_text(text)
     shown = []
-    monkeypatch.setattr("ui.main_window.show_error", lambda _parent, message: shown.append(message))
+    monkeypatch.setattr("ui.dialogs.show_error", lambda _parent, message: shown.append(message))
     assert window.open_plan(str(path)) is None
     assert shown and "broken.plan.json" in shown[0] and "trajectories[0]" in shown[0]
     assert path.read_text() == text

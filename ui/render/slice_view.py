@@ -19,7 +19,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkCommonCore import vtkPoints
-from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPlane, vtkPolyData
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
 from vtkmodules.vtkRenderingAnnotation import vtkCornerAnnotation
 from vtkmodules.vtkRenderingCore import (
@@ -36,28 +36,23 @@ import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text)
 
 from planner import mpr as mprlib
 from planner.display import WindowLevel
-from planner.measurements import evaluate
 from planner.mpr import View
 from ui.context import ViewerContext
 from ui.render.disc_layers import LabelSlice
+from ui.render.slice_overlays import (
+    BRUSH_COLOR,
+    HANDLE_PX,
+    LEVEL_COLOR,
+    MEASURE_COLOR,
+    PLAN_SAFE_COLOR,
+    PLAN_WARN_COLOR,
+    SELECTED_COLOR,
+    SliceOverlays,
+)
 from ui.render.vtk_image import VtkVolume
 
 #: Line colours of the planes, as in 3D Slicer: axial red, sagittal yellow, coronal green.
 PLANE_COLORS = {View.AXIAL: (0.93, 0.33, 0.33), View.SAGITTAL: (0.95, 0.85, 0.35), View.CORONAL: (0.43, 0.75, 0.43)}
-MEASURE_COLOR = (0.35, 0.85, 1.0)
-SELECTED_COLOR = (1.0, 0.75, 0.2)
-LEVEL_COLOR = (0.9, 0.9, 0.9)
-L5S1_COLOR = (1.0, 0.75, 0.2)
-BRUSH_COLOR = (0.25, 0.9, 0.55)
-ERASER_COLOR = (1.0, 0.4, 0.4)
-LEVEL_REACH_MM = 30.0  # level names shown in planes passing this close to the discs' centres
-LABEL_MIN_X = 52.0  # px: a level name (right-aligned) ends no nearer the view's left edge than this
-CORNER_TEXT_PX = 42.0  # px: the two lines of corner text at the top and bottom of a view
-HANDLE_PX = 6
-PLAN_SAFE_COLOR = (0.3, 1.0, 0.45)
-PLAN_WARN_COLOR = (1.0, 0.35, 0.3)
-PLAN_NEAR_MM = 3.0  # a needle's end is drawn (and can be dragged) in planes this close to it
-NICE_LENGTHS_MM = (1, 2, 5, 10, 20, 50, 100, 200)
 
 
 class _Overlay:
@@ -94,7 +89,7 @@ class _Overlay:
         self.actor.SetVisibility(visible)
 
 
-class SliceView(QVTKRenderWindowInteractor):
+class SliceView(SliceOverlays, QVTKRenderWindowInteractor):
     """A 2D reslice of one volume in the plane ``view`` of the shared MPR (or the volume's own plane).
 
     With annotations off (View menu, Ctrl+T, or a PNG export without them) only the image is drawn:
@@ -390,236 +385,6 @@ class SliceView(QVTKRenderWindowInteractor):
                     segment = self._line_across(plane.origin + offset * across, direction)
             overlay.set_segments([segment] if segment else [])
             overlay.set_visible(segment is not None)
-
-    def _visible_measurements(self, plane):
-        if self.volume is None:
-            return []
-        half = self.slab_half_mm() + 1e-3
-        frame = self.volume.frame_of_reference_uid
-        shown = []
-        for m in self.context.measurements:
-            if m.space != "lps" or (m.series_instance_uid not in (self.volume.series_instance_uid, frame)):
-                continue
-            if all(abs(self.widget_xy(p)[2]) <= half for p in m.points):
-                shown.append(m)
-        return shown
-
-    def _update_measurements(self, plane: mprlib.Plane) -> None:
-        for actor in self.labels:
-            self.renderer.RemoveViewProp(actor)
-        self.labels.clear()
-        normal, selected = [], []
-        for m in self._visible_measurements(plane):
-            xy = [self.widget_xy(p)[:2] for p in m.points]
-            segments = [(self._display(*xy[i]), self._display(*xy[i + 1])) for i in range(len(xy) - 1)]
-            for x, y in xy:
-                h = HANDLE_PX / 2
-                box = [(x - h, y - h), (x + h, y - h), (x + h, y + h), (x - h, y + h)]
-                segments += [(self._display(*box[i]), self._display(*box[(i + 1) % 4])) for i in range(4)]
-            (selected if m.id == self.context.selected else normal).extend(segments)
-            label = vtkTextActor()
-            label.SetInput(f"{evaluate(m).text}")
-            label.GetTextProperty().SetFontSize(14)
-            label.GetTextProperty().SetColor(*(SELECTED_COLOR if m.id == self.context.selected else MEASURE_COLOR))
-            label.GetTextProperty().SetShadow(True)
-            anchor = xy[-1] if m.kind == "distance" else xy[1]
-            label.SetDisplayPosition(*(int(v) for v in self._display(anchor[0] + 8, anchor[1] - 8)))
-            self.renderer.AddViewProp(label)
-            self.labels.append(label)
-        self.measure_lines.set_segments(normal)
-        self.selected_lines.set_segments(selected)
-        drawing = []
-        points = list(self._drawing) + ([self._hover] if self._drawing and self._hover is not None else [])
-        xy = [self.widget_xy(p)[:2] for p in points]
-        drawing = [(self._display(*xy[i]), self._display(*xy[i + 1])) for i in range(len(xy) - 1)]
-        self.drawing_lines.set_segments(drawing)
-        shown = self.context.show_annotations
-        for overlay in (self.measure_lines, self.selected_lines, self.drawing_lines):
-            overlay.set_visible(shown)
-        for label in self.labels:
-            label.SetVisibility(shown)
-
-    def _on_plan_edited(self) -> None:
-        """Redraw the needles; while another view drags a needle end, wait for the release (one redraw then),
-        so that every mouse move costs one view's redraw, not four."""
-        if self.context.dragging_view in (None, self):
-            self.refresh()
-
-    def _plan_points(self):
-        """(trajectory id, "entry"/"target", LPS point, widget x, y, depth mm) of the shown plan's needle ends."""
-        session = self.context.plan
-        if session is None or self.volume is None:
-            return []
-        if session.plan.study.frame_of_reference_uid not in ("", self.volume.frame_of_reference_uid):
-            return []
-        found = []
-        for t in session.plan.trajectories:
-            for which, point in (("entry", t.entry_lps), ("target", t.target_lps)):
-                x, y, depth = self.widget_xy(point)
-                found.append((t.id, which, np.asarray(point), x, y, depth))
-        return found
-
-    def _update_plan(self) -> None:
-        """Each needle as its projection into this plane, ends marked where the plane passes near them."""
-        for actor in self.plan_labels:
-            self.renderer.RemoveViewProp(actor)
-        self.plan_labels.clear()
-        session = self.context.plan
-        safe, warn = [], []
-        ends = self._plan_points()
-        for t in session.plan.trajectories if ends else ():
-            metrics = session.metrics(t.id)
-            lines = warn if metrics is not None and metrics.warnings else safe
-            (_, _, _, ex, ey, ed), (_, _, _, tx, ty, td) = [e for e in ends if e[0] == t.id]
-            lines.append((self._display(ex, ey), self._display(tx, ty)))
-            for x, y, depth, size in ((tx, ty, td, HANDLE_PX + 2), (ex, ey, ed, HANDLE_PX)):
-                if abs(depth) > PLAN_NEAR_MM + self.slab_half_mm():
-                    continue
-                box = [(x - size, y), (x, y - size), (x + size, y), (x, y + size)]  # a diamond
-                lines += [(self._display(*box[i]), self._display(*box[(i + 1) % 4])) for i in range(4)]
-            label = vtkTextActor()
-            label.SetInput(t.label + (f"  {metrics.length_mm:.0f} mm" if metrics is not None else ""))
-            label.GetTextProperty().SetFontSize(13)
-            label.GetTextProperty().SetColor(*(PLAN_WARN_COLOR if lines is warn else PLAN_SAFE_COLOR))
-            label.GetTextProperty().SetShadow(True)
-            label.SetDisplayPosition(*(int(v) for v in self._display(ex + 10, ey - 4)))
-            self.renderer.AddViewProp(label)
-            self.plan_labels.append(label)
-        shown = self.context.show_annotations
-        self.plan_safe.set_segments(safe)
-        self.plan_warn.set_segments(warn)
-        for overlay in (self.plan_safe, self.plan_warn):
-            overlay.set_visible(shown)
-        for label in self.plan_labels:
-            label.SetVisibility(shown)
-
-    def _plan_handle_at(self, x: float, y: float):
-        """(trajectory id, "entry"/"target") under the mouse, targets first; None on an approved plan."""
-        session = self.context.plan
-        if session is None or session.plan.approved:
-            return None
-        near = PLAN_NEAR_MM + self.slab_half_mm()
-        for tid, which, _point, px, py, depth in sorted(self._plan_points(), key=lambda e: e[1] != "target"):
-            if abs(depth) <= near and abs(px - x) <= HANDLE_PX + 3 and abs(py - y) <= HANDLE_PX + 3:
-                return tid, which
-        return None
-
-    def _update_text(self, plane: mprlib.Plane) -> None:
-        show = self.context.show_annotations
-        volume = self.volume
-        letters = plane.edge_letters() if show else {"left": "", "right": "", "top": "", "bottom": ""}
-        self.letters.SetText(6, letters["left"])
-        self.letters.SetText(5, letters["right"])
-        self.letters.SetText(7, letters["top"])
-        self.letters.SetText(4, letters["bottom"])
-        if not show:
-            for corner in range(4):
-                self.corners.SetText(corner, "")
-            self.scale_bar.set_visible(False)
-            self.scale_label.SetVisibility(False)
-            return
-        k = mprlib.nearest_slice(volume, self.context.mpr.center)
-        name = "native" if self.native else self.view.value
-        oblique = " (oblique)" if self.context.mpr.is_oblique and not self.native else ""
-        depth = float(self.context.mpr.center @ plane.normal)
-        self.corners.SetText(2, self.patient_text)
-        self.corners.SetText(3, f"{volume.description}\n{name}{oblique}")
-        slice_text = f"Im {k + 1}/{volume.shape[0]}" if self.native else f"{depth:+.1f} mm"
-        self.corners.SetText(0, f"{slice_text}\nW {self.window_level.width:.0f}  L {self.window_level.center:.0f}")
-        self.corners.SetText(1, "")
-        self._update_scale_bar()
-
-    def _update_levels(self, plane: mprlib.Plane) -> None:
-        """Level names: beside the spine in planes along it, in a corner for planes across it."""
-        for actor in self.level_labels:
-            self.renderer.RemoveViewProp(actor)
-        self.level_labels.clear()
-        model = self._disc_model()
-        ticks = []
-        corner = ""
-        if model is not None and self.context.show_annotations:
-            levels = model.levels
-            # across the spine: an axial plane, or one tilted onto the L5-S1 disc
-            across = max(abs(plane.normal[2]), abs(float(plane.normal @ np.asarray(levels.levels[0].normal_lps)))) > 0.7
-            if across:
-                corner = self._level_across(levels)
-            else:
-                mpp = self._mm_per_pixel()
-                left = 24.0 / mpp  # names sit 24 mm to the screen-left of the column
-                for level in levels.levels:
-                    x, y, depth = self.widget_xy(level.center_lps)
-                    if abs(depth) <= LEVEL_REACH_MM and self._label_fits(y):
-                        color = L5S1_COLOR if level.name == "L5-S1" else LEVEL_COLOR
-                        # kept inside the view: a column near its left edge gets a shorter tick
-                        at = max(x - left, LABEL_MIN_X)
-                        self._add_level_label(level.name, at, y, color, 13, bold=level.name == "L5-S1")
-                        if at + 4 < x - 8.0 / mpp:
-                            ticks.append((self._display(at + 4, y), self._display(x - 8.0 / mpp, y)))
-                for name, centre in levels.bodies():
-                    x, y, depth = self.widget_xy(centre)
-                    if abs(depth) <= LEVEL_REACH_MM and self._label_fits(y):
-                        self._add_level_label(name, max(x - left, LABEL_MIN_X), y, (0.6, 0.75, 0.95), 12, bold=False)
-        self.level_ticks.set_segments(ticks)
-        self.level_ticks.set_visible(bool(ticks))
-        self.corners.SetText(1, corner)
-
-    def _label_fits(self, y: float) -> bool:
-        """Whether a level name at height ``y`` stays clear of the corner texts (patient, slice, window)."""
-        return CORNER_TEXT_PX <= y <= self.height() - CORNER_TEXT_PX
-
-    def _level_across(self, levels) -> str:
-        """The disc or body the plane cuts at the crosshair (for axial-like planes)."""
-        center = self.context.mpr.center
-        for level in levels.levels:
-            depth = abs(float((center - np.asarray(level.center_lps)) @ np.asarray(level.normal_lps)))
-            if depth <= max(level.height_mm / 2, 3.0) and np.linalg.norm(center - np.asarray(level.center_lps)) < 40.0:
-                return f"{level.name} disc"
-        bodies = levels.bodies()
-        if not bodies:
-            return ""
-        name, centre = min(bodies, key=lambda body: float(np.linalg.norm(center - body[1])))
-        return f"{name} body" if np.linalg.norm(center - centre) < 40.0 else ""
-
-    def _add_level_label(self, text: str, x: float, y: float, color, size: int, bold: bool) -> None:
-        label = vtkTextActor()
-        label.SetInput(text)
-        prop = label.GetTextProperty()
-        prop.SetFontSize(size)
-        prop.SetColor(*color)
-        prop.SetBold(bold)
-        prop.SetShadow(True)
-        prop.SetJustificationToRight()
-        prop.SetVerticalJustificationToCentered()
-        label.SetDisplayPosition(*(int(v) for v in self._display(x, y)))
-        self.renderer.AddViewProp(label)
-        self.level_labels.append(label)
-
-    def _update_brush(self) -> None:
-        """The brush or eraser outline under the cursor."""
-        at = self._brush_at
-        painting = self.context.tool in ("brush", "eraser") and at is not None and self._disc_model() is not None
-        if painting:
-            radius = self.context.brush_radius_mm / self._mm_per_pixel()
-            angles = np.linspace(0.0, 2 * np.pi, 33)
-            ring = [(at[0] + radius * np.cos(a), at[1] + radius * np.sin(a)) for a in angles]
-            self.brush_outline.set_segments([(self._display(*ring[i]), self._display(*ring[i + 1])) for i in range(32)])
-            self.brush_outline.actor.GetProperty().SetColor(*(BRUSH_COLOR if self.context.tool == "brush" else ERASER_COLOR))
-        self.brush_outline.set_visible(painting)
-
-    def _update_scale_bar(self) -> None:
-        mpp = self._mm_per_pixel()
-        target = self.width() / 5 * mpp
-        length = max([v for v in NICE_LENGTHS_MM if v <= target] or [NICE_LENGTHS_MM[0]])
-        pixels = length / mpp
-        x1, y = self.width() - 16, self.height() - 40
-        x0 = x1 - pixels
-        segments = [((x0, y), (x1, y)), ((x0, y - 5), (x0, y + 5)), ((x1, y - 5), (x1, y + 5))]
-        self.scale_bar.set_segments([(self._display(*a), self._display(*b)) for a, b in segments])
-        self.scale_bar.set_visible(True)
-        self.scale_label.SetInput(f"{length} mm")
-        self.scale_label.SetDisplayPosition(*(int(v) for v in self._display((x0 + x1) / 2, y - 8)))
-        self.scale_label.SetVisibility(True)
-        self.scale_bar_mm = length
 
     # ----------------------------------------------------------------- input
 

@@ -1,0 +1,138 @@
+"""The main window's L5-S1 analysis: run it (automatically on a sagittal MR series) in a worker with the study's
+axial series, frame the views on the disc, re-segment from a clicked seed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.disc_model import DiscModel, analyze_volume, resegment_from_seed
+from planner.mpr import axial_looking_along, contains, volume_center
+from planner.series_index import summarize
+from planner.volume import Volume
+from ui import dialogs
+from ui.worker import Task
+
+DISC_VIEW_HALF_MM = 60.0  # after the analysis the views show the disc with its neighbours, 120 mm high
+
+
+class AnalysisActions:
+    """Mixed into :class:`~ui.main_window.MainWindow`: the disc analysis shown in the findings dock."""
+
+    def _measures_better_on(self, axial: Volume) -> bool:
+        """Whether the automatic analysis should run again now that ``axial`` is open beside the sagittal
+        series: it measures the displaced material there. Not when the user has corrected the mask."""
+        primary = self.primary.volume if self.primary is not None else None
+        if axial.orientation not in ("AX", "OBL") or primary is None or (primary.modality, primary.orientation) != ("MR", "SAG"):
+            return False
+        model = self.context.disc
+        if model is None:
+            return self._analysis_task is not None  # one is running, without this series: start it again
+        return model.analysis.axial is None and not model.corrected
+
+    def run_disc_analysis(self, level_shift: int = 0, automatic: bool = False, on_done=None) -> Task | None:
+        """Analyse L5-S1 on the primary series in a worker; the result replaces the shown disc model (undoably
+        when one was shown: a level shift can be taken back). ``automatic``: failures go to the panel only."""
+        if self.primary is None:
+            if not automatic:
+                dialogs.show_error(self, "Open a sagittal MR series first: the levels are counted on it.")
+            return None
+        volume = self.primary.volume
+        self.findings.set_message("Analysing L5-S1...")
+        # where the program put the crosshair (not the user): now, or the middle of a series opened beside
+        programmed = [self.context.mpr.center.copy()]
+
+        def done(analysis) -> None:
+            if not self._analysis_ended(task):
+                return  # a newer analysis replaced this one
+            if self.primary is None or self.primary.volume is not volume:
+                return  # another series was opened meanwhile
+            model = DiscModel(analysis, self.context.undo_stack)
+            old = self.context.disc
+            if old is None:
+                undo_text = ""
+            elif old.analysis.level_shift != level_shift:
+                undo_text = "Shift levels"
+            else:
+                undo_text = "Analyse L5-S1 again"
+            self.context.set_disc(model, undo_text=undo_text)
+            if self.secondary is not None:
+                programmed.append(volume_center(self.secondary.volume))
+            if any(np.allclose(self.context.mpr.center, c) for c in programmed):  # go to the disc unless the user moved
+                disc_center = analysis.segmentation.frame.center_lps
+                measured_on = analysis.axial
+                mpr = self.context.mpr
+                if measured_on is None and (not mpr.is_oblique or np.allclose(mpr.rotation, self._disc_rotation)):
+                    # measured on the sagittal series reformatted in the disc's plane: so is the axial view
+                    # (unless the user turned the planes)
+                    self._disc_rotation = axial_looking_along(analysis.segmentation.frame.normal)
+                    mpr.set_rotation(self._disc_rotation)
+                self._go_to_disc(disc_center)
+                if measured_on is not None and (self.secondary is None or not contains(self.secondary.volume, disc_center)):
+                    # the axial view shows the series the disc was measured on, not a block that misses it
+                    self.open_series(measured_on.series_instance_uid, on_done=lambda _loaded: self._go_to_disc(disc_center))
+            self.status_text.setText(model.summary())
+            if on_done:
+                on_done(model)
+
+        def failed(message: str) -> None:
+            if not self._analysis_ended(task):
+                return
+            self.findings.set_message(f"The analysis failed: {message}")
+            if not automatic:
+                dialogs.show_error(self, message)
+
+        # an axial series through L5-S1 measures the displaced material (sharper lateral margins): the one open
+        # beside it, else any of the study's, as `main.py analyze` does, so that both report the same figures
+        axials = [self.secondary.volume] if self.secondary is not None else []
+        if self._analysis_task is not None:
+            self._analysis_task.cancel()  # its result would be replaced by this one's
+        task = Task(analyze_volume, volume, level_shift=level_shift, axials=axials, axial_headers=self._study_axials())
+        self._analysis_task = task
+        task.signals.cancelled.connect(lambda: self._analysis_ended(task))
+        return self.run_task(task, "Analysing L5-S1...", done, on_fail=failed)
+
+    def _go_to_disc(self, disc_center) -> None:
+        self.context.mpr.set_center(disc_center)
+        for view in self.slice_views.values():
+            view.frame_on(disc_center, DISC_VIEW_HALF_MM)
+
+    def _study_axials(self) -> list[list]:
+        """The headers of the primary series' study's other axial MR series in its frame of reference."""
+        primary = self.primary.volume
+        header = self.primary.loaded.headers[0]
+        shown = {primary.series_instance_uid, self.secondary.volume.series_instance_uid if self.secondary else ""}
+        if not primary.frame_of_reference_uid:
+            return []  # no world shared with any other series
+        found = []
+        for uid in self.db.series_uids(header.study_instance_uid, "MR", primary.frame_of_reference_uid):
+            if uid in shown:
+                continue  # the sagittal series itself, and the axial one passed as a volume
+            headers = self.db.instances(uid)
+            if headers and summarize(headers).orientation in ("AX", "OBL"):
+                found.append(headers)
+        return found
+
+    def _analysis_ended(self, task: Task) -> bool:
+        """Forget ``task`` as the running analysis; False when a newer one had already replaced it."""
+        if task is not self._analysis_task:
+            return False
+        self._analysis_task = None
+        return True
+
+    def resegment_from_seed(self, point_lps, on_done=None) -> Task | None:
+        """Segment the disc again from a point clicked inside it (seed tool), in a worker; undoable."""
+        model = self.context.disc
+        if model is None:
+            self.status_text.setText("No L5-S1 analysis to re-segment: run Spine > Analyse L5-S1 first")
+            return None
+
+        def done(segmentation) -> None:
+            if self.context.disc is model:
+                model.replace_segmentation(segmentation)
+                self.status_text.setText("; ".join(segmentation.warnings) or "Disc segmented from the clicked point")
+            if on_done:
+                on_done(segmentation)
+
+        task = Task(resegment_from_seed, model.analysis, np.asarray(point_lps, float))
+        return self.run_task(task, "Segmenting from the clicked point...", done)
+
