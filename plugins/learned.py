@@ -1,5 +1,6 @@
 """The built-in learned segmenter: the spine model (ONNX, CPU) finds and names the levels and the L5 and S1
-bodies; the disc is the space between them, with displaced material grown beyond its outline.
+bodies; the disc is the space between them, with displaced material grown beyond its outline. Where the
+classical pipeline finds the same disc, its margins (traced at the image's resolution) are used instead.
 
 Registered as ``learned`` in the entry-point group ``spine_planner.segmenters``
 (pyproject.toml), exactly as a third-party package would register its own.
@@ -7,6 +8,9 @@ The model, its training data and scores: docs/spine-model.md.
 """
 
 from __future__ import annotations
+
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -64,46 +68,67 @@ class LearnedSegmenter:
             seg = segment_disc(volume, l5s1.center_lps, l5s1.normal_lps, seed_lps=seed_lps)
             seg.warnings.append("The model found no body above this junction: its endplates were searched classically.")
             return seg
+        # the classical pipeline's answer (see _sharper_if_agreeing) is computed beside the model's, on the other core
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            classical = pool.submit(_classical_disc, volume, l5s1, seed_lps)
+            try:
+                model_seg = segment_from_parts(volume, spine, upper, disc, lower, seed_lps=seed_lps)
+            except SegmentationFailed as exc:
+                return _fallback(volume, spine, upper, disc, lower, l5s1, seed_lps, exc)
+            return _sharper_if_agreeing(volume, model_seg, classical.result())
+
+
+def _fallback(volume, spine, upper, disc, lower, l5s1, seed_lps, failure: SegmentationFailed) -> DiscSegmentation:
+    """The level stands (the model counted it) when the disc between its parts cannot be segmented. A
+    wedge-shaped or patchy disc part can tilt the frame built on it: the frame along L5's own axis, just under
+    it; then the classical endplate search at the junction. Raises ``failure`` when neither works."""
+    attempts = [] if disc is None else [(
+        lambda: segment_from_parts(volume, spine, upper, None, lower, seed_lps=seed_lps),
+        "the disc was segmented along the L5 body's axis instead",
+    )]
+    attempts.append((
+        lambda: segment_disc(volume, l5s1.center_lps, l5s1.normal_lps, seed_lps=seed_lps),
+        "the endplates were searched classically at the junction",
+    ))
+    for attempt, how in attempts:
         try:
-            return _sharper_if_agreeing(volume, segment_from_parts(volume, spine, upper, disc, lower, seed_lps=seed_lps), l5s1, seed_lps)
-        except SegmentationFailed as exc:
-            # the level stands (the model counted it). A wedge-shaped or patchy disc part can tilt the frame
-            # built on it: the frame along L5's own axis, just under it; then the classical endplate search
-            attempts = [] if disc is None else [(
-                lambda: segment_from_parts(volume, spine, upper, None, lower, seed_lps=seed_lps),
-                "the disc was segmented along the L5 body's axis instead",
-            )]
-            attempts.append((
-                lambda: segment_disc(volume, l5s1.center_lps, l5s1.normal_lps, seed_lps=seed_lps),
-                "the endplates were searched classically at the junction",
-            ))
-            for attempt, how in attempts:
-                try:
-                    seg = attempt()
-                except SegmentationFailed:
-                    continue
-                seg.warnings.append(f"Around the model's disc {exc}: {how}.")
-                return seg
-            raise
+            seg = attempt()
+        except SegmentationFailed:
+            continue
+        seg.warnings.append(f"Around the model's disc {failure}: {how}.")
+        return seg
+    raise failure
 
 
-def _sharper_if_agreeing(volume, seg: DiscSegmentation, l5s1, seed_lps) -> DiscSegmentation:
-    """The classical pipeline (its disc chain and endplate search, :mod:`planner.levels` and
-    :func:`planner.segmentation.segment_disc`) traces the endplates and margins at the image's own
-    resolution, where the model sees 1.5 mm pixels. Where it finds L5-S1 at the model's junction (centres
-    within ``SAME_JUNCTION_MM``) and its disc agrees with the model's (Dice >= ``AGREE_DICE`` on the series
-    grid), it is the sharper of two answers to the same question and is used. Where either differs (every
-    shared real study so far: Dice 0.48-0.72, the classical rules misled by real marrow and endplate signal),
-    the model's disc stands."""
+#: the classical disc chain's L5-S1 per series (None: it found none), so that seed clicks do not repeat it
+_JUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _classical_disc(volume, l5s1, seed_lps) -> DiscSegmentation | None:
+    """The classical pipeline's disc (its disc chain, :func:`planner.levels.find_levels`, and endplate search,
+    :func:`planner.segmentation.segment_disc`) when its L5-S1 lies within ``SAME_JUNCTION_MM`` of the model's;
+    None otherwise or when it fails."""
+    if volume not in _JUNCTIONS:
+        try:
+            _JUNCTIONS[volume] = find_levels(volume).level("L5-S1")
+        except (LevelError, SegmentationFailed):
+            _JUNCTIONS[volume] = None
+    junction = _JUNCTIONS[volume]
+    if junction is None or np.linalg.norm(np.subtract(junction.center_lps, l5s1.center_lps)) > SAME_JUNCTION_MM:
+        return None
     try:
-        junction = find_levels(volume).level("L5-S1")
-    except (LevelError, SegmentationFailed):
-        return seg
-    if np.linalg.norm(np.subtract(junction.center_lps, l5s1.center_lps)) > SAME_JUNCTION_MM:
-        return seg
-    try:
-        classical = segment_disc(volume, junction.center_lps, junction.normal_lps, seed_lps=seed_lps)
+        return segment_disc(volume, junction.center_lps, junction.normal_lps, seed_lps=seed_lps)
     except SegmentationFailed:
+        return None
+
+
+def _sharper_if_agreeing(volume, seg: DiscSegmentation, classical: DiscSegmentation | None) -> DiscSegmentation:
+    """The classical pipeline traces the endplates and margins at the image's own resolution, where the model
+    sees 1.5 mm pixels. Where it found L5-S1 at the model's junction (:func:`_classical_disc`) and its disc
+    agrees with the model's (Dice >= ``AGREE_DICE`` on the series grid), it is the sharper of two answers to
+    the same question and is used. Where either differs (every shared real study so far: Dice 0.48-0.72, the
+    classical rules misled by real marrow and endplate signal), the model's disc stands."""
+    if classical is None:
         return seg
     ours, theirs = seg.series_mask(volume), classical.series_mask(volume)
     dice = 2.0 * float((ours & theirs).sum()) / max(float(ours.sum() + theirs.sum()), 1.0)
