@@ -101,6 +101,7 @@ def place_of(volume, labels, level) -> str:
 
 def analyse(study: str, segmenter) -> Row:
     from planner.disc_model import DiscAnalysisError, analyze_volume
+    from planner.segmentation.masks import dice
 
     volume, labels = load_study(study)
     started = time.perf_counter()
@@ -114,7 +115,7 @@ def analyse(study: str, segmenter) -> Row:
     masks = analysis.series_masks()
     truth = labels == 1
     found = masks.get("L5 body", np.zeros(truth.shape, bool))
-    row.dice_l5 = 2.0 * float((found & truth).sum()) / max(float(found.sum() + truth.sum()), 1.0)
+    row.dice_l5 = dice(found, truth)
     row.volume_ml = seg.volume_ml()
     row.height_mm = float(seg.geometry()[2]) if seg.outline.any() else float("nan")
     rows = np.nonzero(seg.outline.any(axis=1))[0]

@@ -16,6 +16,7 @@ import numpy as np
 
 from planner.levels import LevelError, find_levels
 from planner.segmentation import DiscSegmentation, SegmentationFailed, segment_disc
+from planner.segmentation.masks import dice
 from planner.spine.disc import segment_from_parts
 from planner.spine.levels import find_spine_levels
 from planner.spine.model import SpineModel
@@ -130,9 +131,7 @@ def _sharper_if_agreeing(volume, seg: DiscSegmentation, classical: DiscSegmentat
     classical rules misled by real marrow and endplate signal), the model's disc stands."""
     if classical is None:
         return seg
-    ours, theirs = seg.series_mask(volume), classical.series_mask(volume)
-    dice = 2.0 * float((ours & theirs).sum()) / max(float(ours.sum() + theirs.sum()), 1.0)
-    return classical if dice >= AGREE_DICE else seg
+    return classical if dice(seg.series_mask(volume), classical.series_mask(volume)) >= AGREE_DICE else seg
 
 
 def _disc_at(spine, point_lps: np.ndarray):

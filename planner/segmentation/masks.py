@@ -106,3 +106,8 @@ def distance_outside_mm(mask: np.ndarray) -> np.ndarray:
 
 def _erode2d(mask: np.ndarray, radius: int) -> np.ndarray:
     return sitk.GetArrayFromImage(sitk.BinaryErode(sitk.GetImageFromArray(mask.astype(np.uint8)), [radius] * mask.ndim)) > 0
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """The Dice overlap of two boolean masks on the same grid (0 when both are empty)."""
+    return 2.0 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)

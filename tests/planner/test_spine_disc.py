@@ -7,6 +7,7 @@ import pytest
 
 from planner.spine.disc import _snap
 from planner.segmentation import STEP_MM
+from planner.segmentation.masks import dice
 
 
 def _column(disc: float, cortex: float, marrow: float) -> np.ndarray:
@@ -56,10 +57,6 @@ def _sagittal(folder):
     return load_series(headers).volumes[0]
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)
-
-
 def test_where_the_classical_disc_agrees_its_sharper_margins_are_used(demo_study):
     """On the demo phantom the classical pipeline finds L5-S1 at the model's junction and a disc the model's
     overlaps: the learned segmenter returns the classical disc (traced on the image's 0.5 mm frame)."""
@@ -74,7 +71,7 @@ def test_where_the_classical_disc_agrees_its_sharper_margins_are_used(demo_study
     model = segment_from_parts(volume, spine, spine.part("L5"), spine.part("L5-S1"), spine.part("S1"))
     junction = find_levels(volume).level("L5-S1")
     classical = segment_disc(volume, junction.center_lps, junction.normal_lps)
-    assert _dice(model.series_mask(volume), classical.series_mask(volume)) >= AGREE_DICE
+    assert dice(model.series_mask(volume), classical.series_mask(volume)) >= AGREE_DICE
     chosen = SEGMENTER.segment(volume, levels)
     assert np.array_equal(chosen.series_mask(volume), classical.series_mask(volume))
 
