@@ -240,10 +240,11 @@ def _expand_dicomdirs(
     extra: list[InstanceHeader] = []
     for header in [h for h in headers if h.kind == "dicomdir"]:
         try:
-            referenced = dicomdir_files(header.path)
+            referenced, refused = dicomdir_files(header.path)
         except DicomInputError as exc:
             result.rejected.append(Rejection(header.path, exc.reason))
             continue
+        result.rejected.extend(refused)
         seen = {h.path for h in headers}
         for path in referenced:
             check(cancel)
@@ -258,8 +259,14 @@ def _expand_dicomdirs(
     return extra
 
 
-def dicomdir_files(path: str) -> list[str]:
-    """Absolute paths of the image/object files a DICOMDIR references.
+def dicomdir_files(path: str) -> tuple[list[str], list[Rejection]]:
+    """(absolute paths of the files a DICOMDIR references, references refused).
+
+    A File ID names a file inside the file-set's folder (PS3.10 8.2: components of
+    letters, digits and underscores). A reference with ``..``, an absolute path,
+    a separator inside a component, or a symbolic link leading out of the folder
+    is refused with its reason: a DICOMDIR never makes the importer read a file
+    outside the folder it came with.
 
     Raises:
         DicomInputError: the DICOMDIR cannot be read.
@@ -271,18 +278,48 @@ def dicomdir_files(path: str) -> list[str]:
     except Exception as exc:
         raise DicomInputError(path, f"DICOMDIR cannot be read: {exc}") from exc
     root = os.path.dirname(os.path.abspath(path))
-    files = []
-    for record in ds.get("DirectoryRecordSequence", []):
-        file_id = record.get("ReferencedFileID")
+    files: list[str] = []
+    refused: list[Rejection] = []
+    try:
+        records = list(ds.get("DirectoryRecordSequence", []))
+    except Exception as exc:
+        raise DicomInputError(path, f"DICOMDIR's Directory Record Sequence cannot be read ({type(exc).__name__})") from exc
+    for number, record in enumerate(records, 1):
+        try:
+            file_id = record.get("ReferencedFileID")
+        except Exception:
+            refused.append(Rejection(path, f"DICOMDIR record {number}: Referenced File ID cannot be read"))
+            continue
         if not file_id:
             continue
-        parts = [file_id] if isinstance(file_id, str) else list(file_id)
-        candidate = os.path.join(root, *parts)
-        if not os.path.exists(candidate):
+        parts = [str(file_id)] if isinstance(file_id, str) else [str(part) for part in file_id]
+        problem = _file_id_problem(parts)
+        candidate = os.path.join(root, *parts) if problem is None else ""
+        if problem is None and not os.path.exists(candidate):
             # file-sets written on case-insensitive media: try the case found on disk
             candidate = _case_insensitive(root, parts) or candidate
+        if problem is None and os.path.exists(candidate):
+            real_root = os.path.realpath(root)
+            if os.path.commonpath([real_root, os.path.realpath(candidate)]) != real_root:
+                problem = "leads out of the file-set's folder through a symbolic link"
+        if problem is not None:
+            shown = "\\".join(parts)[:80]
+            refused.append(Rejection(path, f"DICOMDIR record {number}: Referenced File ID '{shown}' refused: {problem}"))
+            continue
         files.append(candidate)
-    return files
+    return files, refused
+
+
+def _file_id_problem(parts: list[str]) -> str | None:
+    """Why a Referenced File ID cannot name a file inside the file-set's folder, or None."""
+    if not parts:
+        return "it is empty"
+    for part in parts:
+        if part in ("", ".", ".."):
+            return "a component is empty, '.' or '..' (a path out of the file-set's folder)"
+        if "/" in part or "\\" in part or ":" in part or "\x00" in part:
+            return "a component holds a path separator (an absolute path or one out of the file-set's folder)"
+    return None
 
 
 def _case_insensitive(root: str, parts: list[str]) -> str | None:

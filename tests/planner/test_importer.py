@@ -134,3 +134,40 @@ def test_series_summaries_are_read_again_only_when_their_instances_change(tmp_pa
     other = StudyDatabase(tmp_path / "db.sqlite")
     import_paths([make_stack(tmp_path / "c", 1, origin=(0.0, 0.0, 40.0))[0].parent], other)
     assert db.series_summary(uid).n_instances == 9
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR CS")
+@pytest.mark.filterwarnings("ignore:The value length")
+def test_dicomdir_references_out_of_its_folder_are_refused_with_a_reason(tmp_path):
+    import os
+
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    inside = make_stack(tmp_path / "made", 4)
+    fileset = FileSet()
+    for path in inside:
+        ds = pydicom.dcmread(path)
+        ds.StudyDate, ds.StudyTime, ds.StudyID = "20260101", "120000", "1"
+        ds.PatientID, ds.SeriesNumber = ds.get("PatientID") or "ANON", ds.get("SeriesNumber") or 1
+        fileset.add(ds)
+    fileset.write(tmp_path / "set")
+    (outside,) = make_stack(tmp_path / "outside", 1, series_uid="1.2.826.0.1.3680043.8.498.999")
+    os.symlink(tmp_path / "outside", tmp_path / "set" / "LINK")
+    dicomdir = tmp_path / "set" / "DICOMDIR"
+    ds = pydicom.dcmread(dicomdir)
+    images = [r for r in ds.DirectoryRecordSequence if r.DirectoryRecordType == "IMAGE"]
+    images[0].ReferencedFileID = ["..", "outside", outside.name]
+    images[1].ReferencedFileID = str(outside)  # an absolute path
+    images[2].ReferencedFileID = ["LINK", outside.name]  # out through a symbolic link
+    ds.save_as(dicomdir)
+
+    db = StudyDatabase(tmp_path / "db.sqlite")
+    report = import_paths([dicomdir], db)
+    assert sum(s.n_instances for s in report.series) == 1  # the one honest reference
+    assert db.count_instances() == 1
+    reasons = sorted(r.reason for r in report.rejected)
+    assert len(reasons) == 3 and all(r.path == str(dicomdir) for r in report.rejected), reasons
+    assert any("'..'" in r and "record" in r for r in reasons)
+    assert any("path separator" in r for r in reasons)
+    assert any("symbolic link" in r for r in reasons)
