@@ -524,7 +524,10 @@ _HEADER_FIELDS = tuple(f.name for f in dataclasses.fields(InstanceHeader))
 def region_from_json(data: dict) -> UltrasoundRegion:
     """An ultrasound region from ``dataclasses.asdict`` of one (as stored in the study database)."""
     reference = tuple(data["reference_pixel"]) if data.get("reference_pixel") else None
-    return UltrasoundRegion(**{**data, "bounds_px": tuple(data["bounds_px"]), "reference_pixel": reference})
+    physical = tuple(data["reference_physical_mm"]) if data.get("reference_physical_mm") else None
+    return UltrasoundRegion(
+        **{**data, "bounds_px": tuple(data["bounds_px"]), "reference_pixel": reference, "reference_physical_mm": physical}
+    )
 
 
 def header_from_json(data: dict) -> InstanceHeader:

@@ -1,9 +1,11 @@
 """The in-plane ultrasound-guided needle path on one calibrated frame (issue 5).
 
 The physician marks the target and a second point on the intended needle
-path in the image (pixels). The transducer face is the top edge of the
-calibrated region (the skin); the path extended upwards meets it at the
-insertion point, usually beyond the probe's end (in-plane technique):
+path in the image (pixels). The transducer face (the skin) is the row the
+region's reference pixel and its physical values put at depth 0
+(:meth:`~planner.us_calibration.UltrasoundRegion.face_row`; the region's top
+edge when they are absent, with a warning); the path extended upwards meets it
+at the insertion point, usually beyond the probe's end (in-plane technique):
 
 - ``depth_mm``: the target's depth below the transducer face;
 - ``insertion_angle_deg``: between the needle and the transducer face;
@@ -49,14 +51,16 @@ def ultrasound_approach(
     if spatial_region_at(regions, *path_xy) not in (region, None):
         raise UncalibratedError("the two points lie in different ultrasound regions")
     sx, sy = region.physical_delta_x_mm, region.physical_delta_y_mm
-    x0, y0, x1, _y1 = region.bounds_px
-    face_y = y0 - 0.5  # the top edge of the region's first row
+    x0, _y0, x1, _y1 = region.bounds_px
+    face_y = region.face_row()
     tx, ty = float(target_xy[0]), float(target_xy[1])
     px, py = float(path_xy[0]), float(path_xy[1])
     dx_mm, dy_mm = (px - tx) * sx, (py - ty) * sy
     if dy_mm >= -1e-6:
         raise ValueError("the second point must lie above the target (towards the skin) on the needle path")
-    depth = (ty - face_y) * sy
+    depth = region.depth_mm(ty)
+    if depth <= 0:
+        raise ValueError("the target lies above the transducer face: it must be in the tissue")
     # follow the line from the target up to the transducer face
     scale = depth / -dy_mm
     insertion_x_mm = tx * sx + dx_mm * scale
@@ -67,6 +71,11 @@ def ultrasound_approach(
     edge_distance = (edge_mm - insertion_x_mm) if side == "left" else (insertion_x_mm - edge_mm)
     path_mm = math.hypot(dx_mm * scale, depth)
     warnings = []
+    if not region.has_reference:
+        warnings.append(
+            "The ultrasound region gives no reference pixel (or no physical value for it): depths are measured "
+            "from the region's top row, which may not be the skin."
+        )
     if edge_distance < 0:
         warnings.append(
             f"The insertion point lies {abs(edge_distance):.0f} mm under the probe: an in-plane needle enters "

@@ -10,6 +10,7 @@ says so.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -51,6 +52,14 @@ class UltrasoundRegion:
     ``units_x``/``units_y``). A negative stored delta only says that the axis
     runs the other way; the scale is its magnitude and ``flipped_x``/``_y``
     records the direction.
+
+    ``reference_pixel`` is Reference Pixel X0/Y0: an offset from Region Location
+    Min X0/Y0, not an image coordinate (PS3.3 C.8.5.5.1.16); for a 2D tissue
+    region usually the centre of the transducer face, on curved probes often the
+    virtual apex above the image (a negative Y0). ``reference_physical_mm`` is
+    its Reference Pixel Physical Value X/Y in mm (cm units only). Every pixel's
+    physical position and depth comes from :meth:`physical_mm` and
+    :meth:`depth_mm`; nothing else reads these fields.
     """
 
     region_spatial_format: int
@@ -61,6 +70,7 @@ class UltrasoundRegion:
     raw_delta_x: float
     raw_delta_y: float
     reference_pixel: tuple[int, int] | None = None
+    reference_physical_mm: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         x0, y0, x1, y1 = self.bounds_px
@@ -93,6 +103,46 @@ class UltrasoundRegion:
             and self.physical_delta_x_mm > 0
             and self.physical_delta_y_mm > 0
         )
+
+    def physical_mm(self, x: float, y: float) -> tuple[float, float]:
+        """The physical (x, y) in mm of image pixel (x, y) (pixel-centre coordinates) as the scanner defines
+        them: the reference pixel's physical values plus the signed deltas. Without a reference pixel the
+        region's first pixel is taken as (0, 0) (:attr:`has_reference` says so)."""
+        if not self.is_spatial:
+            raise UncalibratedError("the region is not a calibrated 2D region: no physical coordinates")
+        x0, y0, _x1, _y1 = self.bounds_px
+        rx, ry = self.reference_pixel or (0, 0)
+        vx, vy = self.reference_physical_mm or (0.0, 0.0)
+        sx = math.copysign(self.physical_delta_x_mm, self.raw_delta_x)
+        sy = math.copysign(self.physical_delta_y_mm, self.raw_delta_y)
+        return vx + (x - (x0 + rx)) * sx, vy + (y - (y0 + ry)) * sy
+
+    @property
+    def has_reference(self) -> bool:
+        """True when the reference pixel and both its physical values are given (the depth origin is known)."""
+        return self.reference_pixel is not None and self.reference_physical_mm is not None
+
+    def face_row(self) -> float:
+        """The image row (fractional) of the transducer face, where depths start: the row of physical
+        Y = 0 when it lies within the region (a linear probe's reference at the face), else the region's
+        top edge (a curved probe's apex above the image, or no reference pixel given)."""
+        if not self.is_spatial:
+            raise UncalibratedError("the region is not a calibrated 2D region: no depth")
+        x0, y0, _x1, y1 = self.bounds_px
+        if self.has_reference and self.raw_delta_y > 0:
+            vy = self.reference_physical_mm[1]
+            zero = y0 + self.reference_pixel[1] - vy / self.physical_delta_y_mm
+            if y0 - 0.5 <= zero <= y1 + 0.5:
+                return zero
+        return y0 - 0.5
+
+    def depth_mm(self, y: float) -> float:
+        """Depth in mm of image row ``y`` below the transducer face (:meth:`face_row`)."""
+        return (y - self.face_row()) * self.physical_delta_y_mm
+
+    def row_at_depth(self, depth_mm: float) -> float:
+        """The image row (fractional) ``depth_mm`` below the transducer face."""
+        return self.face_row() + depth_mm / self.physical_delta_y_mm
 
     def contains(self, x: float, y: float) -> bool:
         x0, y0, x1, y1 = self.bounds_px
@@ -145,6 +195,23 @@ def distance_mm(regions: Sequence[UltrasoundRegion], p0_xy: Sequence[float], p1_
     return float(np.hypot(dx, dy))
 
 
+def depth_ticks(region: UltrasoundRegion, screen_px_per_pixel: float, min_gap_px: float = 25.0):
+    """A depth scale for ``region`` drawn at ``screen_px_per_pixel``: (first row, last row, ticks) with each
+    tick (image row, depth mm below the transducer face, major). Majors are 1, 2, 5 or 10 cm apart, the
+    first spacing at least ``min_gap_px`` on screen; minors halve them."""
+    _x0, y0, _x1, y1 = region.bounds_px
+    dy = region.physical_delta_y_mm
+    major = next((mm for mm in (10, 20, 50, 100) if mm / dy * screen_px_per_pixel >= min_gap_px), 100)
+    minor = major / 2
+    first_row = max(region.face_row(), y0 - 0.5)
+    depth = math.ceil(max(0.0, region.depth_mm(first_row)) / minor - 1e-9) * minor
+    ticks = []
+    while depth <= region.depth_mm(y1 + 0.5) + 1e-6:
+        ticks.append((region.row_at_depth(depth), depth, abs(depth / major - round(depth / major)) < 1e-6))
+        depth += minor
+    return first_row, y1 + 0.5, ticks
+
+
 def regions_from_dataset(ds) -> tuple[UltrasoundRegion, ...]:
     """Parse SequenceOfUltrasoundRegions of a pydicom data set (empty when absent).
 
@@ -170,13 +237,33 @@ def regions_from_dataset(ds) -> tuple[UltrasoundRegion, ...]:
                     units_y=PHYSICAL_UNITS.get(int(item.PhysicalUnitsYDirection), "unknown"),
                     raw_delta_x=float(item.PhysicalDeltaX),
                     raw_delta_y=float(item.PhysicalDeltaY),
-                    reference_pixel=(
-                        (int(item.ReferencePixelX0), int(item.ReferencePixelY0))
-                        if "ReferencePixelX0" in item and "ReferencePixelY0" in item
-                        else None
-                    ),
+                    reference_pixel=_reference_pixel(item),
+                    reference_physical_mm=_reference_physical_mm(item),
                 )
             )
         except (AttributeError, TypeError, ValueError):
             continue
     return tuple(regions)
+
+
+def _reference_pixel(item) -> tuple[int, int] | None:
+    if "ReferencePixelX0" not in item or "ReferencePixelY0" not in item:
+        return None
+    try:
+        return int(item.ReferencePixelX0), int(item.ReferencePixelY0)
+    except (TypeError, ValueError):
+        return None
+
+
+def _reference_physical_mm(item) -> tuple[float, float] | None:
+    """Reference Pixel Physical Value X/Y in mm: only for cm axes (other units are not positions)."""
+    if "ReferencePixelPhysicalValueX" not in item or "ReferencePixelPhysicalValueY" not in item:
+        return None
+    try:
+        unit_x, unit_y = int(item.PhysicalUnitsXDirection), int(item.PhysicalUnitsYDirection)
+        vx, vy = float(item.ReferencePixelPhysicalValueX), float(item.ReferencePixelPhysicalValueY)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if unit_x != UNITS_CM or unit_y != UNITS_CM or not (math.isfinite(vx) and math.isfinite(vy)):
+        return None
+    return vx * 10.0, vy * 10.0

@@ -32,6 +32,7 @@ from planner.measurements import evaluate
 from planner.plan import UltrasoundApproach
 from planner.ultrasound import UltrasoundClip
 from planner.us_approach import ultrasound_approach
+from planner.us_calibration import depth_ticks
 from ui.context import ViewerContext
 
 MEASURE = QColor(90, 215, 255)
@@ -122,30 +123,23 @@ class FrameCanvas(QWidget):
             if not region.is_spatial:
                 continue
             x0, y0, x1, y1 = region.bounds_px
-            # Depth 0 is the reference pixel's row (the transducer face) when given, else the region top.
-            zero_y = region.reference_pixel[1] + y0 if region.reference_pixel else y0
-            dy = region.physical_delta_y_mm
-            major = next((mm for mm in (10, 20, 50, 100) if mm / dy * scale >= 25), 100)
-            minor = major / 2
+            first_row, last_row, ticks = depth_ticks(region, scale)
             painter.setPen(QPen(QColor(230, 230, 230), 1))
             painter.setFont(QFont(self.font().family(), 8))
             left_room = self.to_widget(x0, y0).x()
             right_room = self.width() - self.to_widget(x1, y0).x()
             side = -1 if left_room >= right_room else 1
-            top = self.to_widget(x0 if side < 0 else x1, max(zero_y, y0))
-            bottom = self.to_widget(x0 if side < 0 else x1, y1)
+            top = self.to_widget(x0 if side < 0 else x1, first_row)
+            bottom = self.to_widget(x0 if side < 0 else x1, last_row)
             x = top.x() + 6 * side
             painter.drawLine(QPointF(x, top.y()), QPointF(x, bottom.y()))
-            depth = np.ceil(max(0.0, (y0 - zero_y) * dy) / minor) * minor
-            while depth <= (y1 - zero_y) * dy + 1e-6:
-                y = self.to_widget(x0, zero_y + depth / dy).y()
-                is_major = abs(depth / major - round(depth / major)) < 1e-6
+            for row, depth, is_major in ticks:
+                y = self.to_widget(x0, row).y()
                 painter.drawLine(QPointF(x, y), QPointF(x + (8 if is_major else 4) * side, y))
                 if is_major:
                     label = f"{depth / 10:g} cm" if depth else "0"
                     width = painter.fontMetrics().horizontalAdvance(label)
                     painter.drawText(QPointF(x - 10 - width if side < 0 else x + 10, y + 4), label)
-                depth += minor
 
     def _paint_measurements(self, painter: QPainter) -> None:
         viewer = self.viewer

@@ -206,8 +206,9 @@ class DemoWriter:
         region.RegionLocationMinY0 = y0
         region.RegionLocationMaxX1 = x1
         region.RegionLocationMaxY1 = y1
-        region.ReferencePixelX0 = x0 + (x1 - x0) // 2
-        region.ReferencePixelY0 = y0
+        # offsets from Region Location Min X0/Y0 (PS3.3 C.8.5.5.1.16): the centre of the transducer face
+        region.ReferencePixelX0 = (x1 - x0) // 2
+        region.ReferencePixelY0 = 0
         region.ReferencePixelPhysicalValueX = 0.0
         region.ReferencePixelPhysicalValueY = 0.0
         region.PhysicalUnitsXDirection = 3
