@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
             v.add_argument("--db", metavar="FILE", dest="db_sub", help="study database to import into")
     v = verbs.add_parser("outbox", help="list what waits to be sent, and why; --send retries now")
     v.add_argument("--send", action="store_true", help="send every pending item now (ignores the back-off)")
+    v.add_argument("--discard", metavar="ID", type=int, action="append", default=[],
+                   help="remove a waiting item (it will not be sent); the IDs are in the listing")
 
     return parser
 
@@ -274,13 +276,24 @@ def _pacs(args) -> int:
     from planner.pacs.outbox import Outbox
 
     if args.verb == "outbox":
+        from planner.pacs.outbox import OutboxError
+
         outbox = Outbox()
+        for item_id in args.discard:
+            try:
+                outbox.discard(item_id)
+            except OutboxError as error:
+                print(f"main.py pacs outbox --discard: {error}", file=sys.stderr)
+                return 2
+            print(f"discarded item {item_id}")
         if args.send:
             summary = outbox.process(due_only=False)
             print(f"sent {summary.sent}, failed {summary.failed}")
         pending = outbox.items(pending_only=True)
         for item in pending:
-            print(f"{item.node.label}  {item.description}  {item.attempts} attempt(s): {item.last_error or 'not tried yet'}")
+            state = "FAILED, discard it: " if item.state == "failed" else ""
+            print(f"{item.id}  {item.node.label}  {item.description}  {item.attempts} attempt(s): "
+                  f"{state}{item.last_error or 'not tried yet'}")
         print(f"{len(pending)} pending")
         return 1 if args.send and pending else 0
     try:

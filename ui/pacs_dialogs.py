@@ -178,10 +178,11 @@ class OutboxDialog(QDialog):
 
     def refresh(self) -> None:
         items = self.outbox.items()
-        pending = [i for i in items if i.state == "pending"]
-        self._ids = [i.id for i in pending] + [i.id for i in items if i.state != "pending"]
+        pending = [i for i in items if i.state != "sent"]
+        done = [i for i in items if i.state == "sent"][-50:]
+        self._ids = [i.id for i in pending + done]
         rows = []
-        for item in pending + [i for i in items if i.state != "pending"][-50:]:
+        for item in pending + done:
             when = "" if item.state != "pending" else _dt.datetime.fromtimestamp(item.next_attempt).strftime("%H:%M:%S")
             rows.append([item.node.label, item.description, item.state, str(item.attempts), when,
                          item.last_error or ("confirmed by the PACS" if item.state == "sent" else "not tried yet")])
@@ -199,9 +200,17 @@ class OutboxDialog(QDialog):
         ids = [self._ids[r] for r in rows if r < len(self._ids)]
         if ids and QMessageBox.question(self, "Discard", f"Discard {len(ids)} queued object(s)? They will not be sent.") \
                 == QMessageBox.Yes:
+            from planner.pacs.outbox import OutboxError
+
+            problems = []
             for item_id in ids:
-                self.outbox.discard(item_id)
+                try:
+                    self.outbox.discard(item_id)
+                except OutboxError as error:
+                    problems.append(str(error))
             self.refresh()
+            if problems:
+                self.summary.setText("; ".join(problems))
 
 
 class QueryDialog(QDialog):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 import time
 
 import pydicom
@@ -122,3 +123,67 @@ def test_a_refused_sop_class_shows_its_reason_in_the_outbox(orthanc, bundle, tmp
     [item] = outbox.items(pending_only=True)
     assert "refused the presentation context" in item.last_error
     assert private_class in item.last_error and item.sop_instance_uid == unknown.SOPInstanceUID
+
+
+def _mr_datasets(folder, n):
+    from tests.conftest import make_stack
+
+    return [pydicom.dcmread(p) for p in make_stack(folder, n)]
+
+
+def test_two_senders_at_once_never_send_an_item_twice(orthanc, tmp_path):
+    import threading
+
+    datasets = _mr_datasets(tmp_path / "mr", 40)
+    Outbox(tmp_path / "outbox").enqueue(orthanc.node, datasets)
+    start = threading.Barrier(2)
+    summaries = []
+
+    def sender():
+        outbox = Outbox(tmp_path / "outbox")  # its own connection, as a second window or the CLI would have
+        start.wait()
+        summaries.append(outbox.process(due_only=False))
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(summaries) == 2
+    assert sum(s.sent for s in summaries) == 40 and sum(s.failed for s in summaries) == 0, summaries
+    outbox = Outbox(tmp_path / "outbox")
+    assert outbox.pending_count() == 0
+    assert len(orthanc.rest("/instances")) == 40
+    assert not list((tmp_path / "outbox" / "files").iterdir())  # each copy deleted once confirmed
+
+
+def test_a_missing_queued_copy_fails_that_item_alone_and_can_be_discarded(orthanc, tmp_path, monkeypatch, capsys):
+    import stat
+
+    from planner.cli import main as cli
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    outbox = Outbox()  # in the user data folder, as the CLI's
+    assert outbox.folder.is_relative_to(tmp_path / "data")
+    datasets = _mr_datasets(tmp_path / "mr", 5)
+    ids = outbox.enqueue(orthanc.node, datasets)
+    for path in [outbox.folder, outbox.folder / "files", outbox.path, *(outbox.folder / "files").iterdir()]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path  # patient data: the user's alone
+    missing = next(i for i in outbox.items() if i.id == ids[2])
+    Path(missing.path).unlink()
+
+    summary = outbox.process(due_only=False)
+    assert (summary.sent, summary.failed) == (4, 1)
+    assert any(missing.path in reason for reason in summary.reasons)
+    (waiting,) = outbox.items(pending_only=True)
+    assert waiting.id == ids[2] and waiting.state == "failed" and missing.path in waiting.last_error
+    assert outbox.process(due_only=False).sent == 0  # not retried for ever: the user decides
+    assert len(orthanc.rest("/instances")) == 4
+
+    assert cli(["pacs", "outbox"]) == 0
+    assert f"{ids[2]}  " in capsys.readouterr().out
+    assert cli(["pacs", "outbox", "--discard", str(ids[2])]) == 0
+    assert outbox.pending_count() == 0
+    assert cli(["pacs", "outbox", "--discard", str(ids[2])]) == 2
+    assert "no such item" in capsys.readouterr().err
+    assert cli(["pacs", "outbox", "--discard", str(ids[0])]) == 2  # confirmed by the PACS: not discardable
