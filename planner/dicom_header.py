@@ -14,6 +14,7 @@ repair is returned in ``InstanceHeader.warnings``, never done silently.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import struct
 import warnings
@@ -54,6 +55,7 @@ from planner.errors import (
     NotAnImageError,
     NotDicomError,
 )
+from planner.read_errors import describe
 from planner.us_calibration import regions_from_dataset, UltrasoundRegion
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -168,6 +170,24 @@ class InstanceHeader:
 # --------------------------------------------------------------------------- reading
 
 
+class _SizeCheckedFile(io.BufferedReader):
+    """A file whose reads never allocate more than it holds: a read past the end returns what is left, as at
+    the end of a file, instead of first allocating what an element's length claims (4 GB: a MemoryError)."""
+
+    def __init__(self, raw, size: int) -> None:
+        super().__init__(raw)
+        self._size = size
+
+    def read(self, n: int | None = -1) -> bytes:  # noqa: D102 - io API
+        if n is not None and n > 65536:
+            n = min(n, max(self._size - self.tell(), 0))
+        return super().read(n)
+
+
+def _open_checked(path: str, size: int) -> _SizeCheckedFile:
+    return _SizeCheckedFile(io.FileIO(path, "rb"), size)
+
+
 def read_header(path: str | os.PathLike) -> InstanceHeader:
     """Read and check one file's header without its pixel data.
 
@@ -179,7 +199,7 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
     path = os.fspath(path)
     try:
         stat = os.stat(path)
-        fp = open(path, "rb")
+        fp = _open_checked(path, stat.st_size)
     except OSError as exc:
         raise DicomInputError(path, f"cannot be read: {exc.strerror or exc}") from exc
     with fp:
@@ -190,18 +210,25 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
             raise NotDicomError(path, "not a DICOM file: no preamble/DICM and no valid data element at offset 0")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            _refuse_deflate_bomb(path, head, stat.st_size)
             try:
                 ds = read_partial(fp, stop_when=_at_pixel_data, force=not part10)
             except RecursionError as exc:
                 raise NestingTooDeepError(path, "sequence nesting too deep to be a real object (refused)") from exc
             except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, OverflowError) as exc:
-                raise NotDicomError(path, f"not a readable DICOM data set: {exc}") from exc
+                raise NotDicomError(path, f"not a readable DICOM data set: {describe(exc)}") from exc
+            except Exception as exc:  # noqa: BLE001 - MemoryError, NotImplementedError, zlib.error, OSError...
+                raise NotDicomError(path, f"not a readable DICOM data set: {describe(exc)}") from exc
             pixel_offset = fp.tell() if not _is_deflated(ds) else None
             try:
                 _check_nesting(ds)
+                header = _header_from_dataset(path, ds, fp, pixel_offset, stat, part10)
             except RecursionError as exc:
                 raise NestingTooDeepError(path, "sequence nesting too deep to be a real object (refused)") from exc
-            header = _header_from_dataset(path, ds, fp, pixel_offset, stat, part10)
+            except DicomInputError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a corrupt element met while converting the header
+                raise NotDicomError(path, f"not a readable DICOM data set: {describe(exc)}") from exc
         if caught:
             noted = tuple(f"lenient read: {w.message}" for w in caught)
             header = _replace(header, warnings=header.warnings + noted)
@@ -209,6 +236,43 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
 
 
 MAX_SEQUENCE_DEPTH = 32
+#: a Deflated data set may inflate at most this many times its compressed size, and to at most this many bytes
+MAX_INFLATE_RATIO = 100
+MAX_INFLATED_BYTES = 512 * 2**20
+DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
+
+
+def _refuse_deflate_bomb(path: str, head: bytes, size: int) -> None:
+    """Inflate a Deflated file's data set in chunks, counting, before pydicom inflates it in one piece."""
+    import zlib
+
+    with open(path, "rb") as fp:
+        start = fp.read(4096)
+        if DEFLATED_UID not in start:
+            return
+        try:
+            meta = pydicom.filereader.read_file_meta_info(path)
+        except Exception:  # noqa: BLE001 - an unreadable meta: the main read says what is wrong
+            return
+        if meta.get("TransferSyntaxUID") != pydicom.uid.DeflatedExplicitVRLittleEndian:
+            return
+        group = int(meta.get("FileMetaInformationGroupLength", 0) or 0)
+        fp.seek(132 + 12 + group if head[128:132] == b"DICM" else 0)
+        limit = min(MAX_INFLATED_BYTES, MAX_INFLATE_RATIO * max(size, 1))
+        inflater, inflated = zlib.decompressobj(-zlib.MAX_WBITS), 0
+        try:
+            while chunk := fp.read(1 << 16):
+                inflated += len(inflater.decompress(chunk, 1 << 20))
+                while inflater.unconsumed_tail:
+                    inflated += len(inflater.decompress(inflater.unconsumed_tail, 1 << 20))
+                    if inflated > limit:
+                        break
+                if inflated > limit:
+                    raise InvalidAttributeError(
+                        path, f"the Deflated data set inflates beyond {limit / 2**20:.0f} MB from {size / 2**20:.1f} MB "
+                        "(a deflate bomb; refused)")
+        except zlib.error as exc:
+            raise NotDicomError(path, f"the Deflated data set is not a valid deflate stream ({exc})") from exc
 
 
 def _check_nesting(ds) -> None:
@@ -241,11 +305,13 @@ def _plausible_first_element(head: bytes) -> bool:
     if len(head) < 8:
         return False
     group, element = struct.unpack("<HH", head[:4])
+    vr = head[4:6]
+    if struct.unpack(">H", head[:2])[0] in (0x0008, 0x0010) and vr.isalpha() and vr.isupper():
+        return True  # Explicit VR Big Endian without file meta: retired, still legal
     if group == 0x0000:
         return element == 0x0000 and struct.unpack("<I", head[4:8])[0] == 4
     if group not in (0x0002, 0x0008, 0x0010):
         return False
-    vr = head[4:6]
     if vr.isalpha() and vr.isupper():
         return True
     length = struct.unpack("<I", head[4:8])[0]
@@ -404,6 +470,14 @@ def _image_attributes(path, ds, sop_class_uid, repairs) -> dict[str, Any]:
     if not photometric:
         photometric = "MONOCHROME2"
         repairs.append("PhotometricInterpretation (Type 1) is missing; assumed MONOCHROME2")
+    if photometric == "PALETTE COLOR":
+        for colour, descriptor, data, segmented in (("Red", 0x00281101, 0x00281201, 0x00281221),
+                                                    ("Green", 0x00281102, 0x00281202, 0x00281222),
+                                                    ("Blue", 0x00281103, 0x00281203, 0x00281223)):
+            if descriptor not in ds or (data not in ds and segmented not in ds):
+                raise InvalidAttributeError(
+                    path, f"PALETTE COLOR image without its palette: the {colour} Palette Color Lookup Table "
+                    f"{'Descriptor' if descriptor not in ds else 'Data'} is missing")
     default_samples = 3 if photometric in ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT") else 1
     samples = _single_int(path, ds, "SamplesPerPixel", default=default_samples, repairs=repairs, required=True)
     bits_stored = _single_int(path, ds, "BitsStored", default=bits_allocated, repairs=repairs, required=True)
@@ -507,8 +581,8 @@ def read_dataset(path: str, stop_before_pixels: bool = False) -> Dataset:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
-    except (OSError, InvalidDicomError, EOFError, struct.error, ValueError, RecursionError) as exc:
-        raise DicomInputError(path, f"cannot be re-read: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever a corrupt file makes pydicom raise
+        raise DicomInputError(path, f"cannot be re-read: {describe(exc)}") from exc
 
 
 def header_to_json(header: InstanceHeader) -> dict:

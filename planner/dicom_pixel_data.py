@@ -91,12 +91,21 @@ def _check_pixel_data(path, fp, offset: int, element: tuple[int, int], values: d
     Returns the pixel data fields of the header.
     """
     length, value_offset = element
-    if length == 0xFFFFFFFF:
-        _walk_fragments(path, fp, value_offset, values["file_size"], values["transfer_syntax_uid"])
-        return dict(pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=True)
     rows, columns, n_frames = values["rows"], values["columns"], values["n_frames"]
     bits, samples = values["bits_allocated"], values["samples_per_pixel"]
     needed = native_frame_bytes(rows, columns, samples, bits, values["photometric_interpretation"]) * n_frames
+    if length == 0xFFFFFFFF:
+        fragments = _walk_fragments(path, fp, value_offset, values["file_size"], values["transfer_syntax_uid"])
+        name = ts.short_name(values["transfer_syntax_uid"])
+        if n_frames > fragments:
+            raise PixelDataSizeError(
+                path, f"NumberOfFrames {n_frames} but the encapsulated {name} pixel data holds {fragments} "
+                "fragment(s): each frame needs at least one")
+        if needed > MAX_DECODED_BYTES:
+            raise PixelDataSizeError(
+                path, f"the declared image ({rows} x {columns} x {n_frames} frames x {samples} samples x {bits} bit) "
+                f"would decode to {human_bytes(needed)}, more than the {human_bytes(MAX_DECODED_BYTES)} an image may hold here")
+        return dict(pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=True)
     if length < needed:
         frames = f" x {n_frames} frames" if n_frames > 1 else ""
         samples_text = f" x {samples} samples" if samples > 1 else ""
@@ -108,8 +117,12 @@ def _check_pixel_data(path, fp, offset: int, element: tuple[int, int], values: d
     return dict(pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=False)
 
 
-def _walk_fragments(path, fp, value_offset: int, file_size: int, transfer_syntax_uid: str) -> None:
-    """Follow the item headers of encapsulated Pixel Data to the sequence delimiter."""
+#: an encapsulated image that would decode to more than this is refused at import (a claimed size, not a real one)
+MAX_DECODED_BYTES = 4 * 2**30
+
+
+def _walk_fragments(path, fp, value_offset: int, file_size: int, transfer_syntax_uid: str) -> int:
+    """Follow the item headers of encapsulated Pixel Data to the sequence delimiter; the number of fragments."""
     position = value_offset
     n_items = 0
     name = ts.short_name(transfer_syntax_uid)
@@ -132,3 +145,4 @@ def _walk_fragments(path, fp, value_offset: int, file_size: int, transfer_syntax
         n_items += 1
     if n_items < 2:
         raise MissingPixelDataError(path, f"encapsulated {name} pixel data holds no fragment")
+    return n_items - 1  # the first item is the Basic Offset Table

@@ -17,6 +17,7 @@ import concurrent.futures
 import hashlib
 import multiprocessing
 import os
+import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +34,34 @@ PARALLEL_THRESHOLD = 400
 CHUNK = 64
 #: Headers kept in memory to summarise the touched series without reading them back.
 SUMMARY_CACHE_LIMIT = 20_000
-#: Refuse archives that would expand beyond this (zip bombs).
+#: One import unpacks at most this much from its zip archives, nested ones included (zip bombs) ...
 MAX_ARCHIVE_BYTES = 16 * 1024**3
+#: ... and leaves at least this much of the disk free
+DISK_RESERVE_BYTES = 2 * 1024**3
+#: a member that inflates more than this many times its compressed size is a bomb (DICOM images zip
+#: 2-20 times; a run of zeros 1,000 times)
+MAX_RATIO = 200
+UNPACK_CHUNK = 1 << 20
+
+
+class ExpansionBudget:
+    """What one import may still unpack from archives (bytes), shared by every archive it meets, nested or not;
+    charged while streaming, so that no declared size can be trusted."""
+
+    def __init__(self, archive_root: Path, limit: int | None = None) -> None:
+        archive_root.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(archive_root).free - DISK_RESERVE_BYTES
+        self.limit = max(0, min(MAX_ARCHIVE_BYTES if limit is None else limit, free))
+        self.used = 0
+
+    def charge(self, path: str, n: int) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise DicomInputError(
+                path,
+                f"zip archive unpacks beyond this import's budget of {self.limit / 1e9:.1f} GB (archives nested "
+                "in archives count together; the disk's free space counts too); refused",
+            )
 
 
 @dataclass(frozen=True)
@@ -75,12 +102,15 @@ def import_paths(
     cancel: CancelToken | None = None,
     workers: int | None = None,
     archive_dir: str | os.PathLike | None = None,
+    expansion_budget: int | None = None,
 ) -> ImportReport:
     """Index ``paths`` (files, folders, DICOMDIRs, .zip archives) into ``db``.
 
     Args:
         workers: header-reading processes; None chooses by file count and cores.
         archive_dir: where zip archives are unpacked (default: beside the database).
+        expansion_budget: bytes this import may unpack from archives, nested ones
+            included (default :data:`MAX_ARCHIVE_BYTES`, less when the disk is fuller).
 
     Raises:
         DicomInputError: a given path does not exist (nothing is imported then).
@@ -96,7 +126,7 @@ def import_paths(
     archive_root = Path(archive_dir) if archive_dir else db.path.parent / "archives"
     report(progress, 0, 0, "Finding files")
     try:
-        files, early_rejections = collect_files(paths, archive_root, cancel)
+        files, early_rejections = collect_files(paths, archive_root, cancel, ExpansionBudget(archive_root, expansion_budget))
     except OperationCancelled:
         result.cancelled = True
         return result
@@ -176,9 +206,13 @@ def _stat_pair(path: str) -> tuple[int, int]:
 
 
 def collect_files(
-    paths: Sequence[str | os.PathLike], archive_root: Path, cancel: CancelToken | None
+    paths: Sequence[str | os.PathLike], archive_root: Path, cancel: CancelToken | None,
+    budget: ExpansionBudget | None = None, origin: str | None = None,
 ) -> tuple[list[str], list[Rejection]]:
-    """Absolute paths of every candidate file, in a stable order, zip archives unpacked."""
+    """Absolute paths of every candidate file, in a stable order, zip archives unpacked (within ``budget``,
+    one for the whole call when not given). An archive refused inside another is reported against the
+    outermost one the user gave (``origin``), naming the inner one."""
+    budget = budget or ExpansionBudget(archive_root)
     files: list[str] = []
     rejections: list[Rejection] = []
     for given in paths:
@@ -195,11 +229,14 @@ def collect_files(
     for path in files:
         if path.lower().endswith(".zip") and zipfile.is_zipfile(path):
             try:
-                folder = _unpack_archive(path, archive_root)
+                folder = _unpack_archive(path, archive_root, budget, cancel)
             except DicomInputError as exc:
-                rejections.append(Rejection(path, exc.reason))
+                if origin is None:
+                    rejections.append(Rejection(path, exc.reason))
+                else:
+                    rejections.append(Rejection(origin, f"archive '{os.path.basename(path)}' inside it: {exc.reason}"))
                 continue
-            inner, inner_rejections = collect_files([folder], archive_root, cancel)
+            inner, inner_rejections = collect_files([folder], archive_root, cancel, budget, origin or path)
             expanded.extend(inner)
             rejections.extend(inner_rejections)
         else:
@@ -207,8 +244,10 @@ def collect_files(
     return list(dict.fromkeys(expanded)), rejections
 
 
-def _unpack_archive(path: str, archive_root: Path) -> str:
-    """Unpack a zip once into ``archive_root/<hash>``; refuse traversal and zip bombs."""
+def _unpack_archive(path: str, archive_root: Path, budget: ExpansionBudget, cancel: CancelToken | None = None) -> str:
+    """Unpack a zip once into ``archive_root/<hash>``; refuse traversal and zip bombs (a member inflating more
+    than :data:`MAX_RATIO` times, or the import's :class:`ExpansionBudget` spent); a refused archive leaves
+    nothing behind."""
     stat = os.stat(path)
     digest = hashlib.sha1(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     target = archive_root / digest
@@ -219,18 +258,51 @@ def _unpack_archive(path: str, archive_root: Path) -> str:
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()]
             total = sum(m.file_size for m in members)
-            if total > MAX_ARCHIVE_BYTES:
-                raise DicomInputError(path, f"zip archive would expand to {total / 1e9:.1f} GB; refused")
+            if total > budget.limit - budget.used:
+                raise DicomInputError(
+                    path, f"zip archive would expand to {total / 1e9:.1f} GB, beyond this import's budget of "
+                    f"{budget.limit / 1e9:.1f} GB; refused")
             for member in members:
                 name = os.path.normpath(member.filename)
                 if name.startswith("..") or os.path.isabs(name):
                     raise DicomInputError(path, f"zip member '{member.filename}' points outside the archive; refused")
+                if member.file_size > MAX_RATIO * max(member.compress_size, 1) and member.file_size > UNPACK_CHUNK:
+                    raise DicomInputError(
+                        path, f"zip member '{member.filename[:80]}' inflates {member.file_size / max(member.compress_size, 1):.0f} "
+                        f"times its compressed size (a zip bomb); refused")
             target.mkdir(parents=True, exist_ok=True)
-            archive.extractall(target, members)
-    except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
-        raise DicomInputError(path, f"cannot unpack zip archive: {exc}") from exc
+            for member in members:
+                check(cancel)
+                _unpack_member(path, archive, member, target, budget)
+    except DicomInputError:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    except OperationCancelled:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, RuntimeError, ValueError, EOFError) as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise DicomInputError(path, f"cannot unpack zip archive: {type(exc).__name__}: {str(exc)[:160]}") from exc
     done_marker.touch()
     return str(target)
+
+
+def _unpack_member(path: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path,
+                   budget: ExpansionBudget) -> None:
+    """Stream one member to disk, charging the budget as it goes and stopping at its declared size (and at
+    :data:`MAX_RATIO` times its compressed size, whatever the header says)."""
+    destination = target / os.path.normpath(member.filename)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    ceiling = MAX_RATIO * max(member.compress_size, 1) + UNPACK_CHUNK
+    written = 0
+    with archive.open(member) as source, open(destination, "wb") as out:
+        while chunk := source.read(UNPACK_CHUNK):
+            written += len(chunk)
+            budget.charge(path, len(chunk))
+            if written > ceiling:
+                raise DicomInputError(path, f"zip member '{member.filename[:80]}' inflates far beyond its compressed "
+                                            "size (a zip bomb); refused")
+            out.write(chunk)
 
 
 def _expand_dicomdirs(
@@ -343,8 +415,10 @@ def _read_one(path: str) -> InstanceHeader | Rejection:
         return read_header(path)
     except DicomInputError as exc:
         return Rejection(path, exc.reason)
-    except Exception as exc:  # a reader bug must not stop the import: report it as a rejection
-        return Rejection(path, f"unexpected error while reading the header ({type(exc).__name__}: {exc})")
+    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the import: a rejection with a reason
+        from planner.read_errors import describe
+
+        return Rejection(path, f"cannot be read: {describe(exc)}")
 
 
 def _read_chunk(paths: list[str]) -> list[InstanceHeader | Rejection]:

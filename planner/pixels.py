@@ -31,6 +31,7 @@ from planner import transfer_syntax as ts
 from planner.dicom_header import InstanceHeader, read_dataset
 from planner.dicom_pixel_data import ITEM_TAG, SEQUENCE_DELIMITER_TAG, human_bytes
 from planner.errors import DecodeError, DicomInputError
+from planner.read_errors import describe
 
 GDCM_TIMEOUT_S = 120
 GDCM_LIMIT_ENV = "SPINE_PLANNER_GDCM_MEMORY_LIMIT"
@@ -203,8 +204,8 @@ class FrameSource:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         array = ds.pixel_array
-                except Exception as exc:
-                    raise DecodeError(self.header.path, f"pixel data cannot be decoded: {exc}") from exc
+                except Exception as exc:  # noqa: BLE001 - any decoder failure is the file's
+                    raise DecodeError(self.header.path, f"pixel data cannot be decoded: {describe(exc)}") from exc
                 self._whole = array.reshape((self.n_frames, *self.frame_shape))
         return self._whole
 
@@ -228,8 +229,7 @@ class FrameSource:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
+    return describe(exc).splitlines()[0]
 
 
 def _fill_defaults(ds, header: InstanceHeader) -> None:

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from planner.dicom_header import InstanceHeader, read_dataset
-from planner.errors import DicomInputError, InconsistentSeriesError
+from planner.errors import DecodeError, DicomInputError, InconsistentSeriesError
 from planner.geometry import affine_from_attributes, orientation_label, slice_normal
 from planner.pixels import FrameSource
 from planner.progress import CancelToken, ProgressCallback, check, report
@@ -286,7 +286,12 @@ def _build_volume(stack: list[_Frame], orientation, first: InstanceHeader, warni
         dtype = np.dtype(np.float32)
     else:
         dtype = first_source.native_dtype or first_source.frame(stack[0].index).dtype
-    array = np.empty((len(stack), *frame_shape), dtype=dtype)
+    try:
+        array = np.empty((len(stack), *frame_shape), dtype=dtype)
+    except MemoryError as exc:
+        size = len(stack) * int(np.prod(frame_shape)) * dtype.itemsize
+        raise DecodeError(first.path, f"the series needs {size / 2**30:.1f} GB in memory to load: more than is "
+                                      "available (or a size its header claims falsely)") from exc
     for k, frame in enumerate(stack):
         source = _source(frame, sources)
         if source.frame_shape != frame_shape:
