@@ -284,7 +284,10 @@ def build_anatomy(
             continue
         structures.append(Structure.from_mask(name, kind, mask, affine))
         check(cancel)
-    structures.append(Structure.from_mask("area outside the imaged volume", "unimaged", ~covered, affine))
+    # beyond the planning grid nothing is checked either: its outermost layer counts as not imaged
+    unimaged = ~covered
+    unimaged[[0, -1], :, :] = unimaged[:, [0, -1], :] = unimaged[:, :, [0, -1]] = True
+    structures.append(Structure.from_mask("area outside the imaged volume", "unimaged", unimaged, affine))
     if not iliac.any():
         warnings.append("No iliac crest in the imaged volume: paths near the pelvis are not checked against it.")
     warnings.append(

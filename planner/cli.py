@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pacs", metavar="AET@HOST:PORT", help="also send to this PACS (through the outbox: retried until confirmed)")
     p.add_argument("--calling-aet", default=None, help="our AE title (default SPINEPLANNER)")
     p.add_argument("--db", metavar="FILE", dest="db_sub", help="study database to find the study in")
+    p.add_argument("--draft", action="store_true", help="export a plan that is not approved (marked as a draft)")
 
     p = sub.add_parser("pacs", help="DICOM network: echo, find, get, and the outbox of unsent objects")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -240,6 +241,10 @@ def _export(args) -> int:
     from planner.export.bundle import build_export, load_export_source, write_export_folder
 
     source = load_export_source(args.plan, db_path=args.db_sub or args.db)
+    if not source.plan.approved and not args.draft:
+        print(f"main.py export: {args.plan}: the plan is a draft (status '{source.plan.status}', not approved): approve "
+              "it in the planner first, or pass --draft to export it marked as a draft", file=sys.stderr)
+        return 2
     bundle = build_export(source)
     folder = write_export_folder(bundle, args.out)
     plan = bundle.plan

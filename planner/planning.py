@@ -102,6 +102,17 @@ def level_blocked(model=None, plan: Plan | None = None) -> str:
     )
 
 
+def approval_blocked(model=None, plan: Plan | None = None, anatomy: SafetyAnatomy | None = None) -> str:
+    """Why Approve must wait (empty when it need not): the level count (:func:`level_blocked`), then any
+    trajectory whose target lies outside what its procedure names (error-level warnings)."""
+    blocked = level_blocked(model, plan)
+    if blocked or plan is None or anatomy is None:
+        return blocked
+    errors = [f"{t.label or t.id}: {e}" if len(plan.trajectories) > 1 else e
+              for t in plan.trajectories for e in metrics_for(anatomy, plan.procedure, t).errors]
+    return " ".join(errors)
+
+
 def finding_summary(finding, analysis_file: str = "") -> dict:
     """The plan's link to the disc finding (a :class:`~planner.bulge.BulgeFinding`)."""
     if not getattr(finding, "reliable", True):

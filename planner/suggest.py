@@ -17,6 +17,8 @@ impossible one.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections import Counter
 from dataclasses import dataclass
 
@@ -206,8 +208,9 @@ def suggest_trajectory(
 
 
 def metrics_for(anatomy: SafetyAnatomy, procedure: str, trajectory: Trajectory, thresholds_mm: dict | None = None) -> TrajectoryMetrics:
-    """Live metrics of one trajectory against the anatomy (what the GUI recomputes while a point is dragged)."""
-    return trajectory_metrics(
+    """Live metrics of one trajectory against the anatomy (what the GUI recomputes while a point is dragged),
+    with the target checked against the structure its procedure names (:func:`target_errors`)."""
+    metrics = trajectory_metrics(
         trajectory.entry_lps,
         trajectory.target_lps,
         trajectory.needle,
@@ -216,3 +219,44 @@ def metrics_for(anatomy: SafetyAnatomy, procedure: str, trajectory: Trajectory, 
         thresholds_mm=thresholds_mm,
         ignore_last_mm=PROCEDURE_SPECS[procedure]["ignore_last_mm"],
     )
+    errors = target_errors(anatomy, procedure, trajectory.target_lps)
+    if not errors:
+        return metrics
+    return dataclasses.replace(metrics, warnings=tuple(errors) + metrics.warnings, errors=tuple(errors))
+
+
+#: a transforaminal target lies within this distance of an S1 root (mm; the S1 foramen is about 8 mm wide)
+FORAMEN_REACH_MM = 8.0
+
+
+def target_errors(anatomy: SafetyAnatomy, procedure: str, target_lps) -> list[str]:
+    """Why the target does not lie in the structure its procedure names (each blocks Approve): an intradiscal
+    target outside the L5-S1 disc, an epidural one inside the thecal sac (intrathecal) or in bone, a
+    transforaminal one away from the S1 foramen, any target outside the imaged volume."""
+    point = np.asarray(target_lps, float)[None]
+    by_name = {s.name: s for s in anatomy.structures}
+    errors: list[str] = []
+
+    def distance(name: str) -> float:
+        structure = by_name.get(name)
+        return float(structure.sample(point)[0]) if structure is not None else float("inf")
+
+    if distance("area outside the imaged volume") <= 0:
+        return ["The target lies outside the imaged volume: nothing there can be checked."]
+    if procedure == "intradiscal-l5s1":
+        outside = distance("L5-S1 disc")
+        if outside > 0:
+            errors.append(f"The target lies {outside:.1f} mm outside the L5-S1 disc: an intradiscal injection must "
+                          "end inside the disc.")
+        return errors
+    if distance("thecal sac") < 0:
+        errors.append("The target lies inside the thecal sac: an epidural injection there would be intrathecal.")
+    if procedure == "interlaminar-l5s1" and distance("bone") < -1.0:
+        errors.append("The target lies inside bone: an epidural injection must end in the epidural space.")
+    if procedure == "transforaminal-s1":
+        roots = [distance(name) for name in by_name if name.startswith("S1 root")]
+        nearest = min(roots) if roots else float("inf")
+        if np.isfinite(nearest) and nearest > FORAMEN_REACH_MM:
+            errors.append(f"The target lies {nearest:.0f} mm from the S1 root: a transforaminal injection must end at "
+                          f"the S1 foramen (within {FORAMEN_REACH_MM:g} mm of the root).")
+    return errors

@@ -41,6 +41,7 @@ DEFAULT_THRESHOLDS_MM = {
     "bone": 1.0,
     "iliac crest": 3.0,
     "disc": 1.0,
+    "unimaged": 3.0,  # the edge of what the series cover: nothing beyond it is checked
 }
 #: the needle must be at least this much longer than the path (the hub stays outside the skin)
 NEEDLE_MARGIN_MM = 10.0
@@ -99,9 +100,14 @@ class StructureDistance:
     @property
     def warning(self) -> str | None:
         if self.kind == "unimaged":
-            if self.distance_mm > 0:
-                return None
-            return f"Part of the path (at {self.depth_mm:.0f} mm depth) lies outside the imaged volume: nothing is checked there."
+            if self.distance_mm <= 0:
+                return f"Part of the path (at {self.depth_mm:.0f} mm depth) lies outside the imaged volume: nothing is checked there."
+            if self.distance_mm < self.threshold_mm:
+                return (
+                    f"The path comes within {self.distance_mm:.1f} mm of the edge of the imaged volume at "
+                    f"{self.depth_mm:.0f} mm depth (margin {self.threshold_mm:g} mm): anatomy beyond the edge is not checked."
+                )
+            return None
         if self.distance_mm <= 0:
             return f"The path passes through the {self.name} at {self.depth_mm:.0f} mm depth."
         if self.distance_mm < self.threshold_mm:
@@ -124,6 +130,8 @@ class TrajectoryMetrics:
     needle_margin_mm: float
     distances: tuple[StructureDistance, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    #: the subset of ``warnings`` that blocks Approve (a target outside what its procedure names)
+    errors: tuple[str, ...] = field(default=())
 
     @property
     def needle_ok(self) -> bool:
@@ -163,6 +171,7 @@ class TrajectoryMetrics:
                 for d in self.distances
             ],
             "warnings": list(self.warnings),
+            "errors": list(self.errors),
         }
 
 

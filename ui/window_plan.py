@@ -14,7 +14,7 @@ from planner.pacs.outbox import Outbox
 from planner.plan import SIDED
 from planner.plan_session import PlanSession
 from planner.plan_store import load_plan, recovery_files
-from planner.planning import anatomy_and_suggestion, default_author, draft_plan, level_blocked, plan_side, study_ref
+from planner.planning import anatomy_and_suggestion, approval_blocked, default_author, draft_plan, level_blocked, plan_side, study_ref
 from ui import dialogs
 from ui.window_browser import patient_text, is_dicom
 from ui.worker import Task
@@ -158,6 +158,12 @@ class PlanActions:
         if blocked:
             dialogs.show_error(self, blocked)
             return None
+        if not plan.approved and QMessageBox.question(
+            self, "Export a draft",
+            f"This plan is a draft (v{plan.version}, not approved). Export it anyway, marked as a draft?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No,
+        ) != QMessageBox.Yes:
+            return None
         mask = model.segmentation.series_mask(self.primary.volume) if model is not None else None
         metrics = {t.id: m.as_dict() for t in plan.trajectories if (m := session.metrics(t.id)) is not None}
         warnings = list(session.anatomy.warnings) if session.anatomy is not None else []
@@ -270,7 +276,7 @@ class PlanActions:
 
     def _approve_dialog(self) -> None:
         session = self.context.plan
-        blocked = level_blocked(self.context.disc, session.plan)
+        blocked = approval_blocked(self.context.disc, session.plan, session.anatomy)
         if blocked:
             dialogs.show_error(self, blocked)
             return

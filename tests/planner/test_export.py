@@ -179,8 +179,11 @@ def test_export_refuses_a_plan_of_another_study(approved_source):
 
 def test_cli_export_writes_a_dicomdir_folder_the_importer_reads(planned, tmp_path):
     out = tmp_path / "export"
-    run = subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "main.py"), "export", str(planned), "--out", str(out)],
-                         capture_output=True, text=True, cwd=ROOT)
+    command = [str(ROOT / ".venv/bin/python"), str(ROOT / "main.py"), "export", str(planned), "--out", str(out)]
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)  # a draft needs --draft
+    assert refused.returncode == 2 and "draft" in refused.stderr and str(planned) in refused.stderr
+    assert not out.exists()
+    run = subprocess.run(command + ["--draft"], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert (out / "DICOMDIR").exists() and list(out.glob("injection-plan-*.pdf"))
     from pydicom.fileset import FileSet

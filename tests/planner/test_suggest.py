@@ -149,3 +149,58 @@ def test_plan_cli_says_when_no_safe_path_exists(tmp_path):
     assert run.returncode == 1
     assert "No straight path" in run.stderr and "iliac crest" in run.stderr
     assert not (out / "plan.json").exists()
+
+
+@pytest.mark.parametrize("planned", ["protrusion-left"], indirect=True)
+def test_a_target_outside_what_its_procedure_names_blocks_approve(planned):
+    """Issue 24: an intradiscal target dragged out of the disc, an epidural one into the thecal sac, a
+    transforaminal one away from the foramen: error-level warnings, and Approve waits for them."""
+    import dataclasses
+
+    from planner.planning import approval_blocked
+    from planner.suggest import metrics_for
+
+    _name, _truth, anatomy, _phantom = planned
+    intradiscal = suggest_trajectory(anatomy, "intradiscal-l5s1", "left")
+    assert not intradiscal.metrics.errors
+    plan = _plan_with(intradiscal.trajectory, "intradiscal-l5s1")
+    assert approval_blocked(None, plan, anatomy) == ""
+    # dragged 15 mm backwards, behind the disc
+    moved = dataclasses.replace(intradiscal.trajectory,
+                                target_lps=tuple(np.add(intradiscal.trajectory.target_lps, anatomy.disc_posterior_lps * 15.0)))
+    metrics = metrics_for(anatomy, "intradiscal-l5s1", moved)
+    assert metrics.errors and "outside the L5-S1 disc" in metrics.errors[0] and metrics.errors[0] in metrics.warnings
+    assert "outside the L5-S1 disc" in approval_blocked(None, _plan_with(moved, "intradiscal-l5s1"), anatomy)
+    # an interlaminar target inside the thecal sac: intrathecal
+    sac = np.argwhere(anatomy.masks["thecal sac"])[len(np.argwhere(anatomy.masks["thecal sac"])) // 2]
+    inside = tuple((anatomy.image_to_lps @ np.r_[sac[::-1], 1.0])[:3])
+    interlaminar = suggest_trajectory(anatomy, "interlaminar-l5s1", "left").trajectory
+    errors = metrics_for(anatomy, "interlaminar-l5s1", dataclasses.replace(interlaminar, target_lps=inside)).errors
+    assert any("intrathecal" in e for e in errors)
+    # a transforaminal target 25 mm cranial of the S1 foramen
+    foramen = suggest_trajectory(anatomy, "transforaminal-s1", "left").trajectory
+    high = dataclasses.replace(foramen, target_lps=tuple(np.add(foramen.target_lps, anatomy.disc_normal_lps * 25.0)))
+    assert any("S1 foramen" in e for e in metrics_for(anatomy, "transforaminal-s1", high).errors)
+
+
+@pytest.mark.parametrize("planned", ["protrusion-left"], indirect=True)
+def test_a_path_at_the_edge_of_the_imaged_volume_is_warned(planned):
+    import dataclasses
+
+    from planner.suggest import metrics_for
+
+    _name, _truth, anatomy, _phantom = planned
+    t = suggest_trajectory(anatomy, "transforaminal-s1", "left").trajectory
+    covered = np.argwhere(anatomy.covered)
+    # an entry 1 mm inside the covered region's left edge (LPS +x), at the entry's height
+    edge_x = (anatomy.image_to_lps @ np.r_[covered[:, 2].max(), 0, 0, 1.0])[0]
+    entry = (edge_x - 1.0, t.entry_lps[1], t.entry_lps[2])
+    metrics = metrics_for(anatomy, "transforaminal-s1", dataclasses.replace(t, entry_lps=entry))
+    assert any("edge of the imaged volume" in w or "outside the imaged volume" in w for w in metrics.warnings)
+
+
+def _plan_with(trajectory, procedure):
+    from planner.plan import Plan, StudyRef
+
+    return Plan(study=StudyRef("1.2.3", "1.2.3.4"), procedure=procedure, side="left",
+                trajectories=(trajectory,), author="Test")
