@@ -51,20 +51,70 @@ def save_plan(plan: Plan, path: str | Path) -> None:
     atomic_write_text(path, json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n")
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read a plan file; :class:`PlanFormatError` names the file and the field when it is not a valid plan."""
+#: a plan is a few kilobytes; anything this large is not one (a 100 MB "notes" field)
+MAX_PLAN_BYTES = 4 * 2**20
+#: JSON nested deeper than this is not a plan (the deepest plan field is 5 levels down)
+MAX_PLAN_DEPTH = 12
+#: an integer with more digits than this is not a plan's number
+MAX_INT_DIGITS = 15
+
+
+def _no_constant(name: str):
+    raise ValueError(f"holds {name}, which is not a number a plan can hold (coordinates must be finite)")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"holds an integer of {len(text.lstrip('-'))} digits")
+    return int(text)
+
+
+def _depth(value, limit: int) -> int:
+    """How deeply ``value`` nests (iteratively, so that a hostile file cannot exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return depth
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def read_json_file(path: str | Path, what: str = "plan", allow_nan: bool = False) -> dict:
+    """A plan (or analysis) file's JSON object, read defensively: size, encoding, JSON syntax, non-finite
+    numbers, huge integers and nesting are each refused with :class:`PlanFormatError` naming the file. The
+    file is only read, never changed. ``allow_nan``: NaN stands for "not measured" (an analysis may hold it)."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_PLAN_BYTES:
+            raise PlanFormatError(path, "(the file)", f"is {size / 2**20:.1f} MB: a {what} file is a few kB (refused)")
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise PlanFormatError(path, "(the file)", f"cannot be read ({error.strerror or error})") from error
     except UnicodeDecodeError as error:
-        raise PlanFormatError(path, "(the file)", "is not UTF-8 text (not a plan file?)") from error
+        raise PlanFormatError(path, "(the file)", f"is not UTF-8 text (not a {what} file?)") from error
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=(lambda name: float(name)) if allow_nan else _no_constant,
+                          parse_int=_bounded_int)
     except json.JSONDecodeError as error:
         raise PlanFormatError(path, f"line {error.lineno} column {error.colno}", f"is not valid JSON ({error.msg})") from error
-    return plan_from_dict(data, source=str(path))
+    except ValueError as error:
+        raise PlanFormatError(path, "(a number)", str(error)) from error
+    except RecursionError as error:
+        raise PlanFormatError(path, "(the document)", "is nested too deeply to be a plan (refused)") from error
+    if _depth(data, MAX_PLAN_DEPTH) > MAX_PLAN_DEPTH:
+        raise PlanFormatError(path, "(the document)", f"nests deeper than {MAX_PLAN_DEPTH} levels: not a {what} file")
+    if not isinstance(data, dict):
+        raise PlanFormatError(path, "(the document)", f"is a JSON {type(data).__name__}, not a {what} object")
+    return data
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a plan file; :class:`PlanFormatError` names the file and the field when it is not a valid plan."""
+    return plan_from_dict(read_json_file(path), source=str(path))
 
 
 def recovery_folder(base: str | Path | None = None) -> Path:

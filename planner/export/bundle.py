@@ -328,11 +328,16 @@ def load_export_source(plan_path, db_path=None, progress: ProgressCallback | Non
     from planner.loader import load_series
     from planner.plan import plan_from_dict
 
+    from planner.errors import PlanFormatError
+    from planner.plan import validate_plan_dict
+    from planner.plan_store import read_json_file
+
     path = Path(plan_path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ExportError(f"{path}: cannot be read as a plan file ({error})") from error
+        data = read_json_file(path)
+        validate_plan_dict(data, source=str(path))  # the computed section too: it may be used as it is
+    except PlanFormatError as error:
+        raise ExportError(f"cannot be read as a plan file: {error}") from error
     computed = data.pop("computed", None)
     plan = plan_from_dict(data, source=str(path))
     series_uid = plan.study.series_uid("sagittal")
@@ -352,7 +357,10 @@ def load_export_source(plan_path, db_path=None, progress: ProgressCallback | Non
     volume = loaded.volumes[0]
     analysis_dir = path.parent
     analysis_file = analysis_dir / str((plan.finding or {}).get("analysis_file") or "analysis.json")
-    analysis = json.loads(analysis_file.read_text()) if analysis_file.exists() else None
+    try:
+        analysis = read_json_file(analysis_file, "analysis", allow_nan=True) if analysis_file.exists() else None
+    except PlanFormatError as error:
+        raise ExportError(f"the analysis beside the plan cannot be used: {error}") from error
     seg_file = analysis_file.parent / "l5s1_disc_seg.dcm"
     disc_mask = _mask_from_seg(seg_file, volume) if seg_file.exists() else None
     fresh = computed and computed.get("computed_at", "") >= plan.modified and \

@@ -223,3 +223,17 @@ def test_the_report_describes_a_sequestration_as_a_free_fragment():
     assert rows["Fragment width"] == "12.0 mm"
     assert rows["Fragment's far end"] == "13.0 mm caudal to the disc"
     assert "Base / dome width" not in rows and "Migration" not in rows
+
+
+def test_a_broken_analysis_beside_the_plan_is_refused_naming_it(planned, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(planned.parent, folder)
+    analysis = folder / "analysis.json"
+    analysis.write_text('{"classification": "protrusion", ')
+    before = analysis.read_bytes(), (folder / "plan.json").read_bytes()
+    with pytest.raises(ExportError) as raised:
+        load_export_source(folder / "plan.json")
+    assert str(analysis) in str(raised.value) and "not valid JSON" in str(raised.value)
+    assert (analysis.read_bytes(), (folder / "plan.json").read_bytes()) == before

@@ -92,6 +92,40 @@ def test_not_json_and_newer_schema_are_refused_with_a_sentence(tmp_path):
         load_plan(newer)
 
 
+def _text_with(replacement_of_notes: str) -> str:
+    """A valid plan's JSON text whose notes value is replaced by raw JSON text."""
+    text = json.dumps({**plan_to_dict(make_plan()), "notes": "NOTES"})
+    return text.replace('"NOTES"', replacement_of_notes)
+
+
+@pytest.mark.parametrize(
+    "name, text, says",
+    [
+        ("nan", json.dumps(plan_to_dict(make_plan())).replace("30.0", "NaN", 1), "NaN"),
+        ("infinity", json.dumps(plan_to_dict(make_plan())).replace("30.0", "-Infinity", 1), "Infinity"),
+        ("far", json.dumps(plan_to_dict(make_plan())).replace("30.0", "1e300", 1), "trajectories[0].entry_lps[0]"),
+        ("digits", _text_with("1" + "0" * 5000), "5001 digits"),
+        ("deep", _text_with("[" * 100000 + "]" * 100000), "nested too deep"),
+        ("nesting", _text_with("[" * 40 + "]" * 40), "nests deeper"),
+        ("long notes", _text_with(json.dumps("x" * 30000)), "notes"),
+        ("huge", _text_with(json.dumps("x" * (5 * 2**20))), "MB"),
+        ("not an object", json.dumps("a plan"), "not a plan object"),
+        ("computed", json.dumps({**plan_to_dict(make_plan()), "computed": {"trajectories": {"t1": {"x": {"a": [1] * 10}}}}}),
+         "computed.trajectories.t1.x"),
+    ],
+)
+def test_hostile_plan_files_are_refused_naming_the_file_and_left_unchanged(tmp_path, name, text, says):
+    path = tmp_path / f"{name}.plan.json"
+    path.write_text(text)
+    before = path.stat().st_mtime_ns, path.read_bytes()
+    started = time.perf_counter()
+    with pytest.raises(PlanFormatError) as raised:
+        load_plan(path)
+    assert time.perf_counter() - started < 10.0
+    assert str(path) in str(raised.value) and says in str(raised.value), str(raised.value)[:300]
+    assert (path.stat().st_mtime_ns, path.read_bytes()) == before
+
+
 def test_a_sided_procedure_needs_a_side():
     with pytest.raises(ValueError, match="needs a side"):
         make_plan(side="midline")
