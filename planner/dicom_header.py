@@ -55,7 +55,7 @@ from planner.errors import (
     NotAnImageError,
     NotDicomError,
 )
-from planner.read_errors import describe
+from planner.read_errors import describe, printable
 from planner.us_calibration import regions_from_dataset, UltrasoundRegion
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -230,7 +230,8 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
             except Exception as exc:  # noqa: BLE001 - a corrupt element met while converting the header
                 raise NotDicomError(path, f"not a readable DICOM data set: {describe(exc)}") from exc
         if caught:
-            noted = tuple(f"lenient read: {w.message}" for w in caught)
+            # a library's warning may quote the value it met (a name): quoted values are left out
+            noted = tuple(dict.fromkeys(f"lenient read: {printable(str(w.message))}" for w in caught))
             header = _replace(header, warnings=header.warnings + noted)
         return header
 

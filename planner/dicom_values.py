@@ -33,7 +33,12 @@ def _length(element) -> int:
 def _private_creator(ds, tag) -> str:
     creator_tag = (tag.group << 16) | (tag.element >> 8)
     creator = ds.get(creator_tag)
-    return str(creator.value) if creator is not None else "vendor"
+    value = creator.value if creator is not None else None
+    # a Private Creator is a short LO name; anything else (a corrupt file's raw bytes, which may hold the
+    # patient's name) is not quoted in a message
+    if isinstance(value, str) and len(value) <= 64 and value.isprintable():
+        return value.strip() or "vendor"
+    return "vendor"
 
 
 #: VRs whose raw bytes are ASCII whatever the Specific Character Set says.

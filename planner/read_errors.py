@@ -19,7 +19,7 @@ MAX_CHARS = 160
 _QUOTED = re.compile(r"b?'[^']*'|b?\"[^\"]*\"")
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """At most :data:`MAX_CHARS` printable ASCII characters of ``text``, with every quoted value (a library
     quoting the element it choked on: a name, an ID) replaced by '...'."""
     text = _QUOTED.sub("'...'", text)
@@ -37,9 +37,9 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "sequences nested too deep to be a real object (refused)"
     if isinstance(exc, zlib.error):
-        return f"corrupt deflated data ({_printable(message)})"
+        return f"corrupt deflated data ({printable(message)})"
     if isinstance(exc, NotImplementedError) and (match := _VR.search(message)):
-        vr = _printable(match.group(1))
+        vr = printable(match.group(1))
         return f"corrupt header: unknown value representation '{vr}' in tag {match.group(2)}"
     if isinstance(exc, BytesLengthException):
         return "corrupt header: an element's length does not fit its value representation"
@@ -49,4 +49,4 @@ def describe(exc: BaseException) -> str:
         return "truncated: the file ends inside a data element"
     if "Palette Color Lookup Table" in message:
         return "PALETTE COLOR image without its palette (the Palette Color Lookup Table is missing or incomplete)"
-    return f"{type(exc).__name__}: {_printable(message)}"
+    return f"{type(exc).__name__}: {printable(message)}"

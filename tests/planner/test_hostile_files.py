@@ -75,3 +75,48 @@ def test_explicit_vr_big_endian_without_file_meta_loads_with_the_right_pixels(tm
     assert any("no DICOM file meta" in w for w in header.warnings)
     volume = load_series([header]).volumes[0]
     assert np.array_equal(volume.array[0], pydicom.dcmread(sample).pixel_array)
+
+
+def test_no_rejection_quotes_the_patients_name_or_id(tmp_path, capsys):
+    """Every mutation kind, ten times each, of a file with a known patient name and ID: the name and the ID are in
+    no rejection reason, no rejected row of the database and no output of ``import`` or ``info``."""
+    import contextlib
+    import io
+    import random
+
+    import pydicom
+
+    from planner.cli import main as cli
+    from planner.database import StudyDatabase
+    from tests.hostile import MUTATIONS
+
+    secrets = ("SECRET^PATIENTNAME", "IDSECRET4242")
+    ds = pydicom.dcmread(require_shared(SAMPLES) / "mr" / "dbdicom__1-011.dcm")
+    ds.PatientName, ds.PatientID = secrets
+    base = io.BytesIO()
+    ds.save_as(base, enforce_file_format=True)
+    folder = tmp_path / "mutated"
+    folder.mkdir()
+    rng = random.Random(7)
+    for name, mutate in MUTATIONS:
+        for n in range(10):
+            (folder / f"{name}-{n}.dcm").write_bytes(mutate(base.getvalue(), rng))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        assert cli(["import", str(folder), "--db", str(tmp_path / "db.sqlite")]) == 0
+        assert cli(["import", str(folder), "--json", "--db", str(tmp_path / "db2.sqlite")]) == 0
+    with StudyDatabase(tmp_path / "db.sqlite") as db:
+        rejected = db.rejected()
+    assert len(rejected) >= 30  # the mutations do break files
+    printed = out.getvalue()
+    rejected_paths = {path for path, _reason in rejected}
+    for path in sorted(rejected_paths):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            cli(["info", path])
+    text = out.getvalue()
+    rejection_lines = [line for line in text.splitlines() if "rejected" in line or "main.py info" in line
+                       or '"reason"' in line]
+    for secret in secrets + ("SECRET", "4242"):
+        assert not any(secret in reason for _path, reason in rejected), secret
+        assert not any(secret in line for line in rejection_lines), secret
+    assert printed  # the import printed its report
