@@ -14,7 +14,6 @@ repair is returned in ``InstanceHeader.warnings``, never done silently.
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import struct
 import warnings
@@ -55,6 +54,7 @@ from planner.errors import (
     NotAnImageError,
     NotDicomError,
 )
+from planner.dicom_guards import open_checked, refuse_deflate_bomb
 from planner.read_errors import describe, printable
 from planner.us_calibration import regions_from_dataset, UltrasoundRegion
 
@@ -170,24 +170,6 @@ class InstanceHeader:
 # --------------------------------------------------------------------------- reading
 
 
-class _SizeCheckedFile(io.BufferedReader):
-    """A file whose reads never allocate more than it holds: a read past the end returns what is left, as at
-    the end of a file, instead of first allocating what an element's length claims (4 GB: a MemoryError)."""
-
-    def __init__(self, raw, size: int) -> None:
-        super().__init__(raw)
-        self._size = size
-
-    def read(self, n: int | None = -1) -> bytes:  # noqa: D102 - io API
-        if n is not None and n > 65536:
-            n = min(n, max(self._size - self.tell(), 0))
-        return super().read(n)
-
-
-def _open_checked(path: str, size: int) -> _SizeCheckedFile:
-    return _SizeCheckedFile(io.FileIO(path, "rb"), size)
-
-
 def read_header(path: str | os.PathLike) -> InstanceHeader:
     """Read and check one file's header without its pixel data.
 
@@ -199,7 +181,7 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
     path = os.fspath(path)
     try:
         stat = os.stat(path)
-        fp = _open_checked(path, stat.st_size)
+        fp = open_checked(path, stat.st_size)
     except OSError as exc:
         raise DicomInputError(path, f"cannot be read: {exc.strerror or exc}") from exc
     with fp:
@@ -210,7 +192,7 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
             raise NotDicomError(path, "not a DICOM file: no preamble/DICM and no valid data element at offset 0")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            _refuse_deflate_bomb(path, head, stat.st_size)
+            refuse_deflate_bomb(path, head, stat.st_size)
             try:
                 ds = read_partial(fp, stop_when=_at_pixel_data, force=not part10)
             except RecursionError as exc:
@@ -237,45 +219,6 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
 
 
 MAX_SEQUENCE_DEPTH = 32
-#: a Deflated data set may inflate at most this many times its compressed size, and to at most this many bytes
-MAX_INFLATE_RATIO = 100
-MAX_INFLATED_BYTES = 512 * 2**20
-DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
-
-
-def _refuse_deflate_bomb(path: str, head: bytes, size: int) -> None:
-    """Inflate a Deflated file's data set in chunks, counting, before pydicom inflates it in one piece."""
-    import zlib
-
-    with open(path, "rb") as fp:
-        start = fp.read(4096)
-        if DEFLATED_UID not in start:
-            return
-        try:
-            meta = pydicom.filereader.read_file_meta_info(path)
-        except Exception:  # noqa: BLE001 - an unreadable meta: the main read says what is wrong
-            return
-        if meta.get("TransferSyntaxUID") != pydicom.uid.DeflatedExplicitVRLittleEndian:
-            return
-        group = int(meta.get("FileMetaInformationGroupLength", 0) or 0)
-        fp.seek(132 + 12 + group if head[128:132] == b"DICM" else 0)
-        limit = min(MAX_INFLATED_BYTES, MAX_INFLATE_RATIO * max(size, 1))
-        inflater, inflated = zlib.decompressobj(-zlib.MAX_WBITS), 0
-        try:
-            while chunk := fp.read(1 << 16):
-                inflated += len(inflater.decompress(chunk, 1 << 20))
-                while inflater.unconsumed_tail:
-                    inflated += len(inflater.decompress(inflater.unconsumed_tail, 1 << 20))
-                    if inflated > limit:
-                        break
-                if inflated > limit:
-                    raise InvalidAttributeError(
-                        path, f"the Deflated data set inflates beyond {limit / 2**20:.0f} MB from {size / 2**20:.1f} MB "
-                        "(a deflate bomb; refused)")
-        except zlib.error as exc:
-            raise NotDicomError(path, f"the Deflated data set is not a valid deflate stream ({exc})") from exc
-
-
 def _check_nesting(ds) -> None:
     """Raise RecursionError when sequences nest deeper than MAX_SEQUENCE_DEPTH (walked iteratively).
 
