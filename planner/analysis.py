@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from planner import segmenters
 from planner.disc_model import DiscAnalysis, DiscAnalysisError, analyze_volume
-from planner.errors import PlannerError
+from planner.errors import AnalysisError, PlannerError
 from planner.loader import load_series, read_path_series
 from planner.mpr import contains
 from planner.volume import Volume
-
-
-class AnalysisError(PlannerError):
-    """The study cannot be analysed; the message is a sentence saying what is missing."""
 
 
 @dataclass
@@ -37,19 +33,24 @@ class StudySeries:
     volume: Volume
 
 
-def _mr_volumes(path) -> tuple[list[StudySeries], list[tuple[str, str]]]:
+def _mr_volumes(path) -> tuple[list[StudySeries], list[tuple[str, str]], list[str]]:
+    """The study's MR volumes, the files rejected, and a sentence for each MR series that could not be used."""
     series, rejected = read_path_series(path)
-    found = []
+    found, warnings = [], []
     for uid, headers in series.items():
         if headers[0].modality != "MR":
             continue
+        name = headers[0].series_description or f"series {headers[0].series_number or uid}"
         try:
             loaded = load_series(headers)
-        except PlannerError:
+        except PlannerError as exc:
+            warnings.append(f"MR series '{name}' not used: {exc}")
             continue
         if loaded.volumes:
             found.append(StudySeries(uid, headers[0].series_description, headers, loaded.volumes[0]))
-    return found, rejected
+        else:
+            warnings.append(f"MR series '{name}' not used: it holds no volume")
+    return found, rejected, warnings
 
 
 def _normal(volume: Volume) -> np.ndarray:
@@ -64,11 +65,13 @@ class StudyAnalysis:
     sagittal: StudySeries
     axial: list[StudySeries]
     analysis: DiscAnalysis
+    #: a sentence for each series of the study that could not be used, and why
+    warnings: list[str] = field(default_factory=list)
 
 
 def analyze_study_series(study_path, level_shift: int = 0, segmenter: str = segmenters.DEFAULT) -> StudyAnalysis:
     """Load the study's MR series and analyse the sagittal one; :class:`AnalysisError` says what is missing."""
-    series, _ = _mr_volumes(study_path)
+    series, _, warnings = _mr_volumes(study_path)
     sagittal = [s for s in series if _normal(s.volume)[0] > 0.8 and s.volume.shape[0] >= 5]
     if not sagittal:
         raise AnalysisError(f"{study_path}: no sagittal MR series (at least 5 slices) to find the levels on")
@@ -83,7 +86,7 @@ def analyze_study_series(study_path, level_shift: int = 0, segmenter: str = segm
     axial = sorted(
         (s for s in axial if contains(s.volume, l5s1.center_lps)), key=lambda s: s.volume is not analysis.axial
     )
-    return StudyAnalysis(series, sag, axial, analysis)
+    return StudyAnalysis(series, sag, axial, analysis, warnings)
 
 
 def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = segmenters.DEFAULT) -> dict:
@@ -103,6 +106,7 @@ def write_analysis(study: StudyAnalysis, out_dir) -> dict:
         "level": "L5-S1",
         "level_confidence": levels.confidence,
         "level_confidence_reasons": list(levels.confidence_reasons),
+        "series_warnings": list(study.warnings),
         "level_shift": levels.level_shift,
         **finding.as_dict(),
         "disc_volume_ml": round(seg.volume_ml(), 2),

@@ -111,8 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from planner.logs import setup_logging
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is not None:
+        setup_logging()
     try:
         if args.command == "import":
             return _import(args)
@@ -131,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
     except PlannerError as exc:
         print(f"main.py {args.command}: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # noqa: BLE001 - a bug: its traceback goes to the log file, a sentence to the user
+        from planner.logs import log_unexpected
+
+        path = log_unexpected(exc, f"main.py {args.command}")
+        print(f"main.py {args.command}: unexpected error ({type(exc).__name__}); the details are in {path}", file=sys.stderr)
+        return 3
     parser.print_help()
     return 0
 

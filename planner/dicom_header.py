@@ -360,23 +360,23 @@ def _attributes(path, ds, kind, sop_class_uid, sop_instance_uid, transfer_syntax
         kind=kind,
         sop_class_uid=sop_class_uid,
         sop_instance_uid=sop_instance_uid,
-        study_instance_uid=_text(ds, "StudyInstanceUID"),
-        series_instance_uid=_text(ds, "SeriesInstanceUID"),
+        study_instance_uid=_text(ds, "StudyInstanceUID", repairs),
+        series_instance_uid=_text(ds, "SeriesInstanceUID", repairs),
         transfer_syntax_uid=transfer_syntax_uid,
-        modality=_text(ds, "Modality"),
-        patient_id=_text(ds, "PatientID"),
-        patient_name=_text(ds, "PatientName"),
-        patient_birth_date=_text(ds, "PatientBirthDate"),
-        patient_sex=_text(ds, "PatientSex"),
-        study_date=_text(ds, "StudyDate"),
-        study_time=_text(ds, "StudyTime"),
-        study_description=_text(ds, "StudyDescription"),
-        accession_number=_text(ds, "AccessionNumber"),
-        series_description=_text(ds, "SeriesDescription"),
+        modality=_text(ds, "Modality", repairs),
+        patient_id=_text(ds, "PatientID", repairs),
+        patient_name=_text(ds, "PatientName", repairs),
+        patient_birth_date=_text(ds, "PatientBirthDate", repairs),
+        patient_sex=_text(ds, "PatientSex", repairs),
+        study_date=_text(ds, "StudyDate", repairs),
+        study_time=_text(ds, "StudyTime", repairs),
+        study_description=_text(ds, "StudyDescription", repairs),
+        accession_number=_text(ds, "AccessionNumber", repairs),
+        series_description=_text(ds, "SeriesDescription", repairs),
         series_number=_optional_int(path, ds, "SeriesNumber", repairs),
         instance_number=_optional_int(path, ds, "InstanceNumber", repairs),
-        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
-        manufacturer=_text(ds, "Manufacturer"),
+        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID", repairs),
+        manufacturer=_text(ds, "Manufacturer", repairs),
         file_size=stat.st_size,
         file_mtime_ns=stat.st_mtime_ns,
     )
@@ -410,7 +410,7 @@ def _image_attributes(path, ds, sop_class_uid, repairs) -> dict[str, Any]:
     n_frames = _single_int(path, ds, "NumberOfFrames", default=1)
     if n_frames < 1:
         raise InvalidAttributeError(path, f"invalid NumberOfFrames {n_frames} (must be at least 1)")
-    photometric = _text(ds, "PhotometricInterpretation")
+    photometric = _text(ds, "PhotometricInterpretation", repairs)
     if not photometric:
         photometric = "MONOCHROME2"
         repairs.append("PhotometricInterpretation (Type 1) is missing; assumed MONOCHROME2")
@@ -456,7 +456,7 @@ def _image_attributes(path, ds, sop_class_uid, repairs) -> dict[str, Any]:
         image_position_lps=position,
         image_orientation=orientation,
         slice_thickness_mm=thickness[0] if thickness else None,
-        image_type=tuple(_text(ds, "ImageType").split("\\")) if _text(ds, "ImageType") else (),
+        image_type=tuple(_text(ds, "ImageType", repairs).split("\\")) if _text(ds, "ImageType", repairs) else (),
         rescale_slope=(_floats(ds, "RescaleSlope", 1) or (1.0,))[0] or 1.0,
         rescale_intercept=(_floats(ds, "RescaleIntercept", 1) or (0.0,))[0],
         is_enhanced=is_enhanced,

@@ -24,7 +24,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from planner.dicom_header import InstanceHeader, read_dataset
-from planner.errors import PlannerError
+from planner.errors import SegmentationError
 from planner.volume import Volume
 
 SOFTWARE = "Spine Injection Planner"
@@ -46,10 +46,6 @@ STRUCTURES = {
     "L5 body": Structure("L5 vertebral body", codes.SCT.L5Vertebra),
     "S1 body": Structure("S1 vertebral body", codes.SCT.BoneStructureOfSacrum),
 }
-
-
-class SegmentationError(PlannerError):
-    """A mask cannot be written as a SEG of its series (wrong grid, empty, unknown structure)."""
 
 
 def write_segmentation(

@@ -98,10 +98,14 @@ def _tag(keyword: str) -> BaseTag:
 _TAGS: dict[str, BaseTag] = {}
 
 
-def _text(ds, keyword: str) -> str:
+def _text(ds, keyword: str, notes: list[str] | None = None) -> str:
+    """The attribute as text ("" when absent). One that cannot be decoded is left empty and, when ``notes`` is
+    given, said there (the header's repairs: shown with the series, never silent)."""
     try:
         value = _value(ds, keyword)
-    except Exception:  # undecodable text in a lenient read: leave it out
+    except Exception as exc:  # noqa: BLE001 - undecodable text in a lenient read: left out, and said
+        if notes is not None:
+            notes.append(f"{keyword} cannot be decoded ({type(exc).__name__}); left empty")
         return ""
     if value is None:
         return ""

@@ -28,7 +28,7 @@ import SimpleITK as sitk
 
 from planner import segmenters
 from planner.bulge import BulgeFinding, analyse_bulge, ray_extent_mm
-from planner.errors import PlannerError
+from planner.errors import DiscAnalysisError, PlannerError
 from planner.dicom_header import InstanceHeader
 from planner.levels import Level, LevelError, LevelResult, find_levels
 from planner.loader import load_series
@@ -40,10 +40,6 @@ from planner.volume import Volume
 
 #: Label values of :meth:`DiscModel.label_volume`.
 LABELS = {"disc": 1, "displaced": 2, "L5 body": 3, "S1 body": 4}
-
-
-class DiscAnalysisError(PlannerError):
-    """The series cannot be analysed; the message says what is missing."""
 
 
 @dataclass

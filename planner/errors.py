@@ -117,3 +117,50 @@ class ExportError(PlannerError):
 
 class PacsError(PlannerError):
     """A DICOM network operation failed; the message names the node and the reason (status code and meaning)."""
+
+
+# ---------------------------------------------------------------- the analysis, planning and sending
+
+
+class AnalysisError(PlannerError):
+    """The study cannot be analysed; the message is a sentence saying what is missing."""
+
+
+class DiscAnalysisError(PlannerError):
+    """The series cannot be analysed; the message says what is missing."""
+
+
+class LevelError(PlannerError, ValueError):
+    """The levels cannot be counted (no column, no sacrum); the message says what is missing."""
+
+
+class SegmentationFailed(PlannerError, ValueError):
+    """The disc could not be segmented; the message says why."""
+
+
+class SegmentationError(PlannerError):
+    """A mask cannot be written as a SEG of its series (wrong grid, empty, unknown structure)."""
+
+
+class SegmenterNotFound(PlannerError, LookupError):
+    """No segmenter of that name is installed; the message names the installed ones."""
+
+
+class ModelUnavailable(PlannerError):
+    """The model's weights or its runtime are missing; the message says what to install or restore."""
+
+
+class SpineNotFound(PlannerError):
+    """The series does not show what counting the levels needs (L5, the sacrum); the message says which."""
+
+
+class LevelNotConfirmed(PlannerError):
+    """The level count from the sacrum is not certain and nobody has confirmed or shifted it."""
+
+
+class NoSafePathError(PlannerError):
+    """No straight path reaches the target safely; the message says what blocks it."""
+
+
+class OutboxError(PlannerError):
+    """An outbox request that cannot be done (an unknown item, one being sent right now)."""

@@ -26,6 +26,7 @@ from typing import Iterable, Sequence
 from planner.database import StudyDatabase
 from planner.dicom_header import InstanceHeader, read_header
 from planner.errors import DicomInputError, OperationCancelled
+from planner.logs import protect
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.series_index import SeriesSummary, summarize
 
@@ -161,6 +162,8 @@ def import_paths(
     try:
         for batch in _read_headers(to_read, workers, cancel):
             headers = [item for item in batch if isinstance(item, InstanceHeader)]
+            for header in headers:  # never to be written to the log
+                protect(header.patient_name, header.patient_id)
             for item in batch:
                 if isinstance(item, Rejection):
                     result.rejected.append(item)

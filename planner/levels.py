@@ -30,6 +30,7 @@ import SimpleITK as sitk
 
 from planner.geometry import sample_bilinear
 from planner.volume import Volume
+from planner.errors import LevelError  # noqa: F401 - re-exported where it was defined
 
 TILTS_DEG = tuple(range(-50, 51, 10))
 #: Tilts for following the column caudally: the lowest lumbar discs and the sacrum turn further.
@@ -300,10 +301,6 @@ class LevelResult:
             l5_offset = (np.asarray(self.levels[1].center_lps) - centre) / 2
             found.insert(0, ("S1", centre - np.linalg.norm(l5_offset) * np.asarray(first.normal_lps)))
         return found
-
-
-class LevelError(ValueError):
-    """The levels cannot be counted (no column, no sacrum); the message says what is missing."""
 
 
 def _direction(a: DiscCandidate, b: DiscCandidate) -> float:

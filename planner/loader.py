@@ -14,6 +14,7 @@ from typing import Sequence
 from planner.dicom_header import InstanceHeader, read_header
 from planner.errors import DicomInputError
 from planner.importer import collect_files
+from planner.logs import protect
 from planner.progress import CancelToken, ProgressCallback
 from planner.series_index import is_ultrasound, series_kind
 from planner.ultrasound import UltrasoundClip
@@ -73,6 +74,7 @@ def read_path_series(path: str | os.PathLike) -> tuple[dict[str, list[InstanceHe
             rejected.append((file, exc.reason))
             continue
         if header.kind != "dicomdir":
+            protect(header.patient_name, header.patient_id)  # never to be written to the log
             series[header.series_instance_uid].append(header)
     return dict(series), rejected
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from planner.anatomy import SafetyAnatomy, build_anatomy
 from planner.analysis import StudyAnalysis, analyze_study_series, write_analysis
-from planner.errors import PlannerError
+from planner.errors import LevelNotConfirmed, PlannerError
 from planner.plan import SIDED, LevelCheck, Plan, StudyRef, now_iso, plan_to_dict
 from planner.plan_store import atomic_write_text
 from planner.suggest import NoSafePathError, Suggestion, metrics_for, suggest_trajectory
@@ -27,13 +27,24 @@ from planner.volume import Volume
 
 
 def other_mr_volumes(study: StudyAnalysis) -> list[Volume]:
-    """The study's other MR volumes in the analysed series' frame of reference (for the safety anatomy)."""
+    """The study's other MR volumes in the analysed series' frame of reference (for the safety anatomy).
+
+    Only a series with the same, non-blank Frame of Reference UID shares the analysed series' world; one
+    without (a UID that could not be read, or another frame) is left out and said in ``study.warnings``."""
     reference = study.sagittal.volume.frame_of_reference_uid
-    return [
-        s.volume
-        for s in study.series
-        if s is not study.sagittal and (not reference or s.volume.frame_of_reference_uid in ("", reference))
-    ]
+    volumes = []
+    for s in study.series:
+        if s is study.sagittal:
+            continue
+        if reference and s.volume.frame_of_reference_uid == reference:
+            volumes.append(s.volume)
+            continue
+        why = "the analysed series has no Frame of Reference UID" if not reference else (
+            "it has no Frame of Reference UID" if not s.volume.frame_of_reference_uid else "another frame of reference")
+        sentence = f"MR series '{s.description or s.uid}' not used for the safety anatomy: {why}"
+        if sentence not in study.warnings:
+            study.warnings.append(sentence)
+    return volumes
 
 
 def default_author() -> str:
@@ -62,10 +73,6 @@ def study_ref(sagittal_headers, others=(), study_path="") -> StudyRef:
         study_path=str(study_path),
         series=tuple(series),
     )
-
-
-class LevelNotConfirmed(PlannerError):
-    """The level count from the sacrum is not certain and nobody has confirmed or shifted it."""
 
 
 def level_check(levels, confirmed_by: str = "") -> LevelCheck:

@@ -26,14 +26,10 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Callable, Protocol
 
-from planner.errors import PlannerError
+from planner.errors import SegmenterNotFound
 
 GROUP = "spine_planner.segmenters"
 DEFAULT = "learned"
-
-
-class SegmenterNotFound(PlannerError, LookupError):
-    """No segmenter of that name is installed; the message names the installed ones."""
 
 
 class Segmenter(Protocol):

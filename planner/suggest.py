@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.anatomy import SafetyAnatomy
-from planner.errors import PlannerError
+from planner.errors import NoSafePathError
 from planner.plan import Needle, Trajectory
 from planner.trajectory import DEFAULT_THRESHOLDS_MM, NEEDLE_MARGIN_MM, TrajectoryMetrics, trajectory_metrics
 
@@ -68,10 +68,6 @@ PROCEDURE_SPECS = {
         "ignore_last_mm": {"disc": 1000.0},
     },
 }
-
-
-class NoSafePathError(PlannerError):
-    """No straight path reaches the target safely; the message says what blocks it."""
 
 
 @dataclass(frozen=True)

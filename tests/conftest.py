@@ -23,6 +23,15 @@ def require_shared(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_data_home(tmp_path_factory) -> Path:
+    """The user data folder (outbox, recovery copies, the log) of every test: a temporary one, never the
+    real home's (subprocesses inherit it through the environment)."""
+    folder = tmp_path_factory.mktemp("data-home")
+    os.environ["XDG_DATA_HOME"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_study(tmp_path_factory) -> Path:
     from planner.demo import write_demo_study

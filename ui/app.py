@@ -44,6 +44,16 @@ def run_gui(
     plan: str | None = None,
 ) -> int:
     started = time.perf_counter()
+    from planner.logs import log_unexpected, setup_logging
+
+    setup_logging()
+    previous_hook = sys.excepthook
+
+    def log_and_report(kind, value, traceback) -> None:  # a bug in a Qt slot: logged, not lost
+        log_unexpected(value.with_traceback(traceback), "the application")
+        previous_hook(kind, value, traceback)
+
+    sys.excepthook = log_and_report
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 

@@ -42,7 +42,10 @@ class Task(QRunnable):
             self.signals.cancelled.emit()
         except PlannerError as exc:
             self.signals.failed.emit(str(exc))
-        except Exception as exc:  # a bug: show it rather than lose it in a thread
-            self.signals.failed.emit(f"unexpected error: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a bug: its traceback to the log file, a sentence to the user
+            from planner.logs import log_unexpected
+
+            path = log_unexpected(exc, getattr(function, "__qualname__", "a background task"))
+            self.signals.failed.emit(f"unexpected error ({type(exc).__name__}: {str(exc)[:200]}); the details are in {path}")
         else:
             self.signals.finished.emit(result)

@@ -38,7 +38,7 @@ from typing import Iterable
 import pydicom
 
 from planner.app_paths import data_folder
-from planner.errors import PacsError, PlannerError
+from planner.errors import OutboxError, PacsError
 from planner.pacs.network import PacsNode, StoreResult, store
 from planner.progress import CancelToken, ProgressCallback
 
@@ -103,10 +103,6 @@ class SendSummary:
 def _describe(ds: pydicom.Dataset) -> str:
     what = getattr(ds, "SeriesDescription", "") or getattr(ds, "Modality", "")
     return f"{what} #{getattr(ds, 'InstanceNumber', '')}".strip(" #")
-
-
-class OutboxError(PlannerError):
-    """An outbox request that cannot be done (an unknown item, one being sent right now)."""
 
 
 def _pid_alive(pid: int) -> bool:

@@ -10,15 +10,12 @@ import SimpleITK as sitk
 from planner.levels import sitk_image
 from planner.segmentation.masks import STEP_MM, _erode2d
 from planner.volume import Volume
+from planner.errors import SegmentationFailed  # noqa: F401 - re-exported where it was defined
 
 
 LATERAL_MM = (-40.0, 40.0)
 POSTERIOR_MM = (-38.0, 45.0)
 NORMAL_MM = (-26.0, 26.0)
-
-
-class SegmentationFailed(ValueError):
-    """The disc could not be segmented; the message says why."""
 
 
 @dataclass(frozen=True)

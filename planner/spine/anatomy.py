@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from planner.errors import PlannerError
+from planner.errors import SpineNotFound
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import BODY, DISC, L5
 
@@ -50,10 +50,6 @@ SACRUM_SEEN_MM = 45.0
 #: L4 counts as seen when at least this share of L5's volume is in view
 L4_SEEN = 0.5
 LUMBAR_BODIES = ("L5", "L4", "L3", "L2", "L1", "T12", "T11", "T10", "T9", "T8", "T7", "T6")
-
-
-class SpineNotFound(PlannerError):
-    """The series does not show what counting the levels needs (L5, the sacrum); the message says which."""
 
 
 @dataclass(eq=False)

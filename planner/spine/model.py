@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.errors import PlannerError
+from planner.errors import ModelUnavailable
 from planner.progress import CancelToken, ProgressCallback, check, report
 
 OUTPUTS = ("L5 body", "vertebral body", "disc")
@@ -28,10 +28,6 @@ WEIGHTS = Path(__file__).with_name("weights")
 DEFAULT_WEIGHTS = WEIGHTS / "spine-unet.onnx"
 #: slices run through the network at once (memory: about 60 MB per slice of 320 x 320)
 BATCH = 4
-
-
-class ModelUnavailable(PlannerError):
-    """The model's weights or its runtime are missing; the message says what to install or restore."""
 
 
 def intensity_scale(stack: np.ndarray) -> float:
