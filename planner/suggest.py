@@ -17,10 +17,8 @@ impossible one.
 
 from __future__ import annotations
 
-import dataclasses
-
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -218,7 +216,7 @@ def metrics_for(anatomy: SafetyAnatomy, procedure: str, trajectory: Trajectory, 
     errors = target_errors(anatomy, procedure, trajectory.target_lps)
     if not errors:
         return metrics
-    return dataclasses.replace(metrics, warnings=tuple(errors) + metrics.warnings, errors=tuple(errors))
+    return replace(metrics, warnings=tuple(errors) + metrics.warnings, errors=tuple(errors))
 
 
 #: a transforaminal target lies within this distance of an S1 root (mm; the S1 foramen is about 8 mm wide)

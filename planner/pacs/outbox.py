@@ -48,6 +48,7 @@ BACKOFF_MAX_S = 3600.0
 CLAIM_STALE_S = 3600.0
 #: item states that still wait for the PACS (``failed``: the queued copy is gone; only a discard ends it)
 WAITING = ("pending", "failed")
+_WAITING_SQL = "state IN ('pending', 'failed')"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -181,9 +182,11 @@ class Outbox:
 
     def items(self, pending_only: bool = False) -> list[OutboxItem]:
         """Every item, or (``pending_only``) those still waiting for the PACS: pending and failed."""
-        query = "SELECT * FROM items" + (" WHERE state IN ('pending', 'failed')" if pending_only else "") + " ORDER BY id"
+        return self._select(f" WHERE {_WAITING_SQL}" if pending_only else "")
+
+    def _select(self, where: str = "", parameters: tuple = ()) -> list[OutboxItem]:
         with self._db() as db:
-            rows = db.execute(query).fetchall()
+            rows = db.execute(f"SELECT * FROM items{where} ORDER BY id", parameters).fetchall()
         return [
             OutboxItem(r["id"], PacsNode(**json.loads(r["node"])), r["sop_instance_uid"], r["sop_class_uid"], r["path"],
                        r["description"], r["state"], r["attempts"], r["last_error"], r["next_attempt"], r["created"],
@@ -193,7 +196,7 @@ class Outbox:
 
     def pending_count(self) -> int:
         with self._db() as db:
-            return int(db.execute("SELECT COUNT(*) FROM items WHERE state IN ('pending', 'failed')").fetchone()[0])
+            return int(db.execute(f"SELECT COUNT(*) FROM items WHERE {_WAITING_SQL}").fetchone()[0])
 
     def discard(self, item_id: int) -> None:
         """Remove one waiting item (the user's decision; it will not be sent).
@@ -214,8 +217,7 @@ class Outbox:
 
     def _remove_file_if_unused(self, path: str) -> None:
         with self._db() as db:
-            used = db.execute("SELECT COUNT(*) FROM items WHERE path = ? AND state IN ('pending', 'failed')",
-                              (path,)).fetchone()[0]
+            used = db.execute(f"SELECT COUNT(*) FROM items WHERE path = ? AND {_WAITING_SQL}", (path,)).fetchone()[0]
         if not used:
             Path(path).unlink(missing_ok=True)
 
@@ -240,11 +242,7 @@ class Outbox:
                 + (" AND next_attempt <= ?" if due_only else ""),
                 (token, time.time(), now) if due_only else (token, time.time()),
             )
-        return token, [i for i in self.items(pending_only=True) if i.id in self._claimed_ids(token)]
-
-    def _claimed_ids(self, token: str) -> set[int]:
-        with self._db() as db:
-            return {int(r[0]) for r in db.execute("SELECT id FROM items WHERE claimed_by = ?", (token,))}
+        return token, self._select(" WHERE claimed_by = ?", (token,))
 
     def _release(self, token: str) -> None:
         with self._db() as db:
