@@ -1,0 +1,373 @@
+"""Analyse one ultrasound cine for fasciculations: events, rate, quiet intervals, warnings.
+
+    findings = analyse_clip(UltrasoundClip(read_header(path)), progress=..., cancel=...)
+    findings.rate_per_min, findings.events, findings.warnings
+
+Frames are decoded one at a time and dropped once tracked: memory holds two
+frames and the block motion (a few MB for a minute of cine). The analysed area is
+the muscle layer (between the superficial fascia and the deepest aponeurosis,
+:mod:`planner.fasciculation.layer`) inside the calibrated 2D region, or a
+rectangle the user gives.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from planner.errors import DicomInputError
+from planner.fasciculation import events as ev
+from planner.fasciculation.layer import find_muscle_layer
+from planner.fasciculation.motion import Grid, MotionTracker, make_grid
+from planner.fasciculation.muscles import Muscle, muscle_from_text
+from planner.progress import CancelToken, ProgressCallback, check, report
+from planner.us_calibration import UltrasoundRegion
+
+#: Fewer seconds than this cannot support a rate (the criterion is counted over 60 s).
+MIN_CONCLUSIVE_S = 30.0
+#: Global motion faster than this over 0.2 s is a probe slip (mm).
+SLIP_MM = 1.5
+#: Frames this long either side of a slip are left out (s).
+SLIP_MARGIN_S = 1.0
+#: A pixel whose colour channels differ by more than this is colour Doppler, not B-mode.
+COLOUR_SPREAD = 40
+#: Texture below this (grey-level standard deviation in a block) cannot be tracked (anechoic, shadow).
+MIN_TEXTURE = 4.0
+#: The criterion, cited in every interpretation.
+CRITERION_PER_MIN = 2.0
+CRITERION_TEXT = "≥ 2 in 60 s"
+
+
+@dataclass
+class Event:
+    """One fasciculation. Positions: ``x_mm`` lateral as the scanner's calibration defines it, ``depth_mm``
+    below the transducer face; ``x_px``/``y_px`` the image pixel of its centre."""
+
+    time_s: float
+    duration_s: float
+    x_mm: float | None
+    depth_mm: float | None
+    displacement_mm: float | None
+    area_mm2: float | None
+    frame: int
+    x_px: float
+    y_px: float
+    radius_px: float
+    manual: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "time_s": round(self.time_s, 3),
+            "duration_s": round(self.duration_s, 3),
+            "x_mm": _round(self.x_mm),
+            "depth_mm": _round(self.depth_mm),
+            "displacement_mm": _round(self.displacement_mm, 3),
+            "area_mm2": _round(self.area_mm2),
+            "frame": self.frame,
+            "x_px": round(self.x_px, 1),
+            "y_px": round(self.y_px, 1),
+            "manual": self.manual,
+        }
+
+
+@dataclass
+class CineFindings:
+    """What one cine shows: its events and rate, and what limits them."""
+
+    sop_instance_uid: str
+    description: str
+    muscle: Muscle | None
+    side: str  # "L", "R" or ""
+    events: list[Event]
+    duration_s: float
+    analysed_s: float
+    calibrated: bool
+    rect_px: tuple[int, int, int, int]  # the analysed area (x0, y0, x1, y1)
+    warnings: list[str] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)  # candidates refused, with the reason
+    frame_times_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    motion_map: np.ndarray | None = None  # (frames, ny, nx) float16 mm, for the overlay
+    grid: Grid | None = None
+
+    @property
+    def rate_per_min(self) -> float:
+        return 60.0 * len(self.events) / self.analysed_s if self.analysed_s > 0 else 0.0
+
+    @property
+    def conclusive(self) -> bool:
+        return self.analysed_s >= MIN_CONCLUSIVE_S
+
+    @property
+    def longest_quiet_s(self) -> float:
+        """The longest interval without an event, the cine's start and end included."""
+        times = [0.0] + sorted(e.time_s for e in self.events) + [self.duration_s]
+        return float(max(b - a for a, b in zip(times, times[1:])))
+
+    @property
+    def muscle_name(self) -> str:
+        return self.muscle.name if self.muscle else (self.description or "the muscle")
+
+    def add_event(self, event: Event) -> None:
+        self.events.append(event)
+        self.events.sort(key=lambda e: e.time_s)
+
+    def remove_event(self, event: Event) -> None:
+        self.events.remove(event)
+
+    def to_json(self) -> dict:
+        return {
+            "events": [e.to_json() for e in self.events],
+            "rate_per_min": round(self.rate_per_min, 2),
+            "duration_s": round(self.duration_s, 2),
+            "analysed_s": round(self.analysed_s, 2),
+            "longest_quiet_s": round(self.longest_quiet_s, 2),
+            "muscle": self.muscle.key if self.muscle else None,
+            "side": self.side,
+            "calibrated": self.calibrated,
+            "analysed_area_px": list(self.rect_px),
+            "warnings": list(self.warnings),
+            "rejected": self.rejected,
+        }
+
+
+class CineFrames:
+    """What the analysis needs of a cine; :func:`from_clip` makes one from an :class:`UltrasoundClip`."""
+
+    def __init__(
+        self,
+        n_frames: int,
+        times_ms: Sequence[float],
+        frame: Callable[[int], np.ndarray],
+        shape: tuple[int, int],
+        region: UltrasoundRegion | None = None,
+        description: str = "",
+        side: str = "",
+        sop_instance_uid: str = "",
+        source: str = "",
+    ) -> None:
+        self.n_frames = n_frames
+        self.times_ms = np.asarray(times_ms, dtype=np.float64)
+        self.frame = frame
+        self.shape = shape
+        self.region = region
+        self.description = description
+        self.side = side
+        self.sop_instance_uid = sop_instance_uid
+        self.source = source
+
+
+def from_clip(clip) -> CineFrames:
+    """The analysis input of an :class:`~planner.ultrasound.UltrasoundClip` (its largest calibrated 2D region)."""
+    spatial = [r for r in clip.regions if r.is_spatial]
+    region = max(spatial, key=lambda r: (r.bounds_px[2] - r.bounds_px[0]) * (r.bounds_px[3] - r.bounds_px[1])) if spatial else None
+    header = clip.header
+    return CineFrames(
+        clip.n_frames,
+        clip.frame_times_ms,
+        clip.frame,
+        clip.shape,
+        region,
+        header.series_description,
+        (getattr(header, "laterality", "") or ""),
+        header.sop_instance_uid,
+        str(header.path),
+    )
+
+
+def analyse_clip(clip, rect: tuple[int, int, int, int] | None = None, muscle: str | None = None, **kwargs) -> CineFindings:
+    if clip.n_frames < 2:
+        raise DicomInputError(clip.header.path, f"is a single {clip.shape[1]} x {clip.shape[0]} image, not a cine: twitches need frames over time")
+    return analyse(from_clip(clip), rect=rect, muscle=muscle, **kwargs)
+
+
+def analyse(
+    cine: CineFrames,
+    rect: tuple[int, int, int, int] | None = None,
+    muscle: str | None = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelToken] = None,
+) -> CineFindings:
+    """Find the fasciculations of one cine. ``rect`` (x0, y0, x1, y1) overrides the muscle layer."""
+    if cine.n_frames < 2:
+        raise DicomInputError(cine.source, "is a single image, not a cine: twitches need frames over time")
+    warnings: list[str] = []
+    rows, cols = cine.shape
+    region = cine.region
+    calibrated = region is not None
+    if calibrated:
+        mm_x, mm_y = region.physical_delta_x_mm, region.physical_delta_y_mm
+        bounds = region.bounds_px
+    else:
+        mm_x = mm_y = 0.1
+        bounds = (0, 0, cols - 1, rows - 1)
+        warnings.append(
+            "uncalibrated: the cine has no calibrated 2D region, so positions and displacements are in pixels "
+            "(a pixel taken as 0.1 mm for the thresholds)"
+        )
+    times_s = (cine.times_ms - cine.times_ms[0]) / 1000.0
+    dt = float(np.median(np.diff(times_s)))
+    duration_s = float(times_s[-1] + dt)
+
+    report(progress, 0, cine.n_frames, "finding the muscle layer")
+    first = _grey(cine.frame(0))[0]
+    if rect is not None:
+        x0, y0, x1, y1 = _clip_rect(rect, bounds, cine.source)
+    else:
+        sample = [first] + [_grey(cine.frame(i))[0] for i in np.linspace(0, cine.n_frames - 1, 8).astype(int)[1:]]
+        layer = find_muscle_layer(np.mean(sample, axis=0), bounds, mm_y)
+        x0, y0, x1, y1 = layer.rect
+        if layer.warning:
+            warnings.append(layer.warning)
+    try:
+        grid = make_grid((x0, y0, x1, y1), mm_x, mm_y)
+    except ValueError as exc:
+        raise DicomInputError(cine.source, str(exc)) from None
+    texture = _block_texture(first, grid)
+    valid = texture >= MIN_TEXTURE
+    tracker = MotionTracker(grid, valid.astype(np.float64))
+    residual = np.zeros((cine.n_frames, grid.ny, grid.nx, 2), np.float32)
+    global_steps = np.zeros((cine.n_frames, 2), np.float32)
+    colour_blocks = np.zeros((grid.ny, grid.nx), bool)
+    last_report = time.monotonic()
+    for i in range(cine.n_frames):
+        check(cancel)
+        grey, colour = _grey(cine.frame(i))
+        if colour is not None:
+            colour_blocks |= _blocks_any(colour, grid)
+        step = tracker.step(grey)
+        if step is not None:
+            residual[i] = step
+            global_steps[i] = tracker.global_step_mm
+        now = time.monotonic()
+        if now - last_report >= 0.25:
+            report(progress, i + 1, cine.n_frames, f"tracking tissue motion: frame {i + 1} of {cine.n_frames}")
+            last_report = now
+    check(cancel)
+    report(progress, cine.n_frames, cine.n_frames, "detecting twitches")
+    if colour_blocks.any():
+        warnings.append(f"colour Doppler pixels in {int(colour_blocks.sum())} of {colour_blocks.size} blocks of the analysed area: left out")
+        valid &= ~colour_blocks
+    if (~valid).sum() > 0.5 * valid.size:
+        warnings.append("more than half of the analysed area has too little texture to track (shadow, fluid or an empty image)")
+    excluded, slips = _probe_slips(global_steps, times_s, dt)
+    for t in slips:
+        warnings.append(f"probe slip at {t:.1f} s: {2 * SLIP_MARGIN_S:.0f} s around it left out")
+    detection = ev.detect(residual, times_s, valid, excluded)
+    for by, bx, period in detection.vessel_sites:
+        x, y = grid.block_centre_px(by, bx)
+        where = _where(region, x, y)
+        warnings.append(f"pulsatile motion every {period:.2f} s at {where} (a vessel): left out")
+    analysed_s = max(0.0, duration_s - float(excluded.sum()) * dt)
+    if analysed_s < MIN_CONCLUSIVE_S:
+        warnings.append(f"too short to conclude: {analysed_s:.0f} s analysed; a rate needs at least {MIN_CONCLUSIVE_S:.0f} s (60 s advised)")
+    events = [_event(c, grid, region, calibrated) for c in detection.events]
+    rejected = [
+        {"time_s": round(c.time_s, 2), "reason": c.rejected, "displacement_mm": round(c.displacement_mm, 3)} for c in detection.candidates if c.rejected
+    ]
+    found = muscle_from_text(muscle) if muscle else muscle_from_text(cine.description)
+    if muscle and found is None:
+        warnings.append(f"muscle {muscle!r} is not one the interpretation knows; its root supply is not used")
+    return CineFindings(
+        sop_instance_uid=cine.sop_instance_uid,
+        description=cine.description,
+        muscle=found,
+        side=cine.side,
+        events=events,
+        duration_s=duration_s,
+        analysed_s=analysed_s,
+        calibrated=calibrated,
+        rect_px=(grid.x0, grid.y0, grid.x0 + grid.width_px - 1, grid.y0 + grid.height_px - 1),
+        warnings=warnings,
+        rejected=rejected,
+        frame_times_s=times_s,
+        motion_map=detection.magnitude,
+        grid=grid,
+    )
+
+
+def _grey(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(grey uint8, colour mask or None). RGB frames: the channel mean; colour pixels flagged."""
+    if frame.ndim == 3:
+        f = frame.astype(np.int16)
+        spread = f.max(axis=2) - f.min(axis=2)
+        colour = spread > COLOUR_SPREAD
+        return f.mean(axis=2).astype(np.uint8), (colour if colour.any() else None)
+    if frame.dtype != np.uint8:
+        lo, hi = float(frame.min()), float(frame.max())
+        scale = 255.0 / (hi - lo) if hi > lo else 1.0
+        return ((frame.astype(np.float32) - lo) * scale).astype(np.uint8), None
+    return frame, None
+
+
+def _blocks_any(mask: np.ndarray, grid: Grid) -> np.ndarray:
+    g = grid
+    cut = mask[g.y0 : g.y0 + g.height_px, g.x0 : g.x0 + g.width_px]
+    return cut.reshape(g.ny, g.block_px, g.nx, g.block_px).any(axis=(1, 3))
+
+
+def _block_texture(grey: np.ndarray, grid: Grid) -> np.ndarray:
+    g = grid
+    cut = grey[g.y0 : g.y0 + g.height_px, g.x0 : g.x0 + g.width_px].astype(np.float32)
+    return cut.reshape(g.ny, g.block_px, g.nx, g.block_px).std(axis=(1, 3))
+
+
+def _clip_rect(rect, bounds, source) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = (int(round(v)) for v in rect)
+    if x1 < x0:
+        x0, x1 = x1, x0
+    if y1 < y0:
+        y0, y1 = y1, y0
+    bx0, by0, bx1, by1 = bounds
+    cx0, cy0, cx1, cy1 = max(x0, bx0), max(y0, by0), min(x1, bx1), min(y1, by1)
+    if cx1 <= cx0 or cy1 <= cy0:
+        raise DicomInputError(source, f"the region {x0},{y0},{x1},{y1} lies outside the image's calibrated area {bx0},{by0},{bx1},{by1}")
+    return cx0, cy0, cx1, cy1
+
+
+def _probe_slips(global_steps: np.ndarray, times_s: np.ndarray, dt: float) -> tuple[np.ndarray, list[float]]:
+    """Frames to leave out around each probe slip, and the slips' times."""
+    n = len(global_steps)
+    k = max(1, int(round(0.2 / dt)))
+    cum = np.cumsum(global_steps, axis=0)
+    moved = np.zeros(n)
+    moved[k:] = np.linalg.norm(cum[k:] - cum[:-k], axis=1)
+    excluded = np.zeros(n, bool)
+    slips: list[float] = []
+    margin = int(round(SLIP_MARGIN_S / dt))
+    i = 0
+    while i < n:
+        if moved[i] > SLIP_MM:
+            j = i
+            while j < n and moved[j] > SLIP_MM:
+                j += 1
+            peak = i + int(np.argmax(moved[i:j]))
+            slips.append(float(times_s[peak]))
+            excluded[max(0, i - k - margin) : min(n, j + margin)] = True
+            i = j
+        else:
+            i += 1
+    return excluded, slips
+
+
+def _where(region: UltrasoundRegion | None, x: float, y: float) -> str:
+    if region is None:
+        return f"pixel ({x:.0f}, {y:.0f})"
+    lateral, _ = region.physical_mm(x, y)
+    return f"{lateral:.0f} mm lateral, {region.depth_mm(y):.0f} mm deep"
+
+
+def _event(c: ev.Candidate, grid: Grid, region: UltrasoundRegion | None, calibrated: bool) -> Event:
+    x, y = grid.block_centre_px(c.by, c.bx)
+    radius_px = max(grid.block_px, math.sqrt(c.area_blocks / math.pi) * grid.block_px)
+    if calibrated:
+        lateral, _ = region.physical_mm(x, y)
+        return Event(c.time_s, c.duration_s, lateral, region.depth_mm(y), c.displacement_mm, c.area_blocks * grid.block_area_mm2, c.frame, x, y, radius_px)
+    return Event(c.time_s, c.duration_s, None, None, None, None, c.frame, x, y, radius_px)
+
+
+def _round(value, digits: int = 2):
+    return None if value is None else round(float(value), digits)
