@@ -8,6 +8,7 @@
     python main.py plan STUDY --procedure P [--side S] --out DIR [--confirm-level | --level-shift N]
     python main.py export PLAN_JSON --out DIR [--pacs AET@HOST:PORT] [--calling-aet AET]
     python main.py pacs echo|find|get|outbox ...
+    python main.py fasciculations CINE [--control CINE] [--region X0,Y0,X1,Y1] [--muscle NAME] [--json]
 
 Exit codes:
 0 when the command ran (import may still have rejected files), 2 for usage
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=0.03, help="Rician noise sigma relative to full signal")
     p.add_argument("--dark-disc", action="store_true", help="degenerated (dark) L5-S1 disc")
     p.add_argument("--high-crests", action="store_true", help="iliac crests up to mid-L4 (blocks a posterolateral L5-S1 path)")
-    p.add_argument("--cine-frames", type=int, default=150)
+    p.add_argument("--cine-frames", type=int, default=1800, help="frames per ultrasound cine (30 per second; default 60 s)")
 
     p = sub.add_parser("analyze", help="find the levels, segment the L5-S1 disc and classify its bulge (LDN 2.0)")
     p.add_argument("study", help="study folder, file or archive")
@@ -84,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calling-aet", default=None, help="our AE title (default SPINEPLANNER)")
     p.add_argument("--db", metavar="FILE", dest="db_sub", help="study database to find the study in")
     p.add_argument("--draft", action="store_true", help="export a plan that is not approved (marked as a draft)")
+
+    p = sub.add_parser("fasciculations", help="detect and count muscle twitches in an ultrasound cine, against a control muscle")
+    p.add_argument("cine", help="the cine of the muscle examined (a file, or a folder holding one cine)")
+    p.add_argument("--control", help="the cine of a control muscle not supplied by the sacral roots")
+    p.add_argument("--region", help="analyse only this rectangle of pixels, X0,Y0,X1,Y1 (default: the muscle layer found)")
+    p.add_argument("--muscle", help="the muscle examined, when the series description does not name it (e.g. gastrocnemius_medial)")
+    p.add_argument("--control-muscle", help="the control muscle, when its series description does not name it (e.g. tibialis_anterior)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser("pacs", help="DICOM network: echo, find, get, and the outbox of unsent objects")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -132,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             return _export(args)
         if args.command == "pacs":
             return _pacs(args)
+        if args.command == "fasciculations":
+            return _fasciculations(args)
     except PlannerError as exc:
         print(f"main.py {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -283,6 +294,40 @@ def _export(args) -> int:
               f"outbox and are retried (main.py pacs outbox --send): {reasons}", file=sys.stderr)
         return 1
     print(f"sent: {len(ids)} objects to {node.label}")
+    return 0
+
+
+def _fasciculations(args) -> int:
+    from planner.fasciculation.analysis import analyse_clip
+    from planner.fasciculation.interpretation import comparison_json
+    from planner.fasciculation.source import open_cine
+
+    region = None
+    if args.region:
+        try:
+            region = tuple(int(float(v)) for v in args.region.split(","))
+        except ValueError:
+            region = ()
+        if len(region) != 4:
+            print(f"main.py fasciculations: --region must be four numbers X0,Y0,X1,Y1 (pixels), got {args.region!r}", file=sys.stderr)
+            return 2
+    target = analyse_clip(open_cine(args.cine), rect=region, muscle=args.muscle)
+    control = analyse_clip(open_cine(args.control), muscle=args.control_muscle) if args.control else None
+    result = comparison_json(target, control)
+    if args.json:
+        print(json.dumps(result, indent=1, ensure_ascii=False))
+        return 0
+    for name, findings in (("muscle", target), ("control", control)):
+        if findings is None:
+            continue
+        print(f"{name}: {findings.muscle_name}: {len(findings.events)} twitches in {findings.analysed_s:.0f} s = {findings.rate_per_min:.1f}/min; "
+              f"longest quiet interval {findings.longest_quiet_s:.0f} s")
+        for e in findings.events:
+            where = f"{e.x_mm:+.1f} mm lateral, {e.depth_mm:.1f} mm deep, {e.displacement_mm:.2f} mm" if e.x_mm is not None else f"pixel ({e.x_px:.0f}, {e.y_px:.0f})"
+            print(f"  {e.time_s:7.2f} s  {e.duration_s:.2f} s  {where}")
+        for w in findings.warnings:
+            print(f"  warning: {w}")
+    print(result["interpretation"])
     return 0
 
 

@@ -84,6 +84,12 @@ class UltrasoundClip:
         """The full header, read once when timing vectors or palette LUTs are needed."""
         return read_dataset(self.header.path, stop_before_pixels=True)
 
+    @property
+    def laterality(self) -> str:
+        """"L", "R" or "" from Laterality or Image Laterality (a limb's side, for muscle cines)."""
+        value = str(self._dataset.get("ImageLaterality", "") or self._dataset.get("Laterality", "") or "").strip().upper()
+        return value if value in ("L", "R") else ""
+
     def frame_raw(self, index: int) -> np.ndarray:
         """Stored values of frame ``index`` (palette indices not mapped)."""
         return self._source.frame(index)

@@ -41,6 +41,26 @@ def demo_study(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def twitch_cines(tmp_path_factory) -> dict:
+    """The demo's two muscle cines, 36 s each (JPEG baseline): the gastrocnemius with its known twitches
+    and the calm control with a pulsating artery. Returns the paths and the twitch truth."""
+    import datetime
+
+    from planner.demo import DEMO_PATIENT, demo_muscle_scenarios
+    from planner.demo import muscle_cine as mc
+    from planner.demo.writer import DemoWriter
+
+    out = tmp_path_factory.mktemp("cines")
+    gastrocnemius, control = demo_muscle_scenarios(1080)
+    writer = DemoWriter(out, seed=7, patient=DEMO_PATIENT, study_date=datetime.date(2026, 11, 2))
+    g = writer.write_us_cine("GASTROCNEMIUS", "US MSK Gastrocnemius medial head, cine", 10, mc.frames(gastrocnemius), gastrocnemius.frame_time_ms,
+                             gastrocnemius.geometry, "jpeg")
+    c = writer.write_us_cine("RECTUS_FEMORIS", "US MSK Rectus femoris (control), cine", 11, mc.frames(control), control.frame_time_ms,
+                             control.geometry, "jpeg")
+    return {"gastrocnemius": g, "control": c, "twitches": gastrocnemius.twitches, "geometry": gastrocnemius.geometry}
+
+
 def make_mr_slice(
     path: Path,
     *,

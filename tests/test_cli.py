@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT, make_stack
 
 
@@ -15,7 +17,7 @@ def run(*args, check=False):
 
 def test_help_lists_every_subcommand():
     out = run("--help", check=True).stdout
-    for command in ("import", "info", "demo-data", "analyze", "plan", "export", "pacs"):
+    for command in ("import", "info", "demo-data", "analyze", "plan", "export", "pacs", "fasciculations"):
         assert command in out
 
 
@@ -51,3 +53,23 @@ def test_info_json(demo_study):
     assert data["spacing_mm"] == [0.78125, 0.78125, 4.0]
     cine = json.loads(run("info", demo_study / "US" / "GASTROCNEMIUS", "--json", check=True).stdout)
     assert cine["calibrated"] and cine["frame_rate_hz"] == 30.0
+
+
+def test_fasciculations_json_against_a_control(twitch_cines):
+    result = run("fasciculations", twitch_cines["gastrocnemius"], "--control", twitch_cines["control"], "--json", check=True)
+    data = json.loads(result.stdout)
+    assert len(data["events"]) == 11 and data["rate_per_min"] == pytest.approx(18.33, abs=0.01)
+    assert set(data["events"][0]) >= {"time_s", "duration_s", "x_mm", "depth_mm", "displacement_mm"}
+    assert data["control"]["events"] == [] and data["control"]["rate_per_min"] == 0
+    assert "consistent with S1 root irritation (criterion: ≥ 2 in 60 s)" in data["interpretation"]
+    text = run("fasciculations", twitch_cines["gastrocnemius"], check=True).stdout
+    assert "11 twitches in 36 s = 18.3/min" in text and "no control muscle compared" in text
+
+
+def test_fasciculations_refuses_what_is_not_a_cine(demo_study, twitch_cines):
+    still = run("fasciculations", demo_study / "US" / "SACRUM")
+    assert still.returncode == 1 and "is an ultrasound still image, not a cine" in still.stderr and "Traceback" not in still.stderr
+    mr = run("fasciculations", demo_study / "MR" / "SAG_T2" / "IM0001.dcm")
+    assert mr.returncode == 1 and "not a cine" in mr.stderr
+    bad = run("fasciculations", twitch_cines["gastrocnemius"], "--region", "1,2,3")
+    assert bad.returncode == 2 and "--region must be four numbers" in bad.stderr

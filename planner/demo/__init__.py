@@ -7,9 +7,12 @@ Writes, for one synthetic patient and one study (deterministic for a seed):
   7 slices x 4 mm (L4-L5) and 13 slices x 4 mm over 260 mm (L5-S1: wide enough for
   the iliac crests and the skin, so needle paths can be checked); all MR share one
   Frame of Reference;
-* ``US/GASTROCNEMIUS``: calibrated B-mode cine of the medial gastrocnemius with
-  fasciculations at known times, and ``US/RECTUS_FEMORIS``: a calm control muscle
-  (femoral nerve, L2-L4: not supplied by the sacral roots);
+* ``US/GASTROCNEMIUS``: calibrated B-mode cine (30 frames/s, speckle moving with
+  the tissue, probe drift and hand tremor; :mod:`planner.demo.muscle_cine`) of the
+  medial gastrocnemius with fasciculations of several sizes at known times and
+  sites, and ``US/RECTUS_FEMORIS``: a calm control muscle (femoral nerve, L2-L4:
+  not supplied by the sacral roots) with a pulsating artery; 60 s each by default
+  (``cine_frames``), JPEG baseline when longer than 10 s;
 * ``US/SACRUM``: a calibrated transverse image over the posterior sacrum (S1 foramen);
 * ``truth/``: ``truth.json`` (finding parameters, landmark positions in LPS,
   twitch times) and ``<series>_labels.npz`` masks on each MR grid.
@@ -32,9 +35,43 @@ from planner.demo import ultrasound_phantom as usp
 from planner.demo.writer import DemoWriter, MRGrid
 
 #: bumped whenever the phantom changes, so that a cached demo study is written again
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 DEMO_PATIENT = {"name": "DEMO^LUMBAR", "id": "DEMO-0001", "birth_date": "19700101", "sex": "F"}
-TWITCH_TIMES_S = (0.8, 2.1, 3.6)
+#: the gastrocnemius' fasciculations: (peak time s, duration s, lateral mm from the region's left edge,
+#: depth mm, peak displacement mm, radius mm); about 15 per minute, at several sites and sizes
+DEMO_TWITCHES = (
+    (0.8, 0.25, 20.0, 14.0, 0.6, 3.0),
+    (2.1, 0.15, 9.0, 10.0, 0.35, 2.5),
+    (3.6, 0.35, 30.0, 18.0, 0.9, 3.5),
+    (7.4, 0.2, 14.0, 20.0, 0.25, 2.5),
+    (11.2, 0.3, 26.0, 12.0, 0.5, 3.0),
+    (15.9, 0.12, 18.0, 16.0, 0.3, 2.0),
+    (19.0, 0.4, 33.0, 9.0, 0.7, 3.5),
+    (23.5, 0.2, 8.0, 19.0, 0.45, 3.0),
+    (27.1, 0.25, 22.0, 11.0, 0.2, 2.5),
+    (31.8, 0.3, 12.0, 15.0, 0.8, 4.0),
+    (35.2, 0.15, 29.0, 21.0, 0.4, 2.5),
+    (39.7, 0.45, 17.0, 13.0, 0.55, 3.0),
+    (44.3, 0.2, 31.0, 16.0, 0.3, 2.5),
+    (48.6, 0.3, 10.0, 12.0, 0.65, 3.5),
+    (53.0, 0.25, 24.0, 19.0, 0.5, 3.0),
+    (57.4, 0.2, 15.0, 9.5, 0.35, 2.5),
+)
+TWITCH_TIMES_S = tuple(t[0] for t in DEMO_TWITCHES)
+
+
+def demo_muscle_scenarios(n_frames: int, frame_time_ms: float = 1000.0 / 30.0):
+    """(gastrocnemius, control) scenarios of the demo's cines, ``n_frames`` long."""
+    from planner.demo import muscle_cine as mc
+
+    geometry = mc.Geometry(rows=usp.ROWS, columns=usp.COLUMNS, region=usp.REGION, delta_mm=usp.DELTA_MM)
+    duration = n_frames * frame_time_ms / 1000.0
+    twitches = [mc.Twitch(t, d, x, z, a, r) for t, d, x, z, a, r in DEMO_TWITCHES if t + d / 2 < duration]
+    common = dict(duration_s=duration, frame_rate_hz=1000.0 / frame_time_ms, geometry=geometry, drift_mm_per_s=0.2, tremor_mm=0.04,
+                  fascia_mm=5.3, aponeurosis_mm=24.3)
+    gastrocnemius = mc.Scenario(twitches=twitches, seed=11, pennation_deg=22.0, **common)
+    control = mc.Scenario(twitches=[], seed=12, pennation_deg=12.0, artery=mc.Artery(28.0, 17.0, 1.8, 0.3, 1.1), **common)
+    return gastrocnemius, control
 
 
 def write_demo_study(
@@ -47,7 +84,7 @@ def write_demo_study(
     high_crests: bool = False,
     lumbarised_s1: bool = False,
     rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0),
-    cine_frames: int = 150,
+    cine_frames: int = 1800,
     ultrasound: bool = True,
     sagittal_size: int = 384,
     sagittal_slice_mm: float = 4.0,
@@ -143,11 +180,15 @@ def write_demo_study(
 
     # ---- ultrasound
     frame_time_ms = 1000.0 / 30.0
-    twitches = [t for t in TWITCH_TIMES_S if t < cine_frames * frame_time_ms / 1000.0]
-    cine = usp.muscle_cine(rng, cine_frames, frame_time_ms, twitches, pennation_deg=22.0)
-    writer.write_us_cine("GASTROCNEMIUS", "US MSK Gastrocnemius medial head, cine", 10, cine, frame_time_ms)
-    calm = usp.muscle_cine(rng, cine_frames, frame_time_ms, [], pennation_deg=12.0)
-    writer.write_us_cine("RECTUS_FEMORIS", "US MSK Rectus femoris (control), cine", 11, calm, frame_time_ms)
+    from planner.demo import muscle_cine as mc
+
+    gastrocnemius, control = demo_muscle_scenarios(cine_frames, frame_time_ms)
+    encoding = "jpeg" if cine_frames > 300 else "native"
+    writer.write_us_cine("GASTROCNEMIUS", "US MSK Gastrocnemius medial head, cine", 10, mc.frames(gastrocnemius), frame_time_ms,
+                         gastrocnemius.geometry, encoding)
+    writer.write_us_cine("RECTUS_FEMORIS", "US MSK Rectus femoris (control), cine", 11, mc.frames(control), frame_time_ms,
+                         control.geometry, encoding)
+    twitches = [t.time_s for t in gastrocnemius.twitches]
     sacrum, sacrum_truth = usp.sacrum_frame(rng)
     writer.write_us_image("SACRUM", "US Posterior sacrum S1 foramen, transverse", 12, sacrum)
     truth["ultrasound"] = {
@@ -155,6 +196,7 @@ def write_demo_study(
         "region_px": list(usp.REGION),
         "frame_time_ms": frame_time_ms,
         "twitch_times_s": twitches,
+        "twitches": mc.scenario_truth(gastrocnemius)["twitches"],
         "twitch_muscle": "GASTROCNEMIUS",
         "control_muscle": "RECTUS_FEMORIS",
         "sacrum": sacrum_truth,

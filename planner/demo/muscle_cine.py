@@ -215,7 +215,7 @@ def _smooth_walk(rng: np.random.Generator, n: int, dt: float, speed_mm_s: float)
         return np.zeros((n, 2), np.float32)
     steps = rng.standard_normal((n, 2)) * speed_mm_s * dt
     walk = np.cumsum(steps, axis=0)
-    k = max(1, int(2.0 / dt))
+    k = max(1, min(n, int(2.0 / dt)))
     kernel = np.ones(k) / k
     out = np.stack([np.convolve(walk[:, i], kernel, mode="same") for i in range(2)], axis=1)
     # keep the probe within a few mm: a soft pull back to the start

@@ -196,8 +196,9 @@ class DemoWriter:
             ds.PixelData = np.ascontiguousarray(pixels[k]).tobytes()
             self._save(ds, f"MR/{grid.name}", f"IM{k + 1:04d}.dcm")
 
-    def _us_common(self, ds: Dataset) -> None:
-        x0, y0, x1, y1 = usp.REGION
+    def _us_common(self, ds: Dataset, region_px=None, delta_mm: float = usp.DELTA_MM, shape=None) -> None:
+        x0, y0, x1, y1 = region_px or usp.REGION
+        rows, columns = shape or (usp.ROWS, usp.COLUMNS)
         region = Dataset()
         region.RegionSpatialFormat = 1
         region.RegionDataType = 1
@@ -213,29 +214,73 @@ class DemoWriter:
         region.ReferencePixelPhysicalValueY = 0.0
         region.PhysicalUnitsXDirection = 3
         region.PhysicalUnitsYDirection = 3
-        region.PhysicalDeltaX = usp.DELTA_MM / 10.0
-        region.PhysicalDeltaY = usp.DELTA_MM / 10.0
+        region.PhysicalDeltaX = delta_mm / 10.0
+        region.PhysicalDeltaY = delta_mm / 10.0
         ds.SequenceOfUltrasoundRegions = [region]
-        _grey_pixel_module(ds, usp.ROWS, usp.COLUMNS, bits_allocated=8, bits_stored=8)
+        _grey_pixel_module(ds, rows, columns, bits_allocated=8, bits_stored=8)
         ds.LossyImageCompression = "00"
         ds.PatientOrientation = ""
         ds.InstanceNumber = 1
         ds.TransducerData = ["L12-5", "", ""]
         ds.ProcessingFunction = "MSK"
 
-    def write_us_cine(self, name: str, description: str, number: int, frames: np.ndarray, frame_time_ms: float) -> None:
+    def write_us_cine(
+        self,
+        name: str,
+        description: str,
+        number: int,
+        frames,
+        frame_time_ms: float,
+        geometry=None,
+        encoding: str = "native",
+        n_frames: int | None = None,
+    ) -> Path:
+        """A US Multi-frame cine. ``frames``: an array or an iterable of (rows, columns) uint8 frames
+        (``n_frames`` then says how many); ``encoding``: "native", "jpeg" (JPEG baseline, grey) or "rgb"
+        (native RGB, the grey copied into three samples, as many scanners store B-mode)."""
         ds = self._base(US_MULTIFRAME_STORAGE, self.uid("us", name), "US", self.uid("series", name), number, description)
-        self._us_common(ds)
+        if geometry is None:
+            self._us_common(ds)
+        else:
+            self._us_common(ds, geometry.region, geometry.delta_mm, (geometry.rows, geometry.columns))
         ds.Laterality = "L"
         ds.BodyPartExamined = "LEG"
         ds.ImageType = ["ORIGINAL", "PRIMARY"]
-        ds.NumberOfFrames = frames.shape[0]
         ds.FrameTime = f"{frame_time_ms:.4f}"
         ds.FrameIncrementPointer = pydicom.tag.Tag("FrameTime")
         ds.CineRate = int(round(1000.0 / frame_time_ms))
         ds.RecommendedDisplayFrameRate = int(round(1000.0 / frame_time_ms))
-        ds.PixelData = np.ascontiguousarray(frames).tobytes()
+        if encoding == "jpeg":
+            import cv2
+            from pydicom.encaps import encapsulate
+            from pydicom.uid import JPEGBaseline8Bit
+
+            fragments = [bytes(cv2.imencode(".jpg", np.ascontiguousarray(f), [cv2.IMWRITE_JPEG_QUALITY, 92])[1]) for f in frames]
+            ds.NumberOfFrames = len(fragments)
+            ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+            ds.PixelData = encapsulate(fragments, has_bot=True)
+            ds["PixelData"].VR = "OB"
+            ds.LossyImageCompression = "01"
+            raw = ds.Rows * ds.Columns * len(fragments)
+            ds.LossyImageCompressionRatio = f"{raw / max(1, sum(len(f) for f in fragments)):.2f}"
+            ds.LossyImageCompressionMethod = "ISO_10918_1"
+        else:
+            data = bytearray()
+            count = 0
+            for f in frames:
+                f = np.ascontiguousarray(f)
+                data += (np.repeat(f[..., None], 3, axis=2) if encoding == "rgb" else f).tobytes()
+                count += 1
+            if encoding == "rgb":
+                ds.SamplesPerPixel = 3
+                ds.PhotometricInterpretation = "RGB"
+                ds.PlanarConfiguration = 0
+            ds.NumberOfFrames = count
+            ds.PixelData = bytes(data)
+        if n_frames is not None and int(ds.NumberOfFrames) != n_frames:
+            raise ValueError(f"expected {n_frames} frames, got {ds.NumberOfFrames}")
         self._save(ds, f"US/{name}", "US0001.dcm")
+        return self.out / "US" / name / "US0001.dcm"
 
     def write_us_image(self, name: str, description: str, number: int, frame: np.ndarray) -> None:
         ds = self._base(US_IMAGE_STORAGE, self.uid("us", name), "US", self.uid("series", name), number, description)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from planner.fasciculation import events as ev
 from planner.fasciculation.layer import find_muscle_layer
 from planner.fasciculation.motion import Grid, MotionTracker, make_grid
 from planner.fasciculation.muscles import Muscle, muscle_from_text
+from planner.fasciculation.source import CineFrames, from_clip
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.us_calibration import UltrasoundRegion
 
@@ -132,50 +133,6 @@ class CineFindings:
             "warnings": list(self.warnings),
             "rejected": self.rejected,
         }
-
-
-class CineFrames:
-    """What the analysis needs of a cine; :func:`from_clip` makes one from an :class:`UltrasoundClip`."""
-
-    def __init__(
-        self,
-        n_frames: int,
-        times_ms: Sequence[float],
-        frame: Callable[[int], np.ndarray],
-        shape: tuple[int, int],
-        region: UltrasoundRegion | None = None,
-        description: str = "",
-        side: str = "",
-        sop_instance_uid: str = "",
-        source: str = "",
-    ) -> None:
-        self.n_frames = n_frames
-        self.times_ms = np.asarray(times_ms, dtype=np.float64)
-        self.frame = frame
-        self.shape = shape
-        self.region = region
-        self.description = description
-        self.side = side
-        self.sop_instance_uid = sop_instance_uid
-        self.source = source
-
-
-def from_clip(clip) -> CineFrames:
-    """The analysis input of an :class:`~planner.ultrasound.UltrasoundClip` (its largest calibrated 2D region)."""
-    spatial = [r for r in clip.regions if r.is_spatial]
-    region = max(spatial, key=lambda r: (r.bounds_px[2] - r.bounds_px[0]) * (r.bounds_px[3] - r.bounds_px[1])) if spatial else None
-    header = clip.header
-    return CineFrames(
-        clip.n_frames,
-        clip.frame_times_ms,
-        clip.frame,
-        clip.shape,
-        region,
-        header.series_description,
-        (getattr(header, "laterality", "") or ""),
-        header.sop_instance_uid,
-        str(header.path),
-    )
 
 
 def analyse_clip(clip, rect: tuple[int, int, int, int] | None = None, muscle: str | None = None, **kwargs) -> CineFindings:

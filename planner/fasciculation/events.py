@@ -106,7 +106,7 @@ def _candidate(magnitude, box, member, times_s, dt, n_valid) -> Candidate:
     values = np.where(member, magnitude[box], 0.0)
     t_rel, y_rel, x_rel = np.unravel_index(int(np.argmax(values)), values.shape)
     peak = float(values[t_rel, y_rel, x_rel])
-    frame = box[0].start + t_rel
+    frame = int(box[0].start + t_rel)
     # duration: how long the peak block stays above half its peak (within this candidate)
     series = values[:, y_rel, x_rel]
     above = series >= 0.5 * peak
@@ -186,21 +186,25 @@ def _reject_vessels(detection: Detection, valid: np.ndarray, radius_blocks: floa
         regular = np.abs(beats - np.round(beats)) < 0.2
         if regular.mean() < 0.7:
             continue
-        phases = np.exp(2j * np.pi * times / period)
-        phase = float(np.angle(np.mean(phases)))
-        in_step = [j for j in group if _phase_gap(pending[j].time_s, period, phase) < 0.2]
+        site_times = times
+        in_step = [j for j in group if _beat_chained(pending[j].time_s, site_times, period)]
         beat_size = float(np.median([pending[j].displacement_mm for j in in_step])) if in_step else 0.0
         by = float(np.mean([pending[j].by for j in in_step or group]))
         bx = float(np.mean([pending[j].bx for j in in_step or group]))
         detection.vessel_sites.append((by, bx, period))
         for c in detection.candidates:
             near = np.hypot(c.by - by, c.bx - bx) <= radius_blocks + 1.0
-            if not c.rejected and near and _phase_gap(c.time_s, period, phase) < 0.2 and c.displacement_mm <= 2.0 * beat_size:
+            if not c.rejected and near and _beat_chained(c.time_s, site_times, period) and c.displacement_mm <= 2.0 * beat_size:
                 c.rejected = "pulsatile (a vessel)"
         used.update(group)
 
 
-def _phase_gap(t: float, period: float, phase: float) -> float:
-    """Distance of time ``t`` from the nearest beat, as a fraction of the period (0..0.5)."""
-    x = (t / period - phase / (2 * np.pi)) % 1.0
-    return min(x, 1.0 - x)
+def _beat_chained(t: float, site_times: np.ndarray, period: float) -> bool:
+    """True when another candidate at the site lies one or two beats before or after ``t`` (within 20 %
+    of a beat): the local rhythm of a pulse, which survives a heart rate that drifts over the minute."""
+    gaps = np.abs(site_times - t)
+    gaps = gaps[gaps > 0.5 * period]
+    for k in (1, 2):
+        if np.any(np.abs(gaps - k * period) < 0.2 * period):
+            return True
+    return False
