@@ -34,6 +34,7 @@ from planner.ultrasound import UltrasoundClip
 from planner.us_approach import ultrasound_approach
 from planner.us_calibration import depth_ticks
 from ui.context import ViewerContext
+from ui.twitch_panel import TwitchTimeline, paint_twitch_overlay
 
 MEASURE = QColor(90, 215, 255)
 SELECTED = QColor(255, 190, 50)
@@ -93,6 +94,8 @@ class FrameCanvas(QWidget):
             self._paint_badge(painter)
             self._paint_measurements(painter)
             self._paint_needle(painter)
+            for overlay in self.viewer.overlays:
+                overlay(painter, self)
         painter.end()
 
     def _paint_badge(self, painter: QPainter) -> None:
@@ -321,6 +324,8 @@ class CineView(QWidget):
     """
 
     approach_failed = Signal(str)  # why an ultrasound approach was not stored (a sentence)
+    clip_changed = Signal()
+    frame_changed = Signal(int)
 
     def __init__(self, context: ViewerContext, parent=None) -> None:
         super().__init__(parent)
@@ -363,6 +368,11 @@ class CineView(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.canvas, 1)
         layout.addLayout(controls)
+        self.timeline = TwitchTimeline()  # the twitches found, under the slider (hidden until analysed)
+        self.timeline.setVisible(False)
+        self.timeline.seek_requested.connect(self._seek_paused)
+        layout.addWidget(self.timeline)
+        self.overlays = [paint_twitch_overlay]  # painter(painter, canvas) calls after the measurements
 
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.PreciseTimer)
@@ -386,6 +396,7 @@ class CineView(QWidget):
         self.slider.blockSignals(False)
         self.play_button.setEnabled(clip.n_frames > 1)
         self.show_frame(0)
+        self.clip_changed.emit()
 
     def show_frame(self, index: int) -> None:
         if self.clip is None:
@@ -416,6 +427,8 @@ class CineView(QWidget):
         rate = f"  {self.clip.frame_rate_hz:.0f} fps" if self.clip.n_frames > 1 else ""
         self.time_label.setText(f"{player.time_of(player.frame) / 1000:.2f} / {player.duration_ms / 1000:.2f} s{rate}")
         self.play_button.setText("Pause" if player.playing else "Play")
+        self.timeline.set_frame(player.frame)
+        self.frame_changed.emit(player.frame)
 
     def measurements_here(self):
         if self.clip is None:
@@ -513,6 +526,10 @@ class CineView(QWidget):
             self.canvas.image = self._image(frame)
             self._sync_controls()
             self.canvas.update()
+
+    def _seek_paused(self, frame: int) -> None:
+        self.pause()
+        self.show_frame(frame)
 
     def _slider_moved(self, value: int) -> None:
         self.show_frame(value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from planner.disc_model import DiscModel
+from planner.fasciculation.session import TwitchSession
 from planner.measurements import MeasurementSet
 from planner.mpr import MprState
 from planner.undo import Command, UndoStack
@@ -42,6 +43,8 @@ class ViewerContext(QObject):
         self.plan = None  # PlanSession
         self.dragging_view = None  # the view whose needle end is being dragged: others redraw throttled
         self.selected_trajectory: str | None = None
+        self.twitches = TwitchSession(self.undo_stack)  # fasciculation findings of the study's cines
+        self.show_motion_map = False
 
     def plane_of(self, view):
         """The plane a view shows now: the MPR plane, or the acquired slice of a view showing its own series."""

@@ -48,6 +48,7 @@ from planner.mpr import View, volume_center
 from planner.plan_session import PlanSession
 from ui import dialogs, gc_guard
 from ui.cine_view import CineView
+from ui.twitch_panel import TwitchPanel
 from ui.context import TOOLS, ViewerContext
 from ui.findings_widget import FindingsWidget
 from ui.measurement_panel import MeasurementPanel
@@ -144,6 +145,8 @@ class MainWindow(BrowserActions, AnalysisActions, PlanActions, QMainWindow):
         self.plan_panel.error.connect(lambda message: self.status_text.setText(message))
         self.cine_view.approach_failed.connect(lambda message: dialogs.show_error(self, message))
         self.plan_dock = self._scrolled_dock("Plan", "plan", self.plan_panel, self.findings_dock)
+        self.twitch_panel = TwitchPanel(self.context, self.cine_view)
+        self.twitch_dock = self._scrolled_dock("Twitches", "twitches", self.twitch_panel, self.plan_dock)
         self.findings_dock.raise_()
 
         self.outbox = Outbox()
@@ -444,6 +447,8 @@ class MainWindow(BrowserActions, AnalysisActions, PlanActions, QMainWindow):
             self.cine_view.set_clip(loaded.clips[0])
             if self.layout_name != "mr+us":
                 self.set_layout("mr+us")
+            if loaded.clips[0].n_frames > 1:
+                self.twitch_dock.raise_()
         else:
             shown = _Shown(loaded)
             volume = shown.volume

@@ -93,6 +93,7 @@ class CineFindings:
     frame_times_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     motion_map: np.ndarray | None = None  # (frames, ny, nx) float16 mm, for the overlay
     grid: Grid | None = None
+    region: UltrasoundRegion | None = None  # the calibrated region positions are measured in
 
     @property
     def rate_per_min(self) -> float:
@@ -243,6 +244,7 @@ def analyse(
         frame_times_s=times_s,
         motion_map=detection.magnitude,
         grid=grid,
+        region=region,
     )
 
 

@@ -1,0 +1,82 @@
+"""Analyse twitches in the ultrasound view: worker, timeline, jump, edit with undo, side-by-side findings."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, Qt
+
+from tests.ui.test_workstation import _import_and_open
+
+
+def _analyse(window, qtbot):
+    panel = window.twitch_panel
+    assert panel.analyse_button.isEnabled()
+    qtbot.mouseClick(panel.analyse_button, Qt.LeftButton)
+    assert panel.cancel_button.isVisibleTo(panel) and panel.progress.isVisibleTo(panel)
+    qtbot.waitUntil(lambda: panel.task is None, timeout=120000)
+    return window.context.twitches.get(window.cine_view.clip.sop_instance_uid)
+
+
+def test_analyse_twitches_marks_the_known_events_and_compares_with_the_control(make_window, qtbot, twitch_cines):
+    window = make_window("mr+us")
+    _import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
+    cine, panel = window.cine_view, window.twitch_panel
+    assert not cine.timeline.isVisibleTo(cine)  # nothing analysed yet
+    findings = _analyse(window, qtbot)
+    truth = twitch_cines["twitches"]
+    assert findings is not None and len(findings.events) == len(truth) == 11
+    for event, twitch in zip(findings.events, truth):
+        assert abs(event.time_s - twitch.time_s) <= 0.3
+    assert cine.timeline.isVisibleTo(cine) and panel.events.count() == 11
+    assert "18.3/min" in panel.summary.text()
+
+    # a click on the timeline at the fourth event jumps to its peak and outlines it
+    fourth = findings.events[3]
+    x = int(cine.timeline._x(fourth.time_s))
+    qtbot.mouseClick(cine.timeline, Qt.LeftButton, pos=QPoint(x, cine.timeline.height() // 2))
+    assert cine.player.frame == fourth.frame and panel.events.currentRow() == 3
+    image = cine.canvas.grab().toImage()
+    centre = cine.canvas.to_widget(fourth.x_px, fourth.y_px)
+    assert not image.isNull() and centre.x() > 0
+
+    # remove it, mark one by hand elsewhere, undo both
+    panel.events.setCurrentRow(3)
+    qtbot.mouseClick(panel.remove_button, Qt.LeftButton)
+    assert len(findings.events) == 10 and panel.events.count() == 10
+    cine.show_frame(600)
+    qtbot.mouseClick(panel.add_button, Qt.LeftButton)
+    assert len(findings.events) == 11 and any(e.manual and e.frame == 600 for e in findings.events)
+    window.context.undo_stack.undo()
+    window.context.undo_stack.undo()
+    assert [e.time_s for e in findings.events] == sorted(e.time_s for e in findings.events) and len(findings.events) == 11
+    assert not any(e.manual for e in findings.events) and fourth in findings.events
+
+    # the control cine of the same study: analysed, then both rates side by side with the comparison
+    _import_and_open(window, qtbot, [twitch_cines["control"]])
+    control = _analyse(window, qtbot)
+    assert control.events == []
+    text = panel.summary.text()
+    assert "gastrocnemius (medial head)" in text and "rectus femoris" in text
+    assert "consistent with S1 root irritation" in text and "criterion: ≥ 2 in 60 s" in text
+
+    # the motion map paints on the frame of a twitch
+    _import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
+    cine.show_frame(fourth.frame)
+    plain = np.array(cine.canvas.grab().toImage().convertToFormat(cine.canvas.grab().toImage().Format.Format_RGB888).constBits()).copy()
+    panel.motion_box.setChecked(True)
+    shown = np.array(cine.canvas.grab().toImage().convertToFormat(cine.canvas.grab().toImage().Format.Format_RGB888).constBits()).copy()
+    assert (plain != shown).sum() > 100
+
+
+def test_cancel_stops_the_analysis_and_keeps_the_view_usable(make_window, qtbot, twitch_cines):
+    window = make_window("mr+us")
+    _import_and_open(window, qtbot, [twitch_cines["control"]])
+    panel = window.twitch_panel
+    qtbot.mouseClick(panel.analyse_button, Qt.LeftButton)
+    qtbot.wait(300)
+    qtbot.mouseClick(panel.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.task is None, timeout=5000)
+    assert "cancelled" in panel.summary.text() and window.context.twitches.findings == {}
+    assert panel.analyse_button.isEnabled() and not panel.progress.isVisibleTo(panel)
+    window.cine_view.step(1)
+    assert window.cine_view.player.frame == 1
