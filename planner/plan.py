@@ -14,6 +14,7 @@ Study/Series/SOP Instance UID.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import functools
 import json
@@ -196,6 +197,7 @@ class Plan:
     approval: Approval | None = None
     history: tuple[HistoryEvent, ...] = ()
     level_check: LevelCheck | None = None
+    fasciculation: dict | None = None  # planner.fasciculation.record.plan_record
 
     def __post_init__(self) -> None:
         if self.procedure not in PROCEDURES:
@@ -306,6 +308,7 @@ def plan_to_dict(plan: Plan) -> dict:
             }
             for e in plan.history
         ],
+        **({"fasciculation": copy.deepcopy(plan.fasciculation)} if plan.fasciculation is not None else {}),
     }
 
 
@@ -388,6 +391,7 @@ def plan_from_dict(data, source: str = "plan") -> Plan:
             approval=None if not data.get("approval") else Approval(**data["approval"]),
             history=tuple(HistoryEvent(**e) for e in data.get("history", [])),
             level_check=None if not data.get("level_check") else LevelCheck.from_dict(data["level_check"]),
+            fasciculation=copy.deepcopy(data.get("fasciculation")),
         )
     except ValueError as error:  # a rule the schema cannot say (e.g. a sided procedure without a side)
         raise PlanFormatError(source, "(the document)", str(error)) from error

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from planner.errors import PlannerError
 from planner.fasciculation.analysis import analyse_clip
 from planner.fasciculation.session import event_at
 from ui.context import ViewerContext
@@ -163,6 +164,9 @@ class TwitchPanel(QWidget):
         self.add_button.clicked.connect(self.add_here)
         self.remove_button = QPushButton("Remove twitch")
         self.remove_button.clicked.connect(self.remove_selected)
+        self.plan_button = QPushButton("Put in plan")
+        self.plan_button.setToolTip("Record these rates, the control's and the comparison in the plan shown (exported in the SR and the PDF)")
+        self.plan_button.clicked.connect(self.put_in_plan)
 
         top = QHBoxLayout()
         top.addWidget(self.analyse_button)
@@ -177,10 +181,13 @@ class TwitchPanel(QWidget):
         layout.addWidget(self.motion_box)
         layout.addWidget(self.events, 1)
         layout.addLayout(edit)
+        layout.addWidget(self.plan_button)
         self._running(False)
         context.twitches.subscribe(lambda _uid: self.refresh())
         cine_view.clip_changed.connect(self.refresh)
         cine_view.frame_changed.connect(lambda _frame: self._sync_selection())
+        context.plan_changed.connect(self.refresh)
+        context.plan_edited.connect(self.refresh)
         self.refresh()
 
     # ------------------------------------------------------------- analysis
@@ -243,6 +250,12 @@ class TwitchPanel(QWidget):
         self._running(self.task is not None)
         self.add_button.setEnabled(findings is not None)
         self.remove_button.setEnabled(findings is not None and bool(findings.events))
+        plan = self.context.plan
+        self.plan_button.setEnabled(findings is not None and plan is not None and not plan.plan.approved)
+        self.plan_button.setToolTip(
+            "Open or suggest a plan first" if plan is None else "An approved plan is read-only: reopen it first" if plan.plan.approved
+            else "Record these rates, the control's and the comparison in the plan shown (exported in the SR and the PDF)"
+        )
         self.events.clear()
         if findings is None:
             clip = self.cine_view.clip
@@ -301,6 +314,15 @@ class TwitchPanel(QWidget):
         clip = self.cine_view.clip
         if clip is not None and self.current() is not None:
             self.context.twitches.add_event(clip.sop_instance_uid, self.cine_view.player.frame)
+
+    def put_in_plan(self) -> None:
+        plan, record = self.context.plan, self.context.twitches.plan_record()
+        if plan is None or record is None:
+            return
+        try:
+            plan.document.set_properties("Record fasciculations in the plan", fasciculation=record)
+        except PlannerError as exc:
+            self.summary.setText(self.summary.text() + f"<br><b>Not recorded:</b> {escape(str(exc))}")
 
     def remove_selected(self) -> None:
         item = self.events.currentItem()

@@ -64,8 +64,8 @@ LEVEL_CONFIRMED_BY = local("SIP-0408", "Vertebral level confirmed by")
 LEVEL_CONFIRMED_AT = local("SIP-0409", "Vertebral level confirmed at")
 LEVEL_SHIFT = local("SIP-0311", "Vertebral level shift set by the user")
 LEVEL_CONFIDENCES = {
-    "high": local("SIP-0701", "High: every check of the count held"),
-    "low": local("SIP-0702", "Low: the count needed a person's check"),
+    "high": local("SIP-1301", "High: every check of the count held"),
+    "low": local("SIP-1302", "Low: the count needed a person's check"),
 }
 
 CLASSES = {
@@ -128,3 +128,36 @@ LENGTH = hd.sr.CodedConcept.from_code(codes.SCT.Length)
 DEPTH = hd.sr.CodedConcept.from_code(codes.SCT.Depth)
 NEEDLE_GAUGE = hd.sr.CodedConcept.from_code(codes.DCM.NeedleGauge)
 NEEDLE_LENGTH = hd.sr.CodedConcept.from_code(codes.DCM.NeedleLength)
+
+# --- fasciculations in ultrasound cines (planner/fasciculation) ----------------------------------
+# SNOMED CT has codes for these muscles, but none that this project could verify offline (pydicom's
+# dictionary lacks them), so they are local codes; the muscle's key is in the plan document too.
+FASCICULATIONS = local("SIP-1401", "Muscle fasciculations on ultrasound")
+FASCICULATIONS_CONTROL = local("SIP-1402", "Muscle fasciculations on ultrasound, control muscle")
+FASCICULATION_RATE = local("SIP-1403", "Fasciculation rate")
+FASCICULATION_COUNT = local("SIP-1404", "Fasciculations counted")
+OBSERVATION_TIME = local("SIP-1405", "Cine time analysed")
+LONGEST_QUIET = local("SIP-1406", "Longest interval without a fasciculation")
+CRITERION_MET = local("SIP-1407", "At least 2 fasciculations in 60 s")
+PER_MIN = ucum("/min", "per minute")
+SECONDS = ucum("s", "second")
+COUNT = ucum("{count}", "count")
+YES = hd.sr.CodedConcept.from_code(codes.SCT.Yes)
+NO = hd.sr.CodedConcept.from_code(codes.SCT.No)
+MUSCLES = {
+    key: local(f"SIP-15{n:02d}", meaning)
+    for n, (key, meaning) in enumerate(
+        [
+            ("gastrocnemius_medial", "Gastrocnemius muscle, medial head"),
+            ("gastrocnemius_lateral", "Gastrocnemius muscle, lateral head"),
+            ("gastrocnemius", "Gastrocnemius muscle"),
+            ("soleus", "Soleus muscle"),
+            ("tibialis_anterior", "Tibialis anterior muscle"),
+            ("peroneus_longus", "Peroneus longus muscle"),
+            ("rectus_femoris", "Rectus femoris muscle"),
+            ("vastus_medialis", "Vastus medialis muscle"),
+        ],
+        start=1,
+    )
+}
+MUSCLE_UNKNOWN = hd.sr.CodedConcept.from_code(codes.SCT.SkeletalMuscleStructureOfLowerLimb)

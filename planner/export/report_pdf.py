@@ -209,6 +209,20 @@ def plan_report_pdf(content: ReportContent) -> bytes:
         rows.append(["Notes", plan.notes])
     story.append(_grid(rows, [40 * mm, 136 * mm], styles))
 
+    if plan.fasciculation:
+        from planner.export.fasciculation_report import fasciculation_rows, timeline_drawing
+
+        record = plan.fasciculation
+        notes = [w for key in ("muscle", "control") if record.get(key) for w in record[key].get("warnings", [])]
+        story.append(KeepTogether([
+            Paragraph("Fasciculations on ultrasound", styles["h2"]),
+            _grid(fasciculation_rows(record), [52 * mm, 18 * mm, 36 * mm, 26 * mm, 44 * mm], styles, header=True),
+            Spacer(1, 2 * mm),
+            timeline_drawing(record, font=_fonts()[0]),
+            Paragraph(_esc(record["interpretation"]), styles["body"]),
+            *[Paragraph("• " + _esc(note), styles["small"]) for note in dict.fromkeys(notes)],
+        ]))
+
     if content.images:
         story.append(Paragraph("Key images", styles["h2"]))
         cells, row = [], []

@@ -199,6 +199,37 @@ def _ultrasound_group(plan: Plan, identity: ExportIdentity):
     )
 
 
+def _fasciculation_groups(plan: Plan, identity: ExportIdentity) -> list:
+    """TID 1500 numeric measurements of the fasciculation finding: the muscle examined and its control."""
+    record = plan.fasciculation
+    if not record:
+        return []
+    groups = []
+    for role, cine, finding_type in (("muscle", record["muscle"], c.FASCICULATIONS), ("control", record.get("control"), c.FASCICULATIONS_CONTROL)):
+        if not cine:
+            continue
+        side = {"L": "left", "R": "right"}.get(cine.get("side", ""))
+        site = hd.sr.FindingSite(c.MUSCLES.get(cine["muscle"], c.MUSCLE_UNKNOWN), laterality=c.SIDES[side] if side else None)
+        measurements = [
+            hd.sr.Measurement(name=c.FASCICULATION_RATE, value=float(cine["rate_per_min"]), unit=c.PER_MIN),
+            hd.sr.Measurement(name=c.FASCICULATION_COUNT, value=float(cine["n_events"]), unit=c.COUNT),
+            hd.sr.Measurement(name=c.OBSERVATION_TIME, value=float(cine["analysed_s"]), unit=c.SECONDS),
+        ]
+        if cine.get("longest_quiet_s") is not None:
+            measurements.append(hd.sr.Measurement(name=c.LONGEST_QUIET, value=float(cine["longest_quiet_s"]), unit=c.SECONDS))
+        met = cine["analysed_s"] > 0 and cine["n_events"] * 60.0 / cine["analysed_s"] >= 2.0
+        groups.append(
+            hd.sr.MeasurementsAndQualitativeEvaluations(
+                tracking_identifier=_tracking(identity, f"fasciculation-{role}", f"Fasciculations | {role} | {cine.get('muscle_name', '')}"[:64]),
+                finding_type=finding_type,
+                finding_sites=[site],
+                measurements=measurements,
+                qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=c.CRITERION_MET, value=c.YES if met else c.NO)],
+            )
+        )
+    return groups
+
+
 def build_plan_sr(
     plan: Plan,
     metrics: Mapping[str, dict],
@@ -224,6 +255,7 @@ def build_plan_sr(
     groups = _trajectory_groups(plan, metrics, identity)
     groups += [g for g in (_finding_group(plan, seg, identity), _procedure_group(plan, identity),
                            _ultrasound_group(plan, identity)) if g is not None]
+    groups += _fasciculation_groups(plan, identity)
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(
             observer_person_context=author, observer_device_context=device

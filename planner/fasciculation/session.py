@@ -69,6 +69,13 @@ class TwitchSession(Observable):
             control = next((f for f in ordered[1:]), None)
         return target, control
 
+    def plan_record(self) -> dict | None:
+        """The finding as the plan carries it (:func:`planner.fasciculation.record.plan_record`), None before any analysis."""
+        from planner.fasciculation.record import plan_record
+
+        target, control = self.pair()
+        return plan_record(target, control) if target is not None else None
+
     def interpretation(self) -> str:
         target, control = self.pair()
         return interpret(target, control) if target is not None else ""

@@ -35,8 +35,17 @@ def planned(demo_study, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def approved_source(planned, demo_study) -> ExportSource:
-    """The demo plan with an ultrasound approach on the sacral image, approved."""
+def fasciculation_record(twitch_cines) -> dict:
+    from planner.fasciculation.analysis import analyse_clip
+    from planner.fasciculation.record import plan_record
+    from planner.fasciculation.source import open_cine
+
+    return plan_record(analyse_clip(open_cine(twitch_cines["gastrocnemius"])), analyse_clip(open_cine(twitch_cines["control"])))
+
+
+@pytest.fixture(scope="module")
+def approved_source(planned, demo_study, fasciculation_record) -> ExportSource:
+    """The demo plan with an ultrasound approach on the sacral image and the calf's fasciculations, approved."""
     source = load_export_source(planned)
     series, _ = read_path_series(demo_study / "US" / "SACRUM")
     header = next(iter(series.values()))[0]
@@ -45,7 +54,8 @@ def approved_source(planned, demo_study) -> ExportSource:
         series_instance_uid=header.series_instance_uid, depth_mm=31.5, insertion_angle_deg=42.0,
         probe_edge_distance_mm=11.0,
     )
-    document = PlanDocument(dataclasses.replace(source.plan, ultrasound=approach, notes="Test: left S1, 2 mL"))
+    document = PlanDocument(dataclasses.replace(source.plan, ultrasound=approach, notes="Test: left S1, 2 mL",
+                                                fasciculation=fasciculation_record))
     document.approve("Approver^Anna")
     return dataclasses.replace(source, plan=document.plan, ultrasound_header=header,
                                ultrasound_frame=UltrasoundClip(header).frame(0))
@@ -89,6 +99,20 @@ def test_sr_content_parses_with_dcmtk_and_highdicom(exported):
     assert dump.returncode == 0, dump.stderr
     assert "SCOORD3D" in dump.stdout and "POLYLINE" in dump.stdout and "POINT" in dump.stdout
     assert "Disc protrusion" in dump.stdout and "S1 transforaminal epidural injection" in dump.stdout
+    # the fasciculation finding: TID 1500 numeric measurements, the muscle and its side coded
+    assert "Muscle fasciculations on ultrasound" in dump.stdout and "Gastrocnemius muscle, medial head" in dump.stdout
+    assert "Rectus femoris muscle" in dump.stdout and "/min" in dump.stdout
+    def content(items):
+        for item in items:
+            yield item
+            yield from content(item.get("ContentSequence", []))
+
+    rates = [
+        float(item.MeasuredValueSequence[0].NumericValue)
+        for item in content(pydicom.dcmread(sr_path).ContentSequence)
+        if "MeasuredValueSequence" in item and item.ConceptNameCodeSequence[0].CodeMeaning == "Fasciculation rate"
+    ]
+    assert rates == [pytest.approx(18.33, abs=0.01), 0.0]
     report = hd.sr.srread(sr_path)
     groups = report.content.get_planar_roi_measurement_groups()
     assert len(groups) == 2 * len(bundle.plan.trajectories)
@@ -162,7 +186,9 @@ def test_pdf_report_reads_as_a_procedure_plan(exported, tmp_path):
     for expected in ("S1 transforaminal epidural injection", "APPROVED", "Approver^Anna", "DEMO LUMBAR",
                      "protrusion", "Platelet lysate, 2 mL", "target depth 31.5 mm", "42° to the transducer face",
                      f"({t.target_lps[0]:.1f}, {t.target_lps[1]:.1f}, {t.target_lps[2]:.1f})", "22 G 127 mm quincke",
-                     "Key images", "Warnings", "Test: left S1, 2 mL"):
+                     "Key images", "Warnings", "Test: left S1, 2 mL", "Fasciculations on ultrasound",
+                     "gastrocnemius (medial head)", "11 in 36 s", "18.3/min", "rectus femoris (control)",
+                     "consistent with S1 root irritation", "pulsatile motion"):
         assert expected in text, expected
     encapsulated = bundle.pdf_document
     assert encapsulated.MIMETypeOfEncapsulatedDocument == "application/pdf"

@@ -44,8 +44,25 @@ def make_plan(**changes) -> Plan:
         injectate=Injectate("platelet-lysate", 2.5),
         finding={"classification": "protrusion", "side": "left", "zone": "subarticular"},
         ultrasound=UltrasoundApproach("1.2.826.0.1.3680043.8.498.4", 1, (100.0, 200.0), (20.0, 40.0), depth_mm=41.0),
+        fasciculation=FASCICULATION,
     )
     return replace(plan, **changes)
+
+
+def _cine_record(muscle, rate, events):
+    return {
+        "sop_instance_uid": "1.2.826.0.1.3680043.8.498.5", "muscle": muscle, "muscle_name": muscle.replace("_", " "), "side": "L",
+        "rate_per_min": rate, "n_events": len(events), "analysed_s": 60.0, "duration_s": 60.0, "longest_quiet_s": 12.5,
+        "events": [{"time_s": t, "duration_s": 0.2, "x_mm": 1.5, "depth_mm": 12.0, "displacement_mm": 0.3, "manual": False} for t in events],
+        "warnings": [],
+    }
+
+
+FASCICULATION = {
+    "muscle": _cine_record("gastrocnemius_medial", 3.0, [4.0, 20.5, 47.25]),
+    "control": _cine_record("tibialis_anterior", 0.0, []),
+    "interpretation": "gastrocnemius 3/min, tibialis anterior 0/min: fasciculations in an S1 muscle (criterion: ≥ 2 in 60 s).",
+}
 
 
 def test_plan_round_trips_through_json_and_validates_against_the_schema():
@@ -63,6 +80,9 @@ def test_plan_round_trips_through_json_and_validates_against_the_schema():
         (("trajectories", 0, "target_lps"), [1, 2], "trajectories[0].target_lps"),
         (("injectate", "volume_ml"), -1, "injectate.volume_ml"),
         (("study", "study_instance_uid"), "not a uid", "study.study_instance_uid"),
+        (("fasciculation", "muscle", "rate_per_min"), -2.0, "fasciculation.muscle.rate_per_min"),
+        (("fasciculation", "muscle", "events", 0, "displacement_mm"), 500.0, "fasciculation.muscle.events[0].displacement_mm"),
+        (("fasciculation", "muscle", "side"), "left", "fasciculation.muscle.side"),
     ],
 )
 def test_a_plan_file_that_breaks_the_schema_names_the_field_and_stays_untouched(tmp_path, path, value, field):

@@ -17,7 +17,7 @@ def _analyse(window, qtbot):
     return window.context.twitches.get(window.cine_view.clip.sop_instance_uid)
 
 
-def test_analyse_twitches_marks_the_known_events_and_compares_with_the_control(make_window, qtbot, twitch_cines):
+def test_analyse_twitches_marks_the_known_events_and_compares_with_the_control(make_window, qtbot, twitch_cines, tmp_path):
     window = make_window("mr+us")
     _import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
     cine, panel = window.cine_view, window.twitch_panel
@@ -58,6 +58,22 @@ def test_analyse_twitches_marks_the_known_events_and_compares_with_the_control(m
     text = panel.summary.text()
     assert "gastrocnemius (medial head)" in text and "rectus femoris" in text
     assert "consistent with S1 root irritation" in text and "criterion: ≥ 2 in 60 s" in text
+
+    # recorded in the plan shown (undoable), as the SR and the PDF export it
+    from planner.plan import Plan, StudyRef
+    from planner.plan_session import PlanSession
+
+    assert not panel.plan_button.isEnabled()  # no plan yet
+    plan = Plan(StudyRef("1.2.3"), "transforaminal-s1", "left", "Kim^Lee")
+    window.context.set_plan(PlanSession(plan, window.context.undo_stack, recovery_dir=tmp_path))
+    assert panel.plan_button.isEnabled()
+    qtbot.mouseClick(panel.plan_button, Qt.LeftButton)
+    record = window.context.plan.plan.fasciculation
+    assert record["muscle"]["n_events"] == 11 and record["control"]["muscle"] == "rectus_femoris"
+    assert "consistent with S1 root irritation" in record["interpretation"]
+    window.context.undo_stack.undo()
+    assert window.context.plan.plan.fasciculation is None
+    window.context.undo_stack.redo()
 
     # the motion map paints on the frame of a twitch
     _import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
