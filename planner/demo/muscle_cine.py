@@ -107,6 +107,11 @@ class Scenario:
     #: where the muscle layer lies (depth from the face, mm)
     fascia_mm: float = 5.5
     aponeurosis_mm: float = 27.0
+    #: the scanner: speckle size (lateral, axial Gaussian sigma of the point-spread function, mm),
+    #: overall gain and log-compression-like gamma
+    speckle_mm: tuple[float, float] = (0.25, 0.12)
+    gain: float = 1.0
+    gamma: float = 0.6
 
     @property
     def n_frames(self) -> int:
@@ -197,7 +202,7 @@ class _Tissue:
         # speckle: a complex scatterer field through an anisotropic point-spread function
         re = rng.standard_normal((h, w)).astype(np.float32)
         im = rng.standard_normal((h, w)).astype(np.float32)
-        sx, sy = 0.25 / self.px_mm, 0.12 / self.px_mm  # lateral PSF wider than axial
+        sx, sy = scenario.speckle_mm[0] / self.px_mm, scenario.speckle_mm[1] / self.px_mm  # lateral PSF wider than axial
         re = cv2.GaussianBlur(re, (0, 0), sigmaX=sx, sigmaY=sy)
         im = cv2.GaussianBlur(im, (0, 0), sigmaX=sx, sigmaY=sy)
         speckle = np.hypot(re, im)
@@ -277,7 +282,7 @@ def frames(scenario: Scenario) -> Iterator[np.ndarray]:
         if scenario.noise > 0:
             sample *= 1.0 + scenario.noise * rng.standard_normal(sample.shape).astype(np.float32)
             sample += 0.02 * np.abs(rng.standard_normal(sample.shape)).astype(np.float32)
-        image = 255.0 * np.power(np.clip(sample / 2.2, 0, 1), 0.6)
+        image = 255.0 * np.power(np.clip(scenario.gain * sample / 2.2, 0, 1), scenario.gamma)
         frame = np.zeros((g.rows, g.columns), np.uint8)
         frame[y0 : y1 + 1, x0 : x1 + 1] = np.clip(image, 0, 255).astype(np.uint8)
         yield frame

@@ -75,7 +75,7 @@ def detect(
     baseline = _moving_median(displacement, window)
     band = displacement - baseline
     band = ndimage.gaussian_filter(band, sigma=(0.0, 0.7, 0.7, 0.0), mode="nearest")
-    magnitude = np.linalg.norm(band, axis=3)
+    magnitude = np.linalg.norm(band, axis=3)  # smoothed across blocks, for detection
     magnitude[:, ~valid] = 0.0
     if excluded_frames is not None and excluded_frames.any():
         magnitude[excluded_frames] = 0.0
