@@ -44,10 +44,11 @@ def _analyze(study: Path, out: Path) -> tuple[float, float]:
     return best, peak
 
 
-#: main.py analyze, then its own peak resident memory (GB) on the last line
+#: main.py analyze, then its own peak resident memory (GB) on the last line: VmHWM, the high-water mark of
+#: this process's own memory (ru_maxrss would carry over the parent's resident size across fork and exec)
 _CHILD = (
-    "import resource, sys; from planner.cli import main; code = main(sys.argv[1:]); "
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2); sys.exit(code)"
+    "import sys; from planner.cli import main; code = main(sys.argv[1:]); "
+    "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')) / 1024**2); sys.exit(code)"
 )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import resource
 import sys
 import tempfile
 import threading
@@ -61,11 +60,24 @@ def _measure(path: str, queue) -> None:
     clip = open_cine(path)
     clip.frame(0)
     base = _rss_mb()
+    # sampled, not ru_maxrss: a spawned child inherits its parent's high-water mark across exec on Linux
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     stamps: list[float] = []
     start = time.perf_counter()
     findings = analyse_clip(clip, progress=lambda done, total, text: stamps.append(time.perf_counter()))
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    done.set()
+    sampler.join()
+    peak = peak[0]
     marks = [start] + stamps + [start + seconds]
     gap = max(b - a for a, b in zip(marks, marks[1:]))
     queue.put({"seconds": seconds, "added_mb": peak - base, "gap": gap, "events": len(findings.events), "duration": findings.duration_s})

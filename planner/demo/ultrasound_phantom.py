@@ -1,4 +1,4 @@
-"""Synthetic B-mode ultrasound: calf muscle cines with fasciculations, and the posterior sacrum.
+"""Synthetic B-mode ultrasound: the demo's geometry and the posterior sacrum (muscle cines: muscle_cine.py).
 
 Images are 8-bit greyscale with Rayleigh speckle. Pixel (column x, row y) of the
 calibrated region lies at lateral ``(x - x0) * delta`` mm and depth
@@ -33,45 +33,6 @@ def _frame_mask() -> np.ndarray:
     x0, y0, x1, y1 = REGION
     mask[y0 : y1 + 1, x0 : x1 + 1] = True
     return mask
-
-
-def muscle_frame(rng: np.random.Generator, twitch: float, twitch_centre_mm: tuple[float, float], pennation_deg: float) -> np.ndarray:
-    """One B-mode frame of a pennate muscle; ``twitch`` (0..1) displaces fibres around its centre."""
-    depth, lateral = _depth_mm(), _lateral_mm()
-    image = np.full((ROWS, COLUMNS), 0.15, dtype=np.float32)
-    image[depth < 0.6] = 0.9  # skin / gel interface
-    fat = (depth >= 0.6) & (depth < 5.0)
-    image[fat] = 0.18
-    image[(np.abs(depth - 5.3) < 0.35)] = 1.0  # superficial fascia
-    muscle = (depth >= 5.6) & (depth < 24.0)
-    # twitch: a local, transient shift of the fibre pattern (a few tenths of mm)
-    cx, cy = twitch_centre_mm
-    bump = np.exp(-(((lateral - cx) / 6.0) ** 2 + ((depth - cy) / 4.0) ** 2))
-    shift = 0.9 * twitch * bump
-    angle = np.radians(pennation_deg)
-    phase = (lateral * np.sin(angle) + (depth + shift) * np.cos(angle)) / 1.1
-    fibres = 0.22 + 0.28 * (np.cos(2 * np.pi * phase) > 0.55)
-    image[muscle] = fibres[muscle]
-    image[(np.abs(depth - 24.3) < 0.4)] = 0.95  # deep aponeurosis
-    deep = depth >= 24.7
-    image[deep] = 0.25 + 0.12 * (np.cos(2 * np.pi * (lateral * 0.2 + depth) / 1.4) > 0.6)[deep]
-    attenuation = np.exp(-0.025 * np.clip(depth, 0, None))
-    frame = image * attenuation * _speckle(rng, image.shape) * 1.25
-    frame[~_frame_mask()] = 0
-    return np.clip(frame * 255, 0, 255).astype(np.uint8)
-
-
-def muscle_cine(
-    rng: np.random.Generator, n_frames: int, frame_time_ms: float, twitch_times_s: list[float], pennation_deg: float
-) -> np.ndarray:
-    """(frames, rows, columns) uint8; each twitch rises and falls over about 150 ms."""
-    frames = np.empty((n_frames, ROWS, COLUMNS), dtype=np.uint8)
-    centre = (20.0, 14.0)
-    for i in range(n_frames):
-        t = i * frame_time_ms / 1000.0
-        twitch = sum(np.exp(-(((t - t0) / 0.05) ** 2)) for t0 in twitch_times_s)
-        frames[i] = muscle_frame(rng, min(twitch, 1.0), centre, pennation_deg)
-    return frames
 
 
 def sacrum_frame(rng: np.random.Generator) -> tuple[np.ndarray, dict]:
