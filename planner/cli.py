@@ -6,6 +6,7 @@
 
     python main.py analyze STUDY --out DIR [--level-shift N] [--segmenter NAME]
     python main.py plan STUDY --procedure P [--side S] --out DIR [--confirm-level | --level-shift N]
+                         [--fasciculations CINE [--fasciculation-control CINE]]
     python main.py export PLAN_JSON --out DIR [--pacs AET@HOST:PORT] [--calling-aet AET]
     python main.py pacs echo|find|get|outbox ...
     python main.py fasciculations CINE [--control CINE] [--region X0,Y0,X1,Y1] [--muscle NAME] [--json]
@@ -78,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "records that the author set the level")
     p.add_argument("--confirm-level", action="store_true",
                    help="the author has checked the level labels: plan even when the count from the sacrum is not certain")
+    p.add_argument("--fasciculations", metavar="CINE", help="also record the fasciculations of this muscle cine in the plan")
+    p.add_argument("--fasciculation-control", metavar="CINE", help="... compared with this control muscle cine")
     p = sub.add_parser("export", help="export a plan as DICOM SR, SEG, key images, KO and PDF; to a folder and/or a PACS")
     p.add_argument("plan", metavar="PLAN_JSON")
     p.add_argument("--out", required=True, help="folder for the DICOM File-set (DICOMDIR) and the PDF")
@@ -244,9 +247,20 @@ def _analyze(args) -> int:
 def _plan(args) -> int:
     from planner.planning import default_author, plan_study
 
+    record = None
+    if args.fasciculations:
+        from planner.fasciculation.analysis import analyse_clip
+        from planner.fasciculation.record import plan_record
+        from planner.fasciculation.source import open_cine
+
+        control = analyse_clip(open_cine(args.fasciculation_control)) if args.fasciculation_control else None
+        record = plan_record(analyse_clip(open_cine(args.fasciculations)), control)
+    elif args.fasciculation_control:
+        print("main.py plan: --fasciculation-control needs --fasciculations (the muscle examined)", file=sys.stderr)
+        return 2
     data = plan_study(
         args.study, args.procedure, args.side, args.out, author=args.author or default_author(),
-        level_shift=args.level_shift, confirm_level=args.confirm_level,
+        level_shift=args.level_shift, confirm_level=args.confirm_level, fasciculation=record,
     )
     computed = data["computed"]
     for trajectory in data["trajectories"]:

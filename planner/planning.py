@@ -14,6 +14,7 @@ path raises :class:`~planner.suggest.NoSafePathError` and writes no plan.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from planner.anatomy import SafetyAnatomy, build_anatomy
@@ -189,7 +190,8 @@ def plan_json(plan: Plan, anatomy: SafetyAnatomy | None, analysis_file: str = ""
 
 
 def plan_study(
-    study_path, procedure: str, side: str | None, out_dir, author: str, level_shift: int = 0, confirm_level: bool = False
+    study_path, procedure: str, side: str | None, out_dir, author: str, level_shift: int = 0, confirm_level: bool = False,
+    fasciculation: dict | None = None,
 ) -> dict:
     """Analyse the study, build the suggested plan and write ``out_dir/analysis.json`` and ``plan.json``.
 
@@ -218,6 +220,8 @@ def plan_study(
     suggestion = suggest_trajectory(anatomy, procedure, side)  # NoSafePathError: no plan is written
     ref = study_ref(study.sagittal.headers, [("axial", s.headers) for s in study.axial[:1]], study_path)
     plan = draft_plan(ref, finding, procedure, side, author, suggestion, analysis_file.name, check)
+    if fasciculation is not None:  # planner.fasciculation.record.plan_record of the study's muscle cines
+        plan = replace(plan, fasciculation=fasciculation)
     data = plan_json(plan, anatomy, analysis_file.name)
     atomic_write_text(out / "plan.json", json.dumps(data, indent=1))
     return data

@@ -73,3 +73,15 @@ def test_fasciculations_refuses_what_is_not_a_cine(demo_study, twitch_cines):
     assert mr.returncode == 1 and "not a cine" in mr.stderr
     bad = run("fasciculations", twitch_cines["gastrocnemius"], "--region", "1,2,3")
     assert bad.returncode == 2 and "--region must be four numbers" in bad.stderr
+
+
+def test_plan_records_the_fasciculations_of_the_study_cines(demo_study, twitch_cines, tmp_path):
+    out = tmp_path / "plan"
+    run("plan", demo_study, "--procedure", "transforaminal-s1", "--out", out, "--author", "dr test",
+        "--fasciculations", twitch_cines["gastrocnemius"], "--fasciculation-control", twitch_cines["control"], check=True)
+    record = json.loads((out / "plan.json").read_text())["fasciculation"]
+    assert record["muscle"]["muscle"] == "gastrocnemius_medial" and record["muscle"]["n_events"] == 11
+    assert record["control"]["muscle"] == "rectus_femoris" and record["control"]["n_events"] == 0
+    assert "consistent with S1 root irritation" in record["interpretation"]
+    alone = run("plan", demo_study, "--procedure", "transforaminal-s1", "--out", out, "--fasciculation-control", twitch_cines["control"])
+    assert alone.returncode == 2 and "needs --fasciculations" in alone.stderr
