@@ -28,6 +28,8 @@ from planner.fasciculation.source import CineFrames, from_clip
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.us_calibration import UltrasoundRegion
 
+#: Fewer seconds than this are not analysed at all (the moving-median baseline needs room either side).
+MIN_ANALYSABLE_S = 5.0
 #: Fewer seconds than this cannot support a rate (the criterion is counted over 60 s).
 MIN_CONCLUSIVE_S = 30.0
 #: Global motion faster than this over 0.2 s is a probe slip (mm).
@@ -180,6 +182,11 @@ def analyse(
         x0, y0, x1, y1 = layer.rect
         if layer.warning:
             warnings.append(layer.warning)
+        try:
+            make_grid((x0, y0, x1, y1), mm_x, mm_y)
+        except ValueError:  # a layer too thin to analyse: the whole calibrated area instead
+            x0, y0, x1, y1 = bounds
+            warnings.append("the muscle layer found is too thin to analyse: the whole image analysed")
     try:
         grid = make_grid((x0, y0, x1, y1), mm_x, mm_y)
     except ValueError as exc:
@@ -214,13 +221,17 @@ def analyse(
     excluded, slips = _probe_slips(global_steps, times_s, dt)
     for t in slips:
         warnings.append(f"probe slip at {t:.1f} s: {2 * SLIP_MARGIN_S:.0f} s around it left out")
+    if duration_s < MIN_ANALYSABLE_S:
+        # shorter than the baseline that tells a twitch from slower motion: nothing can be counted
+        warnings.append(f"too short to analyse: {duration_s:.1f} s of cine; twitches are told from slower motion over at least {MIN_ANALYSABLE_S:.0f} s")
+        excluded[:] = True
     detection = ev.detect(residual, times_s, valid, excluded)
     for by, bx, period in detection.vessel_sites:
         x, y = grid.block_centre_px(by, bx)
         where = _where(region, x, y)
         warnings.append(f"pulsatile motion every {period:.2f} s at {where} (a vessel): left out")
     analysed_s = max(0.0, duration_s - float(excluded.sum()) * dt)
-    if analysed_s < MIN_CONCLUSIVE_S:
+    if analysed_s < MIN_CONCLUSIVE_S and duration_s >= MIN_ANALYSABLE_S:
         warnings.append(f"too short to conclude: {analysed_s:.0f} s analysed; a rate needs at least {MIN_CONCLUSIVE_S:.0f} s (60 s advised)")
     report(progress, cine.n_frames, cine.n_frames, "measuring the twitches")
     for c in detection.events:

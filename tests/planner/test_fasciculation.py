@@ -170,3 +170,22 @@ def test_muscle_names_from_descriptions():
     assert muscle_from_text("tibialis_anterior").key == "tibialis_anterior"
     assert muscle_from_text("Abdomen") is None and muscle_from_text(None, "") is None
     assert MUSCLES["soleus"].sacral and not MUSCLES["tibialis_anterior"].sacral
+
+
+def test_every_shared_ultrasound_sample_is_analysed_or_refused_with_a_sentence():
+    from tests.conftest import SAMPLES, require_shared
+
+    folder = require_shared(SAMPLES) / "ultrasound"
+    outcomes = {}
+    for path in sorted(folder.iterdir()):
+        try:
+            findings = analyse_clip(open_cine(path))
+        except DicomInputError as exc:
+            assert str(path.name) in str(exc) or str(folder) in str(exc), exc
+            outcomes[path.name] = "refused"
+        else:
+            assert findings.warnings, path  # every sample is short: at least "too short" is said
+            if findings.duration_s < 5.0:
+                assert findings.events == [] and any(w.startswith("too short to analyse") for w in findings.warnings)
+            outcomes[path.name] = "analysed"
+    assert list(outcomes.values()).count("analysed") >= 5 and "refused" in outcomes.values()
