@@ -19,8 +19,14 @@ DEMO_SERIES = {
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
 
+def demo_home() -> Path:
+    """The demo's own folder in the user data folder: its study files and its own database, so that the
+    demo never mixes into the user's studies."""
+    return default_database_path().parent / "demo"
+
+
 def demo_folder() -> Path:
-    return default_database_path().parent / "demo-study"
+    return demo_home() / "study"
 
 
 def _ensure_demo(progress=None, cancel=None) -> Path:
@@ -67,6 +73,9 @@ def run_gui(
     style = RESOURCES / "style.qss"
     if style.exists():
         app.setStyleSheet(style.read_text())
+    if demo and db_path is None:
+        demo_home().mkdir(parents=True, exist_ok=True)
+        db_path = str(demo_home() / "studies.sqlite")
     db = StudyDatabase(db_path)
     # Screenshots must not depend on (or change) the user's saved window state.
     settings = QSettings(str(Path(db.path).parent / "screenshot-settings.ini"), QSettings.IniFormat) if screenshot else None
@@ -138,14 +147,17 @@ def run_gui(
 
     if open_path:
         window.import_paths([open_path], on_done=open_imported)
-    elif demo or first_run:
+    elif demo:
         window.run_task(
             Task(_ensure_demo),
             "Preparing the demo study...",
             lambda folder: window.import_paths([str(folder / "MR"), str(folder / "US")], on_done=open_demo_series),
         )
-    elif screenshot:
-        QTimer.singleShot(500, save_and_quit)
+    else:
+        if first_run:
+            window.status_text.setText("No studies yet: File > Import (or drop files here); main.py --demo opens the demo study")
+        if screenshot:
+            QTimer.singleShot(500, save_and_quit)
     code = app.exec()
     db.close()
     return code
