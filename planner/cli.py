@@ -223,20 +223,10 @@ def _info(args) -> int:
 
 def _analyze(args) -> int:
     from planner.analysis import analyze_study
+    from planner.finding_text import describe
 
     result = analyze_study(args.study, args.out, level_shift=args.level_shift, segmenter=args.segmenter)
-    if not result.get("reliable", True):
-        print(f"L5-S1: not assessable: the disc measurement is not reliable ({'; '.join(result['not_reliable_because'])})")
-    else:
-        extent = (
-            f", a free fragment {result['migration_mm']:.0f} mm {result['migration_direction']} to the disc"
-            if result["classification"] == "sequestration"
-            else f" over {result['displaced_arc_deg']} degrees"
-        )
-        print(
-            f"L5-S1: {result['classification']}, side {result['side']}, zone {result['zone']}, "
-            f"max displacement {result['max_displacement_mm']} mm{extent}"
-        )
+    print(describe(result).sentence)  # the same words as the findings panel and the PDF
     if result["level_confidence"] == "high":
         print("level count: confident")
     else:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from planner.display import DISPLACEMENT_COLOR_STOPS, displacement_color
+from planner.finding_text import describe
 from ui.context import ViewerContext
 
 EDIT_TOOLS = {"seed": "Seed", "brush": "Brush", "eraser": "Eraser"}
@@ -115,9 +116,9 @@ class FindingsWidget(QWidget):
         ("arc", "Displaced arc"),
         ("widths", "Base / dome width"),
         ("migration", "Migration"),
-        ("heights", "Disc height ant. / post."),
-        ("canal", "Canal AP / area"),
-        ("roots", "S1 root contact"),
+        ("heights", "Disc height"),
+        ("canal", "Canal at L5–S1"),
+        ("roots", "S1 root reached"),
         ("volume", "Disc volume"),
         ("measured_on", "Displacement on"),
         ("levels", "Levels"),
@@ -278,26 +279,17 @@ class FindingsWidget(QWidget):
         if not f.reliable:
             self._show_not_assessable(model)
             return
-        kind = f.classification.capitalize() + (f" ({f.focal})" if f.focal else "")
-        self.title.setText(f"L5-S1: {kind}" + ("" if f.classification == "normal" else f", {f.side}"))
+        wording = describe(f.as_dict())  # the words the CLI and the PDF use
+        self.title.setText(wording.title)
         self.plot.set_profile(f.profile_mm)
         v = self.values
-        v["classification"].setText(kind)
-        normal = f.classification == "normal"
-        v["side"].setText("-" if normal else f.side)
-        v["zone"].setText("-" if normal else f.zone)
+        for key in ("classification", "side", "zone", "widths", "migration", "heights", "canal", "roots"):
+            v[key].setText(wording.text(key))
+        v["classification"].setText(wording.text("classification").capitalize())
         v["max_displacement"].setText(f"{f.max_displacement_mm:.1f} mm")
         v["arc"].setText(f"{f.displaced_arc_deg:.0f}°")
-        if f.classification == "sequestration":  # no base: the fragment has no continuity with the disc
-            v["widths"].setText(f"- / {f.dome_width_mm:.1f} mm (the free fragment)")
-        else:
-            v["widths"].setText("-" if normal else f"{f.base_width_mm:.1f} / {f.dome_width_mm:.1f} mm")
-        v["migration"].setText(f"{f.migration_mm:.1f} mm {f.migration_direction}" if f.migration_direction else "none")
-        v["heights"].setText(f"{f.disc_height_mm['anterior']:.1f} / {f.disc_height_mm['posterior']:.1f} mm")
-        ap, area = f.canal.get("ap_mm"), f.canal.get("area_mm2")
-        v["canal"].setText("not measured" if ap is None else f"{ap:.1f} mm / {area:.0f} mm²")
-        roots = [side for side in ("left", "right") if f.s1_root_contact.get(side)]
-        v["roots"].setText(" and ".join(roots) if roots else "none")
+        if v["canal"].text() == "-":
+            v["canal"].setText("not measured")
         v["volume"].setText(f"{model.segmentation.volume_ml():.1f} ml")
         axial = model.analysis.axial
         v["measured_on"].setText(f"axial: {axial.description or 'unnamed series'}" if axial is not None else "sagittal, reformatted")
@@ -320,7 +312,8 @@ class FindingsWidget(QWidget):
         self.plot.set_profile(None)
         for key, value in self.values.items():
             value.setText("-")
+        wording = describe(f.as_dict())
         self.values["classification"].setText("not assessable")
-        self.values["heights"].setText(f"{f.disc_height_mm['anterior']:.1f} / {f.disc_height_mm['posterior']:.1f} mm")
+        self.values["heights"].setText(wording.text("heights"))
         self.values["volume"].setText(f"{model.segmentation.volume_ml():.1f} ml")
         self._show_levels(model)

@@ -25,6 +25,7 @@ from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate
 
 from planner.export.identity import SERIES_NUMBERS, SOFTWARE, SOFTWARE_VERSION, ExportIdentity, copy_study_attributes
 from planner.export.key_images import KeyImage, ultrasound_summary
+from planner.finding_text import describe
 from planner.plan import Plan
 
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
@@ -276,40 +277,12 @@ def level_sentence(plan: Plan) -> str:
 
 
 def _finding_table(finding: dict, analysis: dict | None, styles) -> Table:
-    a = analysis or {}
-    if a.get("reliable") is False or finding.get("reliable") is False:
-        because = a.get("not_reliable_because") or finding.get("not_reliable_because") or []
-        return _grid([["Classification", "not assessable: the disc measurement is not reliable ("
-                       + "; ".join(because) + "); read the images directly"]], [40 * mm, 136 * mm], styles)
-    value = lambda key: a.get(key, finding.get(key))  # noqa: E731 - the analysis has more than the plan's summary
-    rows = [
-        ["Classification", f"{value('classification') or '—'}, side {value('side') or '—'}, zone {value('zone') or '—'}"],
-    ]
-    sequestration = value("classification") == "sequestration"
-    if value("max_displacement_mm") is not None and sequestration:  # a free fragment: no arc, no base
-        rows.append(["Displacement", f"a free fragment reaching {value('max_displacement_mm'):.1f} mm beyond the endplates' margin"])
-    elif value("max_displacement_mm") is not None:
-        rows.append(["Displacement", f"maximum {value('max_displacement_mm'):.1f} mm over an arc of "
-                                     f"{value('displaced_arc_deg') or 0:.0f}°"])
-    if a.get("base_width_mm") is not None and sequestration:
-        rows.append(["Fragment width", f"{a.get('dome_width_mm') or 0:.1f} mm"])
-    elif a.get("base_width_mm") is not None:
-        rows.append(["Base / dome width", f"{a['base_width_mm']:.1f} mm / {a.get('dome_width_mm') or 0:.1f} mm"])
-    if a.get("migration_mm"):
-        if sequestration:
-            rows.append(["Fragment's far end", f"{a['migration_mm']:.1f} mm {a.get('migration_direction', '')} to the disc"])
-        else:
-            rows.append(["Migration", f"{a['migration_mm']:.1f} mm {a.get('migration_direction', '')}".strip()])
-    height = a.get("disc_height_mm") or {}
-    if height:
-        rows.append(["Disc height", f"anterior {height.get('anterior', 0):.1f} mm, posterior {height.get('posterior', 0):.1f} mm"])
-    canal = a.get("canal") or {}
-    if canal.get("ap_mm") is not None:
-        rows.append(["Canal at L5–S1", f"AP {canal['ap_mm']:.1f} mm, area {canal.get('area_mm2') or 0:.0f} mm²"])
-    contact = a.get("s1_root_contact")
-    if contact:
-        reached = [s for s in ("left", "right") if contact.get(s)]
-        rows.append(["S1 root reached", ", ".join(reached) if reached else "neither"])
+    """The finding's rows in the words of :func:`planner.finding_text.describe` (as the panel and the CLI say it)."""
+    values = {**finding, **(analysis or {})}  # the analysis has more than the plan's summary
+    wording = describe(values)
+    rows = [[label, text] for key, label, text in wording.rows if key not in ("side", "zone")]
+    if values.get("reliable") is not False and values.get("classification") != "not assessable":
+        rows[0] = ["Classification", f"{wording.text('classification')}, side {values.get('side') or '—'}, zone {values.get('zone') or '—'}"]
     return _grid(rows, [40 * mm, 136 * mm], styles)
 
 
