@@ -13,13 +13,14 @@ loses at most its delay (5 s). Listeners hear ``"plan"`` after each edit and
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from planner.anatomy import SafetyAnatomy
 from planner.observable import Observable
 from planner.plan import Plan
 from planner.plan_document import PlanDocument
-from planner.plan_store import Autosaver, load_plan, save_plan
+from planner.plan_store import Autosaver, atomic_write_text, load_plan, save_plan
 from planner.suggest import metrics_for
 from planner.trajectory import TrajectoryMetrics
 from planner.undo import UndoStack
@@ -77,13 +78,27 @@ class PlanSession(Observable):
             self._metrics[trajectory_id] = metrics_for(self.anatomy, self.plan.procedure, trajectory)
         return self._metrics[trajectory_id]
 
-    def save(self, path: str | Path | None = None) -> Path:
-        """Write the plan atomically to ``path`` (default: where it came from) and drop the recovery copy."""
+    def save(self, path: str | Path | None = None, evidence: dict | None = None) -> Path:
+        """Write the plan atomically to ``path`` (default: where it came from) and drop the recovery copy.
+
+        With safety anatomy the file carries the computed numbers; ``evidence``
+        (:func:`planner.plan_evidence.write_evidence`: the disc SEG and the source
+        fingerprint) goes into its ``computed`` section too.
+        """
         target = Path(path) if path else self.path
         if target is None:
             raise ValueError("the plan has no file yet: give a path")
         plan = self.plan
-        save_plan(plan, target)
+        if self.anatomy is None and not evidence:
+            save_plan(plan, target)
+        else:
+            from planner.planning import plan_json
+            from planner.plan import now_iso
+
+            data = plan_json(plan, self.anatomy)
+            if evidence:
+                data.setdefault("computed", {"computed_at": now_iso()}).update(evidence)
+            atomic_write_text(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         self.path, self._saved = target, plan
         self.autosaver.discard()
         self._notify("saved")

@@ -223,6 +223,9 @@ def plan_study(
     if fasciculation is not None:  # planner.fasciculation.record.plan_record of the study's muscle cines
         plan = replace(plan, fasciculation=fasciculation)
     data = plan_json(plan, anatomy, analysis_file.name)
+    from planner.plan_evidence import source_fingerprint
+
+    data["computed"]["source"] = source_fingerprint(study.sagittal.volume)  # an export checks the images are these
     atomic_write_text(out / "plan.json", json.dumps(data, indent=1))
     return data
 

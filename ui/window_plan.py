@@ -94,13 +94,25 @@ class PlanActions:
             if not path:
                 return False
         try:
-            saved = session.save(path)
+            saved = session.save(path, evidence=self._plan_evidence(path or session.path))
         except OSError as error:
             dialogs.show_error(self, f"{path or session.path}: the plan could not be saved ({error.strerror or error}); it is kept in its recovery copy.")
             return False
         self.status_text.setText(f"Plan saved: {saved.name}")
         self.context.plan_edited.emit()
         return True
+
+    def _plan_evidence(self, plan_path) -> dict | None:
+        """The corrected disc mask (SEG beside the plan) and the source fingerprint, when the plan's study is
+        the one analysed here; else nothing (the plan is saved on its own)."""
+        model, shown = self.context.disc, self.primary
+        plan = self.context.plan.plan
+        if (model is None or shown is None or model.volume.series_instance_uid != shown.volume.series_instance_uid
+                or plan.study.study_instance_uid != shown.loaded.headers[0].study_instance_uid):
+            return None
+        from planner.plan_evidence import write_evidence
+
+        return write_evidence(plan_path, model, shown.loaded.headers)
 
     def open_plan(self, path: str, on_done=None) -> PlanSession | None:
         """Open a plan file; a broken one is reported (naming the field) and left untouched."""

@@ -35,6 +35,7 @@ from planner.export.key_images import KeyImage, render_key_images
 from planner.export.report_pdf import PatientInfo, ReportContent, encapsulated_pdf, plan_report_pdf
 from planner.export.sr import _person_name, build_plan_sr
 from planner.plan import Plan
+from planner.plan_evidence import source_changed
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.volume import Volume
 
@@ -361,7 +362,13 @@ def load_export_source(plan_path, db_path=None, progress: ProgressCallback | Non
         analysis = read_json_file(analysis_file, "analysis", allow_nan=True) if analysis_file.exists() else None
     except PlanFormatError as error:
         raise ExportError(f"the analysis beside the plan cannot be used: {error}") from error
-    seg_file = analysis_file.parent / "l5s1_disc_seg.dcm"
+    changed = source_changed((computed or {}).get("source"), volume)
+    if changed:
+        raise ExportError(f"{path}: {changed}; open the study, check the plan and save it again before exporting")
+    saved_seg = (computed or {}).get("disc_seg_file")
+    seg_file = path.parent / saved_seg if saved_seg else analysis_file.parent / "l5s1_disc_seg.dcm"
+    if saved_seg and not seg_file.exists():
+        raise ExportError(f"{path}: the disc segmentation saved with the plan ({seg_file}) is missing")
     disc_mask = _mask_from_seg(seg_file, volume) if seg_file.exists() else None
     fresh = computed and computed.get("computed_at", "") >= plan.modified and \
         set(computed.get("trajectories", {})) == {t.id for t in plan.trajectories}
@@ -401,14 +408,19 @@ def _find_study_series(plan_path: Path, plan: Plan, db_path) -> dict[str, list[I
         return {}
 
 
-def _mask_from_seg(seg_file: Path, volume: Volume) -> np.ndarray | None:
-    """The first segment of a SEG on ``volume``'s grid (frames matched by source SOP Instance UID)."""
+def _mask_from_seg(seg_file: Path, volume: Volume, label: str = "L5-S1 disc") -> np.ndarray | None:
+    """The segment labelled ``label`` (else the first) of a SEG, on ``volume``'s grid (frames matched by source
+    SOP Instance UID). The SEG also holds the L5 and S1 bodies: only the disc's frames are the disc."""
     seg = hd.seg.segread(seg_file)
+    numbers = {str(item.SegmentLabel): int(item.SegmentNumber) for item in seg.SegmentSequence}
+    wanted = numbers.get(label, min(numbers.values()) if numbers else 1)
     frames = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns).astype(bool)
     mask = np.zeros(volume.shape, bool)
     index = {uid: k for k, uid in enumerate(volume.sop_instance_uids)}
     found = False
     for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence):
+        if int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber) != wanted:
+            continue
         source = item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
         if source in index:
             mask[index[source]] |= frame
@@ -422,7 +434,8 @@ def _recompute(plan: Plan, volume: Volume, series: dict) -> tuple[dict, list[str
     from planner.loader import load_series
     from planner.planning import plan_metrics
 
-    analysis = analyze_volume(volume)
+    shift = plan.level_check.level_shift if plan.level_check is not None else 0
+    analysis = analyze_volume(volume, level_shift=shift)  # the level the plan was made at, not the default
     others = []
     for uid, headers in series.items():
         if uid == volume.series_instance_uid or headers[0].modality != "MR":
@@ -431,7 +444,9 @@ def _recompute(plan: Plan, volume: Volume, series: dict) -> tuple[dict, list[str
             loaded = load_series(headers)
         except PlannerError:
             continue
-        if loaded.volumes and loaded.volumes[0].frame_of_reference_uid in ("", volume.frame_of_reference_uid):
+        # the same world only with the same non-blank Frame of Reference UID (a blank one is not a registration)
+        world = volume.frame_of_reference_uid
+        if loaded.volumes and world and loaded.volumes[0].frame_of_reference_uid == world:
             others.append(loaded.volumes[0])
     anatomy = build_anatomy(analysis, others)
     metrics = plan_metrics(plan, anatomy)

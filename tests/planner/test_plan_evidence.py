@@ -1,0 +1,81 @@
+"""A saved plan keeps what the physician approved: the corrected disc mask and the images it stood on (issue 25)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+
+from planner.anatomy import build_anatomy
+from planner.disc_model import DiscModel, analyze_volume
+from planner.errors import ExportError
+from planner.geometry import ijk_to_lps
+from planner.export.bundle import load_export_source
+from planner.loader import load_series, read_path_series
+from planner.plan_evidence import seg_file_name, source_changed, source_fingerprint, write_evidence
+from planner.plan_session import PlanSession
+from planner.undo import UndoStack
+
+
+@pytest.fixture(scope="module")
+def study_copy(demo_study, tmp_path_factory):
+    """The demo's MR series in a folder of their own (a test changes a pixel in its own copy)."""
+    out = tmp_path_factory.mktemp("study")
+    shutil.copytree(demo_study / "MR", out / "MR")
+    return out
+
+
+def _corrected_save(study, out):
+    """main.py plan, then the workstation's edit and save: brush the disc mask, save with the evidence."""
+    from planner.planning import plan_study
+
+    plan_study(study, "transforaminal-s1", None, out, author="Kim^Lee")
+    plan_path = out / "plan.json"
+    series, _ = read_path_series(study / "MR" / "SAG_T2")
+    headers = next(iter(series.values()))
+    volume = load_series(headers).volumes[0]
+    undo = UndoStack()
+    model = DiscModel(analyze_volume(volume), undo)
+    before = model.analysis.series_masks()["L5-S1 disc"].copy()
+    centre = np.argwhere(before).mean(axis=0)  # k, j, i
+    point = ijk_to_lps(volume.image_to_lps, np.array([[centre[2] + 6, centre[1], centre[0]]]))[0]
+    model.paint(point, volume.axes_lps[:, 2], radius_mm=3.0, depth_mm=4.0, value=True)
+    model.end_stroke()
+    corrected = model.analysis.series_masks()["L5-S1 disc"]
+    assert corrected.sum() > before.sum()
+    session = PlanSession.open(plan_path, undo)
+    session.set_anatomy(build_anatomy(model.analysis, []))  # as the workstation attaches it
+    session.save(plan_path, evidence=write_evidence(plan_path, model, headers))
+    return plan_path, corrected, volume
+
+
+def test_export_uses_the_saved_corrected_mask_and_the_saved_numbers(study_copy, tmp_path):
+    plan_path, corrected, volume = _corrected_save(study_copy, tmp_path / "plan")
+    data = json.loads(plan_path.read_text())
+    assert data["computed"]["disc_seg_file"] == seg_file_name(plan_path) == "plan.disc-seg.dcm"
+    assert data["computed"]["source"] == source_fingerprint(volume)
+    source = load_export_source(plan_path)
+    assert np.array_equal(source.disc_mask, corrected)  # voxel for voxel, not a fresh segmentation
+    assert source.metrics == data["computed"]["trajectories"]
+
+
+def test_changed_source_pixels_are_said_never_silently_recomputed(study_copy, tmp_path):
+    plan_path, _corrected, volume = _corrected_save(study_copy, tmp_path / "plan")
+    data = json.loads(plan_path.read_text())
+    assert source_changed(data["computed"]["source"], volume) == ""
+    first = sorted((study_copy / "MR" / "SAG_T2").iterdir())[7]
+    ds = pydicom.dcmread(first)
+    pixels = ds.pixel_array.copy()
+    pixels[10, 10] += 1
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(first)
+    try:
+        with pytest.raises(ExportError, match="changed since the plan was saved; open the study, check the plan and save it again"):
+            load_export_source(plan_path)
+    finally:
+        pixels[10, 10] -= 1
+        ds.PixelData = pixels.tobytes()
+        ds.save_as(first)
