@@ -28,6 +28,8 @@ from planner.fasciculation.source import CineFrames, from_clip
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.us_calibration import UltrasoundRegion
 
+#: Frames x blocks kept for detection (about 100 bytes each at the peak of detection: ~1 GB at most)
+MAX_BLOCK_FRAMES = 10_000_000
 #: Fewer seconds than this are not analysed at all (the moving-median baseline needs room either side).
 MIN_ANALYSABLE_S = 5.0
 #: Fewer seconds than this cannot support a rate (the criterion is counted over 60 s).
@@ -194,11 +196,16 @@ def analyse(
     texture = _block_texture(first, grid)
     valid = texture >= MIN_TEXTURE
     tracker = MotionTracker(grid, valid.astype(np.float64))
-    residual = np.zeros((cine.n_frames, grid.ny, grid.nx, 2), np.float32)
-    global_steps = np.zeros((cine.n_frames, 2), np.float32)
+    n_frames = min(cine.n_frames, max(2, MAX_BLOCK_FRAMES // (grid.ny * grid.nx)))
+    if n_frames < cine.n_frames:  # the block motion of the whole cine is kept for detection: bound it
+        warnings.append(f"only the first {times_s[n_frames - 1]:.0f} s of {duration_s:.0f} s analysed (a longer cine: split it)")
+        times_s = times_s[:n_frames]
+        duration_s = float(times_s[-1] + dt)
+    residual = np.zeros((n_frames, grid.ny, grid.nx, 2), np.float32)
+    global_steps = np.zeros((n_frames, 2), np.float32)
     colour_blocks = np.zeros((grid.ny, grid.nx), bool)
     last_report = time.monotonic()
-    for i in range(cine.n_frames):
+    for i in range(n_frames):
         check(cancel)
         grey, colour = _grey(cine.frame(i))
         if colour is not None:
@@ -209,10 +216,10 @@ def analyse(
             global_steps[i] = tracker.global_step_mm
         now = time.monotonic()
         if now - last_report >= 0.25:
-            report(progress, i + 1, cine.n_frames, f"tracking tissue motion: frame {i + 1} of {cine.n_frames}")
+            report(progress, i + 1, n_frames, f"tracking tissue motion: frame {i + 1} of {n_frames}")
             last_report = now
     check(cancel)
-    report(progress, cine.n_frames, cine.n_frames, "detecting twitches")
+    report(progress, n_frames, n_frames, "detecting twitches")
     if colour_blocks.any():
         warnings.append(f"colour Doppler pixels in {int(colour_blocks.sum())} of {colour_blocks.size} blocks of the analysed area: left out")
         valid &= ~colour_blocks
@@ -233,7 +240,7 @@ def analyse(
     analysed_s = max(0.0, duration_s - float(excluded.sum()) * dt)
     if analysed_s < MIN_CONCLUSIVE_S and duration_s >= MIN_ANALYSABLE_S:
         warnings.append(f"too short to conclude: {analysed_s:.0f} s analysed; a rate needs at least {MIN_CONCLUSIVE_S:.0f} s (60 s advised)")
-    report(progress, cine.n_frames, cine.n_frames, "measuring the twitches")
+    report(progress, n_frames, n_frames, "measuring the twitches")
     for c in detection.events:
         check(cancel)
         c.displacement_mm = _size(cine, tracker, c, dt)

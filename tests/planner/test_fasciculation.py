@@ -189,3 +189,14 @@ def test_every_shared_ultrasound_sample_is_analysed_or_refused_with_a_sentence()
                 assert findings.events == [] and any(w.startswith("too short to analyse") for w in findings.warnings)
             outcomes[path.name] = "analysed"
     assert list(outcomes.values()).count("analysed") >= 5 and "refused" in outcomes.values()
+
+
+def test_a_cine_too_long_for_memory_is_analysed_in_part_and_says_so(twitch_cines, gastrocnemius, monkeypatch):
+    from planner.fasciculation import analysis
+
+    blocks = gastrocnemius.grid.ny * gastrocnemius.grid.nx
+    monkeypatch.setattr(analysis, "MAX_BLOCK_FRAMES", blocks * 400)  # 400 frames = 13.3 s of the 36 s
+    findings = analyse_clip(open_cine(twitch_cines["gastrocnemius"]))
+    assert findings.duration_s == pytest.approx(400 / 30, abs=0.05)
+    assert "only the first 13 s of 36 s analysed (a longer cine: split it)" in findings.warnings
+    assert [round(e.time_s, 1) for e in findings.events] == [0.8, 2.1, 3.6, 7.4, 11.2]  # the known ones before 13.3 s
