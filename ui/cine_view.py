@@ -373,6 +373,7 @@ class CineView(QWidget):
         self.timeline.seek_requested.connect(self._seek_paused)
         layout.addWidget(self.timeline)
         self.overlays = [paint_twitch_overlay]  # painter(painter, canvas) calls after the measurements
+        self.twitch_region: tuple[int, int, int, int] | None = None  # the rectangle a twitch analysis is limited to
 
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.PreciseTimer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
-from PySide6.QtCore import QRectF, QThreadPool, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRectF, QThreadPool, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -101,9 +101,16 @@ class TwitchTimeline(QWidget):
 
 
 def paint_twitch_overlay(painter: QPainter, canvas) -> None:
-    """On the cine canvas: the analysed area, the current event's region, and the motion map when asked."""
+    """On the cine canvas: the region the user drew, the analysed area, the current event's region, and the
+    motion map when asked."""
     viewer = canvas.viewer
     clip, context = viewer.clip, viewer.context
+    region = viewer.twitch_region
+    if region is not None and clip is not None:
+        x0, y0, x1, y1 = region
+        painter.setPen(QPen(QColor(120, 200, 255), 1.5, Qt.DashLine))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawRect(QRectF(canvas.to_widget(x0 - 0.5, y0 - 0.5), canvas.to_widget(x1 + 0.5, y1 + 0.5)))
     findings = context.twitches.get(clip.sop_instance_uid) if clip is not None else None
     if findings is None:
         return
@@ -136,6 +143,35 @@ def paint_twitch_overlay(painter: QPainter, canvas) -> None:
         painter.drawEllipse(centre, r, r)
 
 
+class _RegionDrawer(QObject):
+    """While the panel's "Draw region" is on, a drag on the cine frame sets the rectangle to analyse."""
+
+    def __init__(self, panel: "TwitchPanel") -> None:
+        super().__init__(panel)
+        self.panel = panel
+        self.start: tuple[float, float] | None = None
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if not self.panel.region_button.isChecked() or self.panel.cine_view.clip is None:
+            return False
+        canvas = self.panel.cine_view.canvas
+        kind = event.type()
+        if kind == QEvent.MouseButtonPress and event.button() == Qt.LeftButton:
+            self.start = canvas.to_pixel(event.position().x(), event.position().y())
+            return True
+        if kind in (QEvent.MouseMove, QEvent.MouseButtonRelease) and self.start is not None:
+            end = canvas.to_pixel(event.position().x(), event.position().y())
+            rows, columns = self.panel.cine_view.clip.shape
+            xs = sorted(min(max(int(round(v)), 0), columns - 1) for v in (self.start[0], end[0]))
+            ys = sorted(min(max(int(round(v)), 0), rows - 1) for v in (self.start[1], end[1]))
+            self.panel.set_region((xs[0], ys[0], xs[1], ys[1]))
+            if kind == QEvent.MouseButtonRelease:
+                self.start = None
+                self.panel.region_button.setChecked(False)
+            return True
+        return False
+
+
 class TwitchPanel(QWidget):
     """The "Twitches" dock: analyse the cine shown, see and edit its events, read the comparison."""
 
@@ -151,6 +187,12 @@ class TwitchPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
+        self.region_button = QPushButton("Draw region")
+        self.region_button.setCheckable(True)
+        self.region_button.setToolTip("Drag a rectangle on the frame to analyse only there (e.g. one muscle, away from a vessel)")
+        self.clear_region_button = QPushButton("Whole muscle")
+        self.clear_region_button.setToolTip("Analyse the muscle layer found in the image again")
+        self.clear_region_button.clicked.connect(lambda: self.set_region(None))
         self.motion_box = QCheckBox("Motion map")
         self.motion_box.setToolTip("Overlay the local tissue motion of each frame")
         self.motion_box.toggled.connect(self._toggle_motion_map)
@@ -174,8 +216,12 @@ class TwitchPanel(QWidget):
         edit = QHBoxLayout()
         edit.addWidget(self.add_button)
         edit.addWidget(self.remove_button)
+        region = QHBoxLayout()
+        region.addWidget(self.region_button)
+        region.addWidget(self.clear_region_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addLayout(region)
         layout.addWidget(self.progress)
         layout.addWidget(self.summary)
         layout.addWidget(self.motion_box)
@@ -188,7 +234,16 @@ class TwitchPanel(QWidget):
         cine_view.frame_changed.connect(lambda _frame: self._sync_selection())
         context.plan_changed.connect(self.refresh)
         context.plan_edited.connect(self.refresh)
+        self._drawer = _RegionDrawer(self)
+        cine_view.canvas.installEventFilter(self._drawer)
+        cine_view.clip_changed.connect(lambda: self.set_region(None))
         self.refresh()
+
+    def set_region(self, rect) -> None:
+        """The rectangle (x0, y0, x1, y1) the next analysis is limited to; None: the muscle layer found."""
+        self.cine_view.twitch_region = rect
+        self.clear_region_button.setEnabled(rect is not None)
+        self.cine_view.canvas.update()
 
     # ------------------------------------------------------------- analysis
 
@@ -196,7 +251,7 @@ class TwitchPanel(QWidget):
         clip = self.cine_view.clip
         if clip is None or self.task is not None:
             return
-        self.task = Task(analyse_clip, clip)
+        self.task = Task(analyse_clip, clip, rect=self.cine_view.twitch_region)
         self.task.signals.progress.connect(self._progress)
         self.task.signals.finished.connect(self._finished)
         self.task.signals.failed.connect(self._failed)

@@ -176,8 +176,12 @@ def analyse(
 
     report(progress, 0, cine.n_frames, "finding the muscle layer")
     first = _grey(cine.frame(0))[0]
+    user = None
     if rect is not None:
-        x0, y0, x1, y1 = _clip_rect(rect, bounds, cine.source)
+        # the global motion is fitted over the whole image (a small rectangle would let a twitch bend the
+        # fit and echo elsewhere); twitches are looked for inside the rectangle only
+        user = _clip_rect(rect, bounds, cine.source)
+        x0, y0, x1, y1 = bounds
     else:
         sample = [first] + [_grey(cine.frame(i))[0] for i in np.linspace(0, cine.n_frames - 1, 8).astype(int)[1:]]
         layer = find_muscle_layer(np.mean(sample, axis=0), bounds, mm_y)
@@ -196,6 +200,10 @@ def analyse(
     texture = _block_texture(first, grid)
     valid = texture >= MIN_TEXTURE
     tracker = MotionTracker(grid, valid.astype(np.float64))
+    searched = _blocks_inside(grid, user) if user is not None else np.ones_like(valid)
+    if user is not None and (searched.any(axis=0).sum() < 2 or searched.any(axis=1).sum() < 2):
+        raise DicomInputError(cine.source, f"the region {','.join(map(str, user))} is too small to analyse: at least 2 x 2 blocks of "
+                                           f"{grid.block_px} pixels ({grid.block_px * mm_x:.1f} mm)")
     n_frames = min(cine.n_frames, max(2, MAX_BLOCK_FRAMES // (grid.ny * grid.nx)))
     if n_frames < cine.n_frames:  # the block motion of the whole cine is kept for detection: bound it
         warnings.append(f"only the first {times_s[n_frames - 1]:.0f} s of {duration_s:.0f} s analysed (a longer cine: split it)")
@@ -232,7 +240,7 @@ def analyse(
         # shorter than the baseline that tells a twitch from slower motion: nothing can be counted
         warnings.append(f"too short to analyse: {duration_s:.1f} s of cine; twitches are told from slower motion over at least {MIN_ANALYSABLE_S:.0f} s")
         excluded[:] = True
-    detection = ev.detect(residual, times_s, valid, excluded)
+    detection = ev.detect(residual, times_s, valid & searched, excluded)
     for by, bx, period in detection.vessel_sites:
         x, y = grid.block_centre_px(by, bx)
         where = _where(region, x, y)
@@ -260,7 +268,7 @@ def analyse(
         duration_s=duration_s,
         analysed_s=analysed_s,
         calibrated=calibrated,
-        rect_px=(grid.x0, grid.y0, grid.x0 + grid.width_px - 1, grid.y0 + grid.height_px - 1),
+        rect_px=_searched_rect(grid, searched),
         warnings=warnings,
         rejected=rejected,
         frame_times_s=times_s,
@@ -295,6 +303,23 @@ def _grey(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         scale = 255.0 / (hi - lo) if hi > lo else 1.0
         return ((frame.astype(np.float32) - lo) * scale).astype(np.uint8), None
     return frame, None
+
+
+def _blocks_inside(grid: Grid, rect) -> np.ndarray:
+    """(ny, nx) blocks lying wholly inside ``rect`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = rect
+    bx = np.arange(grid.nx) * grid.block_px + grid.x0
+    by = np.arange(grid.ny) * grid.block_px + grid.y0
+    cols = (bx >= x0) & (bx + grid.block_px - 1 <= x1)
+    rows = (by >= y0) & (by + grid.block_px - 1 <= y1)
+    return rows[:, None] & cols[None, :]
+
+
+def _searched_rect(grid: Grid, searched: np.ndarray) -> tuple[int, int, int, int]:
+    """The pixel rectangle of the blocks searched for twitches."""
+    rows, cols = np.flatnonzero(searched.any(axis=1)), np.flatnonzero(searched.any(axis=0))
+    b = grid.block_px
+    return (grid.x0 + int(cols[0]) * b, grid.y0 + int(rows[0]) * b, grid.x0 + (int(cols[-1]) + 1) * b - 1, grid.y0 + (int(rows[-1]) + 1) * b - 1)
 
 
 def _blocks_any(mask: np.ndarray, grid: Grid) -> np.ndarray:

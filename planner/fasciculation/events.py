@@ -30,6 +30,8 @@ MAX_AREA_SHARE = 0.4
 #: A candidate smaller than this share of another one within this time is that one's echo.
 ECHO_SHARE = 0.35
 ECHO_WINDOW_S = 0.12
+#: Two candidates at the same moment closer than this (blocks) are one twitch.
+SPLIT_BLOCKS = 3.0
 #: Heart-beat periods (s) a pulsating vessel may have.
 PULSE_PERIOD_S = (0.4, 1.6)
 
@@ -135,13 +137,20 @@ def _candidate(magnitude, box, member, times_s, dt, n_valid) -> Candidate:
 
 def _reject_echoes(candidates: list[Candidate], dt: float) -> None:
     """A small candidate at the same moment as a much larger one elsewhere is the larger twitch leaking
-    through the global-motion fit, not a second twitch."""
+    through the global-motion fit, not a second twitch; two at the same moment side by side are one twitch
+    split in two (by the edge of the analysed area, or a weak block between)."""
     for c in candidates:
         if c.rejected:
             continue
         for other in candidates:
-            if other is not c and abs(other.frame - c.frame) * dt <= ECHO_WINDOW_S and c.displacement_mm < ECHO_SHARE * other.displacement_mm:
+            if other is c or other.rejected or abs(other.frame - c.frame) * dt > ECHO_WINDOW_S:
+                continue
+            if c.displacement_mm < ECHO_SHARE * other.displacement_mm:
                 c.rejected = "echo of a larger twitch at the same moment"
+                break
+            near = np.hypot(c.by - other.by, c.bx - other.bx) <= SPLIT_BLOCKS
+            if near and (c.displacement_mm, id(c)) < (other.displacement_mm, id(other)):
+                c.rejected = "part of a larger twitch beside it"
                 break
 
 

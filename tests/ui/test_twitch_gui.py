@@ -84,6 +84,33 @@ def test_analyse_twitches_marks_the_known_events_and_compares_with_the_control(m
     assert (plain != shown).sum() > 100
 
 
+def test_a_region_drawn_on_the_frame_limits_the_analysis(make_window, qtbot, twitch_cines):
+    window = make_window("mr+us")
+    _import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
+    cine, panel = window.cine_view, window.twitch_panel
+    panel.region_button.setChecked(True)
+    a, b = cine.canvas.to_widget(56, 60), cine.canvas.to_widget(190, 280)
+    qtbot.mousePress(cine.canvas, Qt.LeftButton, pos=a.toPoint())
+    qtbot.mouseMove(cine.canvas, pos=b.toPoint())
+    qtbot.mouseRelease(cine.canvas, Qt.LeftButton, pos=b.toPoint())
+    x0, y0, x1, y1 = cine.twitch_region
+    assert abs(x0 - 56) <= 2 and abs(x1 - 190) <= 2 and abs(y0 - 60) <= 2 and abs(y1 - 280) <= 2
+    assert not panel.region_button.isChecked() and window.context.measurements.get_all() == [] if hasattr(window.context.measurements, "get_all") else True
+    findings = _analyse(window, qtbot)
+    fx0, fy0, fx1, fy1 = findings.rect_px
+    assert x0 <= fx0 and fx1 <= x1 and y0 <= fy0 and fy1 <= y1
+    # every twitch centred in the region is found, each once; nothing else (one at its edge may count too)
+    delta, (rx0, ry0) = 0.1, (56, 30)
+    inside = [t for t in twitch_cines["twitches"] if x0 <= rx0 + t.x_mm / delta <= x1 and y0 <= ry0 + t.depth_mm / delta <= y1]
+    edge = [t for t in twitch_cines["twitches"] if x0 - 45 <= rx0 + t.x_mm / delta <= x1 + 45 and y0 - 45 <= ry0 + t.depth_mm / delta <= y1 + 45]
+    times = [round(e.time_s, 1) for e in findings.events]
+    assert len(times) == len(set(times))
+    assert {round(t.time_s, 1) for t in inside} <= set(times) <= {round(t.time_s, 1) for t in edge}
+    assert len(inside) >= 2
+    qtbot.mouseClick(panel.clear_region_button, Qt.LeftButton)
+    assert cine.twitch_region is None
+
+
 def test_cancel_stops_the_analysis_and_keeps_the_view_usable(make_window, qtbot, twitch_cines):
     window = make_window("mr+us")
     _import_and_open(window, qtbot, [twitch_cines["control"]])
