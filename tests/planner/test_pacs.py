@@ -15,7 +15,6 @@ from planner.export.sr import plan_from_sr
 from planner.pacs.network import PacsNode, echo, find, get, store
 from planner.pacs.outbox import Outbox
 from planner.plan import plan_to_dict
-from tests.planner.test_export import approved_source, planned  # noqa: F401 - shared fixtures
 
 
 @pytest.fixture(scope="module")
