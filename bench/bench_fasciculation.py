@@ -46,11 +46,9 @@ def write_cine(folder: Path, encoding: str = "jpeg") -> Path:
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/status") as fp:
-        for line in fp:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
+    from bench.bench_gui import _rss_bytes
+
+    return _rss_bytes() / 2**20
 
 
 def _measure(path: str, queue) -> None:

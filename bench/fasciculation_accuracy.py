@@ -31,8 +31,8 @@ SENSITIVITY_TARGET = 0.95
 CALM_FALSE_TARGET = 0.5
 
 
-def scenarios(quick: bool = False) -> list[tuple[str, mc.Scenario]]:
-    """The phantom suite: (name, scenario); seeded, the same on every run."""
+def scenarios(quick: bool = False) -> list[tuple[str, mc.Scenario, dict]]:
+    """The phantom suite: (name, scenario, storage: none); seeded, the same on every run."""
     g = mc.Geometry()
     out = []
 
@@ -45,7 +45,7 @@ def scenarios(quick: bool = False) -> list[tuple[str, mc.Scenario]]:
         )
         kw.setdefault("drift_mm_per_s", 0.3)
         kw.setdefault("tremor_mm", 0.05)
-        out.append((name, mc.Scenario(duration_s=duration, geometry=g, twitches=twitches, seed=seed, pennation_deg=float(rng.uniform(10, 28)), **kw)))
+        out.append((name, mc.Scenario(duration_s=duration, geometry=g, twitches=twitches, seed=seed, pennation_deg=float(rng.uniform(10, 28)), **kw), {}))
 
     add("calm", 0, 1)
     add("calm + artery", 0, 2, artery=mc.Artery(30.0, 16.0, radius_mm=2.0, pulse_mm=0.35, rate_hz=1.2))
@@ -124,7 +124,7 @@ def run_one(item) -> dict:
     from planner.fasciculation.analysis import CineFrames, analyse
     from planner.us_calibration import UltrasoundRegion
 
-    name, sc, store = item if len(item) == 3 else (*item, {})
+    name, sc, store = item
     g = sc.geometry
     frames = np.stack([_stored(f, store) for f in mc.frames(sc)])
     x0, y0, x1, y1 = g.region

@@ -324,8 +324,7 @@ def _fasciculations(args) -> int:
     for name, findings in (("muscle", target), ("control", control)):
         if findings is None:
             continue
-        print(f"{name}: {findings.muscle_name}: {len(findings.events)} twitches in {findings.analysed_s:.0f} s = {findings.rate_per_min:.1f}/min; "
-              f"longest quiet interval {findings.longest_quiet_s:.0f} s")
+        print(f"{name}: {findings.summary()}")
         for e in findings.events:
             where = f"{e.x_mm:+.1f} mm lateral, {e.depth_mm:.1f} mm deep, {e.displacement_mm:.2f} mm" if e.x_mm is not None else f"pixel ({e.x_px:.0f}, {e.y_px:.0f})"
             print(f"  {e.time_s:7.2f} s  {e.duration_s:.2f} s  {where}")

@@ -13,14 +13,13 @@ loses at most its delay (5 s). Listeners hear ``"plan"`` after each edit and
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from planner.anatomy import SafetyAnatomy
 from planner.observable import Observable
-from planner.plan import Plan
+from planner.plan import Plan, now_iso
 from planner.plan_document import PlanDocument
-from planner.plan_store import Autosaver, atomic_write_text, load_plan, save_plan
+from planner.plan_store import Autosaver, load_plan, save_plan
 from planner.suggest import metrics_for
 from planner.trajectory import TrajectoryMetrics
 from planner.undo import UndoStack
@@ -89,16 +88,14 @@ class PlanSession(Observable):
         if target is None:
             raise ValueError("the plan has no file yet: give a path")
         plan = self.plan
-        if self.anatomy is None and not evidence:
-            save_plan(plan, target)
-        else:
-            from planner.planning import plan_json
-            from planner.plan import now_iso
+        computed = dict(evidence or {})
+        if self.anatomy is not None:
+            from planner.planning import computed_section  # planning builds on sessions' modules
 
-            data = plan_json(plan, self.anatomy)
-            if evidence:
-                data.setdefault("computed", {"computed_at": now_iso()}).update(evidence)
-            atomic_write_text(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+            computed = {**computed_section(plan, self.anatomy), **computed}
+        elif computed:
+            computed["computed_at"] = now_iso()
+        save_plan(plan, target, computed or None)
         self.path, self._saved = target, plan
         self.autosaver.discard()
         self._notify("saved")

@@ -46,9 +46,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         os.close(folder)
 
 
-def save_plan(plan: Plan, path: str | Path) -> None:
-    """Write ``plan`` as JSON to ``path`` atomically."""
-    atomic_write_text(path, json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n")
+def save_plan(plan: Plan, path: str | Path, computed: dict | None = None) -> None:
+    """Write ``plan`` as JSON to ``path`` atomically, with its ``computed`` section when given."""
+    data = plan_to_dict(plan)
+    if computed:
+        data["computed"] = computed
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 #: a plan is a few kilobytes; anything this large is not one (a 100 MB "notes" field)

@@ -175,17 +175,22 @@ def plan_metrics(plan: Plan, anatomy: SafetyAnatomy) -> dict[str, TrajectoryMetr
     return {t.id: metrics_for(anatomy, plan.procedure, t) for t in plan.trajectories}
 
 
+def computed_section(plan: Plan, anatomy: SafetyAnatomy, analysis_file: str = "") -> dict:
+    """A plan file's ``computed`` section: every metric and warning per trajectory, and when."""
+    metrics = plan_metrics(plan, anatomy)
+    return {
+        "computed_at": now_iso(),
+        "analysis_file": str(analysis_file),
+        "trajectories": {tid: m.as_dict() for tid, m in metrics.items()},
+        "warnings": list(anatomy.warnings) + [w for m in metrics.values() for w in m.warnings],
+    }
+
+
 def plan_json(plan: Plan, anatomy: SafetyAnatomy | None, analysis_file: str = "") -> dict:
     """The plan's JSON with a ``computed`` section: every metric and warning per trajectory."""
     data = plan_to_dict(plan)
     if anatomy is not None:
-        metrics = plan_metrics(plan, anatomy)
-        data["computed"] = {
-            "computed_at": now_iso(),
-            "analysis_file": str(analysis_file),
-            "trajectories": {tid: m.as_dict() for tid, m in metrics.items()},
-            "warnings": list(anatomy.warnings) + [w for m in metrics.values() for w in m.warnings],
-        }
+        data["computed"] = computed_section(plan, anatomy, analysis_file)
     return data
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from html import escape
 
+import numpy as np
+
 from PySide6.QtCore import QEvent, QObject, QRectF, QThreadPool, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
@@ -92,8 +94,7 @@ class TwitchTimeline(QWidget):
         near = [e for e in self.findings.events if abs(self._x(e.time_s) - x) <= 5]
         if near:
             return min(near, key=lambda e: abs(self._x(e.time_s) - x)).frame
-        times = self.times_s
-        return int(min(range(len(times)), key=lambda i: abs(times[i] - t)))
+        return int(np.argmin(np.abs(self.times_s - t)))
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self.findings is not None and event.button() == Qt.LeftButton:
@@ -335,11 +336,7 @@ class TwitchPanel(QWidget):
         for f in (target, control):
             if f is None:
                 continue
-            mark = " ◀" if f is findings else ""
-            lines.append(
-                f"<b>{escape(f.muscle_name)}</b>{' (' + f.side + ')' if f.side else ''}: {len(f.events)} in {f.analysed_s:.0f} s = "
-                f"<b>{f.rate_per_min:.1f}/min</b>; longest quiet {f.longest_quiet_s:.0f} s{mark}"
-            )
+            lines.append(escape(f.summary()) + (" ◀" if f is findings else ""))
         lines.append(f"<i>{escape(self.context.twitches.interpretation())}</i>")
         lines += [f"<span style='color:#e0a040'>⚠ {escape(w)}</span>" for w in findings.warnings]
         return "<br>".join(lines)

@@ -28,6 +28,7 @@ from pydicom.sr.codedict import codes
 
 from planner.errors import PlanFormatError
 from planner.export import codes as c
+from planner.fasciculation.analysis import CRITERION_PER_MIN
 from planner.export.identity import SERIES_NUMBERS, SOFTWARE, ExportIdentity, copy_study_attributes, dicom_date_time
 from planner.plan import Plan, plan_from_dict, plan_to_dict
 
@@ -217,7 +218,7 @@ def _fasciculation_groups(plan: Plan, identity: ExportIdentity) -> list:
         ]
         if cine.get("longest_quiet_s") is not None:
             measurements.append(hd.sr.Measurement(name=c.LONGEST_QUIET, value=float(cine["longest_quiet_s"]), unit=c.SECONDS))
-        met = cine["analysed_s"] > 0 and cine["n_events"] * 60.0 / cine["analysed_s"] >= 2.0
+        met = cine["analysed_s"] > 0 and cine["rate_per_min"] >= CRITERION_PER_MIN
         groups.append(
             hd.sr.MeasurementsAndQualitativeEvaluations(
                 tracking_identifier=_tracking(identity, f"fasciculation-{role}", f"Fasciculations | {role} | {cine.get('muscle_name', '')}"[:64]),

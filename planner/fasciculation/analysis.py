@@ -15,18 +15,19 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from planner.errors import DicomInputError
-from planner.fasciculation import events as ev
-from planner.fasciculation.layer import find_muscle_layer
-from planner.fasciculation.motion import Grid, MotionTracker, make_grid
 from planner.fasciculation.muscles import Muscle, muscle_from_text
 from planner.fasciculation.source import CineFrames, from_clip
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.us_calibration import UltrasoundRegion
+
+if TYPE_CHECKING:  # the tracking and detection (OpenCV, SciPy) load when a cine is analysed, not with the GUI
+    from planner.fasciculation import events as ev
+    from planner.fasciculation.motion import Grid, MotionTracker
 
 #: Frames x blocks kept for detection (about 100 bytes each at the peak of detection: ~1 GB at most)
 MAX_BLOCK_FRAMES = 10_000_000
@@ -117,6 +118,12 @@ class CineFindings:
     def muscle_name(self) -> str:
         return self.muscle.name if self.muscle else (self.description or "the muscle")
 
+    def summary(self) -> str:
+        """One line, as the CLI and the Twitches panel show it."""
+        side = f" ({self.side})" if self.side else ""
+        return (f"{self.muscle_name}{side}: {len(self.events)} twitches in {self.analysed_s:.0f} s = {self.rate_per_min:.1f}/min; "
+                f"longest quiet interval {self.longest_quiet_s:.0f} s")
+
     def add_event(self, event: Event) -> None:
         self.events.append(event)
         self.events.sort(key=lambda e: e.time_s)
@@ -154,6 +161,10 @@ def analyse(
     cancel: Optional[CancelToken] = None,
 ) -> CineFindings:
     """Find the fasciculations of one cine. ``rect`` (x0, y0, x1, y1) overrides the muscle layer."""
+    from planner.fasciculation import events as ev
+    from planner.fasciculation.layer import find_muscle_layer
+    from planner.fasciculation.motion import MotionTracker, make_grid
+
     if cine.n_frames < 2:
         raise DicomInputError(cine.source, "is a single image, not a cine: twitches need frames over time")
     warnings: list[str] = []
@@ -181,22 +192,23 @@ def analyse(
         # the global motion is fitted over the whole image (a small rectangle would let a twitch bend the
         # fit and echo elsewhere); twitches are looked for inside the rectangle only
         user = _clip_rect(rect, bounds, cine.source)
-        x0, y0, x1, y1 = bounds
+        tracked = bounds
     else:
         sample = [first] + [_grey(cine.frame(i))[0] for i in np.linspace(0, cine.n_frames - 1, 8).astype(int)[1:]]
         layer = find_muscle_layer(np.mean(sample, axis=0), bounds, mm_y)
-        x0, y0, x1, y1 = layer.rect
+        tracked = layer.rect
         if layer.warning:
             warnings.append(layer.warning)
-        try:
-            make_grid((x0, y0, x1, y1), mm_x, mm_y)
-        except ValueError:  # a layer too thin to analyse: the whole calibrated area instead
-            x0, y0, x1, y1 = bounds
-            warnings.append("the muscle layer found is too thin to analyse: the whole image analysed")
     try:
-        grid = make_grid((x0, y0, x1, y1), mm_x, mm_y)
+        grid = make_grid(tracked, mm_x, mm_y)
     except ValueError as exc:
-        raise DicomInputError(cine.source, str(exc)) from None
+        if tracked == bounds:
+            raise DicomInputError(cine.source, str(exc)) from None
+        warnings.append("the muscle layer found is too thin to analyse: the whole image analysed")
+        try:
+            grid = make_grid(bounds, mm_x, mm_y)
+        except ValueError as whole:
+            raise DicomInputError(cine.source, str(whole)) from None
     texture = _block_texture(first, grid)
     valid = texture >= MIN_TEXTURE
     tracker = MotionTracker(grid, valid.astype(np.float64))

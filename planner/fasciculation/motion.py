@@ -82,7 +82,6 @@ class MotionTracker:
         self._design = np.stack([np.ones(by.size), (bx.ravel() - cx) / max(cx, 1), (by.ravel() - cy) / max(cy, 1)], axis=1)
         self.global_step_mm = (0.0, 0.0)
         self._sizer = None
-        self._last_params = np.zeros((3, 2))
 
     def crop(self, frame: np.ndarray) -> np.ndarray:
         g = self.grid
@@ -97,16 +96,16 @@ class MotionTracker:
             self._sizer.setVariationalRefinementAlpha(5.0)
             self._sizer.setVariationalRefinementIterations(5)
         flow = self._sizer.calc(np.ascontiguousarray(self.crop(before)), np.ascontiguousarray(self.crop(after)), None)
-        return self._residual(flow)
+        return self._residual(flow)[0]
 
-    def _residual(self, flow: np.ndarray) -> np.ndarray:
+    def _residual(self, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(local motion (ny, nx, 2) mm, the fitted affine's parameters (3, 2): centre motion, x and y gradients)."""
         g = self.grid
         blocks = flow.reshape(g.ny, g.block_px, g.nx, g.block_px, 2).mean(axis=(1, 3))
         blocks = blocks * np.array([g.mm_per_px_x, g.mm_per_px_y], np.float32)
         vectors = blocks.reshape(-1, 2).astype(np.float64)
         fitted, params = _robust_affine(self._design, vectors, self.weights.ravel())
-        self._last_params = params
-        return (vectors - fitted).reshape(g.ny, g.nx, 2).astype(np.float32)
+        return (vectors - fitted).reshape(g.ny, g.nx, 2).astype(np.float32), params
 
     def step(self, grey: np.ndarray) -> np.ndarray | None:
         """``grey``: the whole frame (uint8). Returns (ny, nx, 2) residual motion in mm (x, y), or None for the first frame."""
@@ -114,8 +113,8 @@ class MotionTracker:
         previous, self._previous = self._previous, current
         if previous is None:
             return None
-        residual = self._residual(self._flow.calc(previous, current, None))
-        self.global_step_mm = (float(self._last_params[0, 0]), float(self._last_params[0, 1]))
+        residual, params = self._residual(self._flow.calc(previous, current, None))
+        self.global_step_mm = (float(params[0, 0]), float(params[0, 1]))
         return residual
 
 

@@ -54,11 +54,10 @@ def muscle_from_text(*texts: str | None) -> Muscle | None:
     for text in texts:
         if not text:
             continue
+        key = text.strip().lower().replace(" ", "_")
+        if key in MUSCLES:
+            return MUSCLES[key]
         low = text.lower().replace("_", " ")
-        if low.strip() in MUSCLES:
-            return MUSCLES[low.strip()]
-        if low.strip().replace(" ", "_") in MUSCLES:
-            return MUSCLES[low.strip().replace(" ", "_")]
         for pattern, key in _PATTERNS:
             if re.search(pattern, low):
                 return MUSCLES[key]

@@ -8,8 +8,6 @@ analysed cine of the study (the newest when there are several).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from planner.fasciculation.analysis import CineFindings, Event
@@ -110,10 +108,3 @@ def event_at(findings: CineFindings, frame: int) -> Event | None:
     t = float(findings.frame_times_s[max(0, min(frame, len(findings.frame_times_s) - 1))])
     covering = [e for e in findings.events if abs(e.time_s - t) <= max(e.duration_s, 0.1) / 2 + 0.05]
     return min(covering, key=lambda e: abs(e.time_s - t)) if covering else None
-
-
-def nearest_event(findings: CineFindings, time_s: float, within_s: float = math.inf) -> Event | None:
-    if not findings.events:
-        return None
-    best = min(findings.events, key=lambda e: abs(e.time_s - time_s))
-    return best if abs(best.time_s - time_s) <= within_s else None
