@@ -9,7 +9,8 @@ from typing import Any
 import pydicom
 
 from planner import transfer_syntax as ts
-from planner.errors import MissingPixelDataError, PixelDataSizeError, TruncatedFileError
+from planner.errors import DecodeError, MissingPixelDataError, PixelDataSizeError, TruncatedFileError
+from planner.j2k_codestream import FragmentReader, codestream_problem
 
 PIXEL_DATA_TAG = 0x7FE00010
 ITEM_TAG = 0xFFFEE000
@@ -97,10 +98,16 @@ def _check_pixel_data(path, fp, offset: int, element: tuple[int, int], values: d
     if length == 0xFFFFFFFF:
         fragments = _walk_fragments(path, fp, value_offset, values["file_size"], values["transfer_syntax_uid"])
         name = ts.short_name(values["transfer_syntax_uid"])
-        if n_frames > fragments:
+        if n_frames > len(fragments):
             raise PixelDataSizeError(
-                path, f"NumberOfFrames {n_frames} but the encapsulated {name} pixel data holds {fragments} "
+                path, f"NumberOfFrames {n_frames} but the encapsulated {name} pixel data holds {len(fragments)} "
                 "fragment(s): each frame needs at least one")
+        if values["transfer_syntax_uid"] in JPEG_2000_SYNTAXES and (n_frames == 1 or n_frames == len(fragments)):
+            first_frame = fragments if n_frames == 1 else fragments[:1]
+            problem = codestream_problem(FragmentReader(fp, first_frame), rows, columns)
+            if problem:
+                raise DecodeError(path, f"corrupt {name} codestream in frame 1 ({problem}): "
+                                        "no decoder succeeds on a codestream broken like this")
         if needed > MAX_DECODED_BYTES:
             raise PixelDataSizeError(
                 path, f"the declared image ({rows} x {columns} x {n_frames} frames x {samples} samples x {bits} bit) "
@@ -117,14 +124,21 @@ def _check_pixel_data(path, fp, offset: int, element: tuple[int, int], values: d
     return dict(pixel_data_offset=offset, pixel_value_offset=value_offset, pixel_data_encapsulated=False)
 
 
+#: codestreams whose marker structure the importer checks (ISO/IEC 15444-1 and 15444-15, HTJ2K)
+JPEG_2000_SYNTAXES = frozenset({
+    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
+    "1.2.840.10008.1.2.4.203",
+})
+
 #: an encapsulated image that would decode to more than this is refused at import (a claimed size, not a real one)
 MAX_DECODED_BYTES = 4 * 2**30
 
 
-def _walk_fragments(path, fp, value_offset: int, file_size: int, transfer_syntax_uid: str) -> int:
-    """Follow the item headers of encapsulated Pixel Data to the sequence delimiter; the number of fragments."""
+def _walk_fragments(path, fp, value_offset: int, file_size: int, transfer_syntax_uid: str) -> list[tuple[int, int]]:
+    """Follow the item headers of encapsulated Pixel Data to the sequence delimiter; (offset, length) of each
+    fragment's value, the Basic Offset Table left out."""
     position = value_offset
-    n_items = 0
+    items: list[tuple[int, int]] = []
     name = ts.short_name(transfer_syntax_uid)
     while True:
         fp.seek(position)
@@ -141,8 +155,8 @@ def _walk_fragments(path, fp, value_offset: int, file_size: int, transfer_syntax
             )
         if length == 0xFFFFFFFF or position + 8 + length > file_size:
             raise TruncatedFileError(path, f"truncated file: ends inside the encapsulated {name} pixel data")
+        items.append((position + 8, length))
         position += 8 + length
-        n_items += 1
-    if n_items < 2:
+    if len(items) < 2:
         raise MissingPixelDataError(path, f"encapsulated {name} pixel data holds no fragment")
-    return n_items - 1  # the first item is the Basic Offset Table
+    return items[1:]  # the first item is the Basic Offset Table

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import re
+import sys
+import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from planner.app_paths import data_folder
@@ -110,3 +114,26 @@ def log_unexpected(exc: BaseException, context: str) -> Path:
     logger().error("unexpected error in %s: %s: %s", context, type(exc).__name__, exc, exc_info=(type(exc), exc, exc.__traceback__))
     _handler.flush()
     return path
+
+
+_native_lock = threading.Lock()
+
+
+@contextmanager
+def native_output_to_log(what: str):
+    """What C libraries (OpenJPEG: "Stream too short, expected SOT") print to the process's standard error while
+    the block runs goes to the log, not to the terminal; the block's own exceptions still say what failed."""
+    with _native_lock:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                text = sink.read(8192).decode("utf-8", "replace").strip()
+                if text:
+                    logger().info("%s: decoder messages: %s", what, " | ".join(text.splitlines()))

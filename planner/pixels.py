@@ -31,6 +31,7 @@ from planner import transfer_syntax as ts
 from planner.dicom_header import InstanceHeader, read_dataset
 from planner.dicom_pixel_data import ITEM_TAG, SEQUENCE_DELIMITER_TAG, human_bytes
 from planner.errors import DecodeError, DicomInputError
+from planner.logs import native_output_to_log
 from planner.read_errors import describe
 
 GDCM_TIMEOUT_S = 120
@@ -190,7 +191,7 @@ class FrameSource:
         else:
             frame_bytes = h.frame_bytes
             src = self._read(self._value_offset + index * frame_bytes, frame_bytes)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), native_output_to_log(f"decoding frame {index + 1} of {h.path}"):
             warnings.simplefilter("ignore")
             array, _ = decoder.as_array(src, index=0, **self._options())
         return array
@@ -201,7 +202,7 @@ class FrameSource:
                 ds = read_dataset(self.header.path)
                 _fill_defaults(ds, self.header)
                 try:
-                    with warnings.catch_warnings():
+                    with warnings.catch_warnings(), native_output_to_log(f"decoding {self.header.path}"):
                         warnings.simplefilter("ignore")
                         array = ds.pixel_array
                 except Exception as exc:  # noqa: BLE001 - any decoder failure is the file's

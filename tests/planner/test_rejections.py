@@ -8,6 +8,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
+from planner import dicom_pixel_data
 from planner.dicom_header import read_header
 from planner.errors import (
     DecodeError,
@@ -174,7 +175,7 @@ def test_truncated_inside_encapsulated_fragments(mr_slice):
         read_header(mr_slice)
 
 
-def test_corrupt_compressed_frame_fails_on_decode(mr_slice):
+def test_corrupt_compressed_frame_fails_on_decode(mr_slice, monkeypatch):
     ds = pydicom.dcmread(mr_slice)
     ds.file_meta.TransferSyntaxUID = pydicom.uid.JPEG2000Lossless
     from pydicom.encaps import encapsulate
@@ -182,9 +183,13 @@ def test_corrupt_compressed_frame_fails_on_decode(mr_slice):
     ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + b"\x00" * 40 + b"\xff\xd9"])
     ds["PixelData"].VR = "OB"
     ds.save_as(mr_slice, enforce_file_format=True)
-    header = read_header(mr_slice)  # the header is fine; the codestream is not
+    # the header is fine; the codestream's SIZ is not: refused at import, before any decoder runs
+    with pytest.raises(DecodeError, match=r"codestream holds a 0 x 0 image, but Columns x Rows say \d+ x \d+"):
+        read_header(mr_slice)
+    # the same codestream met by the decoder (a corruption only it finds): one sentence, no decoder succeeds
+    monkeypatch.setattr(dicom_pixel_data, "codestream_problem", lambda *args: None)
     with pytest.raises(DecodeError, match="no decoder succeeds"):
-        FrameSource(header).frame(0)
+        FrameSource(read_header(mr_slice)).frame(0)
 
 
 def test_missing_pixel_representation_is_a_warning_not_silent(mr_slice):
