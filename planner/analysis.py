@@ -2,26 +2,25 @@
 
     result = analyze_study("study/", "out/")  # writes out/analysis.json and out/l5s1_disc_seg.dcm
 
-The study's series are found by geometry, not by name: the sagittal MR series
-with the most slices through the spine is analysed; an axial series parallel
-to the L5-S1 disc that covers it is where its displaced material is measured
-(``displacement_series`` in ``analysis.json``).
+The study's series are given their roles by :mod:`planner.study.roles` (the
+same rule as the workstation and the export): the sagittal MR series is
+analysed; an axial series in its world, parallel to the L5-S1 disc and covering
+it, is where its displaced material is measured (``displacement_series`` in
+``analysis.json``).
 """
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from planner import segmenters
-from planner.disc_model import DiscAnalysis, DiscAnalysisError, analyze_volume
-from planner.errors import AnalysisError, PlannerError
-from planner.loader import load_series, read_path_series
-from planner.mpr import contains
+from planner.disc_model import DiscAnalysis, DiscAnalysisError
+from planner.errors import AnalysisError
+from planner.study.session import StudySession
 from planner.volume import Volume
 
 
@@ -30,63 +29,40 @@ class StudySeries:
     uid: str
     description: str
     headers: list
-    volume: Volume
-
-
-def _mr_volumes(path) -> tuple[list[StudySeries], list[tuple[str, str]], list[str]]:
-    """The study's MR volumes, the files rejected, and a sentence for each MR series that could not be used."""
-    series, rejected = read_path_series(path)
-    found, warnings = [], []
-    for uid, headers in series.items():
-        if headers[0].modality != "MR":
-            continue
-        name = headers[0].series_description or f"series {headers[0].series_number or uid}"
-        try:
-            loaded = load_series(headers)
-        except PlannerError as exc:
-            warnings.append(f"MR series '{name}' not used: {exc}")
-            continue
-        if loaded.volumes:
-            found.append(StudySeries(uid, headers[0].series_description, headers, loaded.volumes[0]))
-        else:
-            warnings.append(f"MR series '{name}' not used: it holds no volume")
-    return found, rejected, warnings
-
-
-def _normal(volume: Volume) -> np.ndarray:
-    return np.abs(volume.axes_lps[:, 2])
+    volume: Volume | None
 
 
 @dataclass
 class StudyAnalysis:
-    """One study analysed: its MR series, the sagittal series analysed, the axial ones through L5-S1."""
+    """One study analysed: the session it came from, the sagittal series analysed, the axial ones through L5-S1."""
 
-    series: list[StudySeries]
+    session: StudySession
     sagittal: StudySeries
     axial: list[StudySeries]
     analysis: DiscAnalysis
-    #: a sentence for each series of the study that could not be used, and why
-    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """A sentence for each series of the study that could not be used, and why."""
+        return self.session.warnings
 
 
-def analyze_study_series(study_path, level_shift: int = 0, segmenter: str = segmenters.DEFAULT) -> StudyAnalysis:
-    """Load the study's MR series and analyse the sagittal one; :class:`AnalysisError` says what is missing."""
-    series, _, warnings = _mr_volumes(study_path)
-    sagittal = [s for s in series if _normal(s.volume)[0] > 0.8 and s.volume.shape[0] >= 5]
-    if not sagittal:
-        raise AnalysisError(f"{study_path}: no sagittal MR series (at least 5 slices) to find the levels on")
-    sag = max(sagittal, key=lambda s: (("T2" in s.description.upper()), s.volume.shape[0]))
-    axial = [s for s in series if _normal(s.volume)[2] > 0.6 and s is not sag]
+def analyze_study_series(study_path, level_shift: int = 0, segmenter: str = segmenters.DEFAULT,
+                         session: StudySession | None = None) -> StudyAnalysis:
+    """Analyse the study's sagittal MR series (:class:`~planner.study.session.StudySession` chooses it and the
+    axial series); :class:`AnalysisError` says what is missing."""
+    session = session or StudySession.from_path(study_path)
     try:
-        analysis = analyze_volume(sag.volume, level_shift=level_shift, segmenter=segmenter, axials=[s.volume for s in axial])
+        analysis = session.analyse(level_shift=level_shift, segmenter=segmenter)
     except DiscAnalysisError as exc:
         raise AnalysisError(f"{study_path}: {exc}") from exc
-    l5s1 = analysis.levels.level("L5-S1")
-    # the axial series through L5-S1, the one the displacement was measured on first
-    axial = sorted(
-        (s for s in axial if contains(s.volume, l5s1.center_lps)), key=lambda s: s.volume is not analysis.axial
-    )
-    return StudyAnalysis(series, sag, axial, analysis, warnings)
+
+    def described(uid: str) -> StudySeries:
+        headers = session.series[uid]
+        return StudySeries(uid, headers[0].series_description, headers, session.volume(uid) if uid == sagittal else None)
+
+    sagittal = session.roles.sagittal
+    return StudyAnalysis(session, described(sagittal), [described(uid) for uid in session.axial_series(analysis)], analysis)
 
 
 def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = segmenters.DEFAULT) -> dict:

@@ -110,7 +110,7 @@ def analyze_volume(
         raise DiscAnalysisError(f"the L5-S1 disc could not be segmented: {exc}") from exc
     check(cancel)
     centre, normal, height = seg.geometry()
-    crossing = [headers for headers in axial_headers if _crosses(headers, centre)]
+    crossing = [headers for headers in axial_headers if slices_cross(headers, centre)]
     seg, axial = _on_axial(seg, [*axials, *_loaded(crossing, cancel)])
     check(cancel)
     report(progress, 2, 3, "Classifying the disc...")
@@ -132,7 +132,7 @@ def analyze_volume(
     return DiscAnalysis(volume, levels, seg, finding, segmenter, level_shift, axial, plugin)
 
 
-def _crosses(headers: Sequence[InstanceHeader], point_lps) -> bool:
+def slices_cross(headers: Sequence[InstanceHeader], point_lps) -> bool:
     """Whether the slices of ``headers`` pass through ``point_lps``: it lies within their stack (gaps between
     slices included, half a slice beyond the outer ones) and inside the image of the slice nearest it."""
     point = np.asarray(point_lps, float)

@@ -28,24 +28,9 @@ from planner.volume import Volume
 
 
 def other_mr_volumes(study: StudyAnalysis) -> list[Volume]:
-    """The study's other MR volumes in the analysed series' frame of reference (for the safety anatomy).
-
-    Only a series with the same, non-blank Frame of Reference UID shares the analysed series' world; one
-    without (a UID that could not be read, or another frame) is left out and said in ``study.warnings``."""
-    reference = study.sagittal.volume.frame_of_reference_uid
-    volumes = []
-    for s in study.series:
-        if s is study.sagittal:
-            continue
-        if reference and s.volume.frame_of_reference_uid == reference:
-            volumes.append(s.volume)
-            continue
-        why = "the analysed series has no Frame of Reference UID" if not reference else (
-            "it has no Frame of Reference UID" if not s.volume.frame_of_reference_uid else "another frame of reference")
-        sentence = f"MR series '{s.description or s.uid}' not used for the safety anatomy: {why}"
-        if sentence not in study.warnings:
-            study.warnings.append(sentence)
-    return volumes
+    """The study's other MR volumes in the analysed series' world (the safety anatomy's inputs); a series left
+    out is said in ``study.warnings``."""
+    return study.session.anatomy_volumes()
 
 
 def default_author() -> str:
@@ -223,7 +208,7 @@ def plan_study(
     anatomy = build_anatomy(study.analysis, other_mr_volumes(study))
     side = plan_side(finding, procedure, side)
     suggestion = suggest_trajectory(anatomy, procedure, side)  # NoSafePathError: no plan is written
-    ref = study_ref(study.sagittal.headers, [("axial", s.headers) for s in study.axial[:1]], study_path)
+    ref = study.session.study_ref(study.analysis)
     plan = draft_plan(ref, finding, procedure, side, author, suggestion, analysis_file.name, check)
     if fasciculation is not None:  # planner.fasciculation.record.plan_record of the study's muscle cines
         plan = replace(plan, fasciculation=fasciculation)
@@ -235,9 +220,10 @@ def plan_study(
     return data
 
 
-def anatomy_and_suggestion(analysis, other_volumes, procedure: str, side: str, progress=None, cancel=None):
-    """For a worker: (anatomy, suggestion or None, why there is none) of one analysed series."""
-    anatomy = build_anatomy(analysis, list(other_volumes), progress=progress, cancel=cancel)
+def anatomy_and_suggestion(session, analysis, procedure: str, side: str, progress=None, cancel=None):
+    """For a worker: (anatomy, suggestion or None, why there is none) of one analysed series of a
+    :class:`~planner.study.session.StudySession`."""
+    anatomy = session.build_anatomy(analysis, progress=progress, cancel=cancel)
     try:
         return anatomy, suggest_trajectory(anatomy, procedure, side), ""
     except NoSafePathError as error:

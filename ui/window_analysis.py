@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.disc_model import DiscModel, analyze_volume, resegment_from_seed
+from planner.disc_model import DiscModel, resegment_from_seed
 from planner.mpr import axial_looking_along, contains, volume_center
-from planner.series_index import summarize
+from planner.study.session import StudySession
 from planner.volume import Volume
 from ui import dialogs
 from ui.worker import Task
@@ -81,12 +81,12 @@ class AnalysisActions:
             if not automatic:
                 dialogs.show_error(self, message)
 
-        # an axial series through L5-S1 measures the displaced material (sharper lateral margins): the one open
-        # beside it, else any of the study's, as `main.py analyze` does, so that both report the same figures
-        axials = [self.secondary.volume] if self.secondary is not None else []
+        # the study session gives the series their roles (the axial ones the displaced material is measured on,
+        # sharper lateral margins) by the rule `main.py analyze` follows, so that both report the same figures
+        session = self.study_session()
         if self._analysis_task is not None:
             self._analysis_task.cancel()  # its result would be replaced by this one's
-        task = Task(analyze_volume, volume, level_shift=level_shift, axials=axials, axial_headers=self._study_axials())
+        task = Task(session.analyse, level_shift=level_shift)
         self._analysis_task = task
         task.signals.cancelled.connect(lambda: self._analysis_ended(task))
         return self.run_task(task, "Analysing L5-S1...", done, on_fail=failed)
@@ -96,21 +96,20 @@ class AnalysisActions:
         for view in self.slice_views.values():
             view.frame_on(disc_center, DISC_VIEW_HALF_MM)
 
-    def _study_axials(self) -> list[list]:
-        """The headers of the primary series' study's other axial MR series in its frame of reference."""
-        primary = self.primary.volume
-        header = self.primary.loaded.headers[0]
-        shown = {primary.series_instance_uid, self.secondary.volume.series_instance_uid if self.secondary else ""}
-        if not primary.frame_of_reference_uid:
-            return []  # no world shared with any other series
-        found = []
-        for uid in self.db.series_uids(header.study_instance_uid, "MR", primary.frame_of_reference_uid):
-            if uid in shown:
-                continue  # the sagittal series itself, and the axial one passed as a volume
-            headers = self.db.instances(uid)
-            if headers and summarize(headers).orientation in ("AX", "OBL"):
-                found.append(headers)
-        return found
+    def study_session(self) -> StudySession:
+        """The headless session of the primary series' study (its series from the database), with the series on
+        screen lent to it; made again when another series becomes the primary one."""
+        primary = self.primary
+        key = (primary.volume.series_instance_uid, id(primary.volume))
+        if self._study is None or self._study_key != key:
+            headers = primary.loaded.headers
+            self._study = StudySession.from_database(self.db, headers[0].study_instance_uid)
+            self._study.use_volume(primary.volume, headers)
+            self._study.sagittal_uid = primary.volume.series_instance_uid
+            self._study_key = key
+        if self.secondary is not None:
+            self._study.use_volume(self.secondary.volume, self.secondary.loaded.headers)
+        return self._study
 
     def _analysis_ended(self, task: Task) -> bool:
         """Forget ``task`` as the running analysis; False when a newer one had already replaced it."""

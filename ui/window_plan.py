@@ -14,7 +14,7 @@ from planner.pacs.outbox import Outbox
 from planner.plan import SIDED
 from planner.plan_session import PlanSession
 from planner.plan_store import load_plan, recovery_files
-from planner.planning import anatomy_and_suggestion, approval_blocked, default_author, draft_plan, level_blocked, plan_side, study_ref
+from planner.planning import anatomy_and_suggestion, approval_blocked, default_author, draft_plan, level_blocked, plan_side
 from ui import dialogs
 from ui.window_browser import patient_text, is_dicom
 from ui.worker import Task
@@ -37,15 +37,14 @@ class PlanActions:
             dialogs.show_error(self, "The disc measurement is not reliable, so the side cannot be taken from it: choose the side.")
             return None
         side = plan_side(model.finding, procedure, side)
-        others = [self.secondary.volume] if self.secondary is not None else []
+        session = self.study_session()  # the safety anatomy from the study's MR series, as `main.py plan` builds it
         self.plan_panel.status.setText("Estimating bone, iliac crests, thecal sac and roots, searching a safe path...")
 
         def done(result) -> None:
             anatomy, suggestion, problem = result
             if self.context.disc is not model:
                 return
-            ref_others = [("axial", self.secondary.loaded.headers)] if self.secondary is not None else []
-            ref = study_ref(self.primary.loaded.headers, ref_others)
+            ref = session.study_ref(model.analysis)
             plan = draft_plan(ref, model.finding, procedure, side, default_author(), suggestion, level_check=model.level_check())
             self._use_plan(PlanSession(plan, self.context.undo_stack, anatomy=anatomy))
             self.plan_dock.raise_()
@@ -58,7 +57,7 @@ class PlanActions:
             if on_done:
                 on_done(self.context.plan)
 
-        task = Task(anatomy_and_suggestion, model.analysis, others, procedure, side)
+        task = Task(anatomy_and_suggestion, session, model.analysis, procedure, side)
         return self.run_task(task, "Planning the needle path...", done)
 
     def _use_plan(self, session: PlanSession | None) -> None:

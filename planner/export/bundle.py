@@ -429,26 +429,17 @@ def _mask_from_seg(seg_file: Path, volume: Volume, label: str = "L5-S1 disc") ->
 
 
 def _recompute(plan: Plan, volume: Volume, series: dict) -> tuple[dict, list[str], np.ndarray]:
-    from planner.anatomy import build_anatomy
-    from planner.disc_model import analyze_volume
-    from planner.loader import load_series
+    """The analysis and safety numbers again, from the study session's series roles (as the CLI and the
+    workstation chose them) at the level the plan was made at."""
     from planner.planning import plan_metrics
+    from planner.study.session import StudySession
 
+    session = StudySession(series)
+    session.sagittal_uid = volume.series_instance_uid
+    session.use_volume(volume)
     shift = plan.level_check.level_shift if plan.level_check is not None else 0
-    analysis = analyze_volume(volume, level_shift=shift)  # the level the plan was made at, not the default
-    others = []
-    for uid, headers in series.items():
-        if uid == volume.series_instance_uid or headers[0].modality != "MR":
-            continue
-        try:
-            loaded = load_series(headers)
-        except PlannerError:
-            continue
-        # the same world only with the same non-blank Frame of Reference UID (a blank one is not a registration)
-        world = volume.frame_of_reference_uid
-        if loaded.volumes and world and loaded.volumes[0].frame_of_reference_uid == world:
-            others.append(loaded.volumes[0])
-    anatomy = build_anatomy(analysis, others)
+    analysis = session.analyse(level_shift=shift)  # the level the plan was made at, not the default
+    anatomy = session.build_anatomy(analysis)
     metrics = plan_metrics(plan, anatomy)
     warnings = list(anatomy.warnings) + [w for m in metrics.values() for w in m.warnings]
     mask = analysis.segmentation.series_mask(volume)

@@ -210,14 +210,14 @@ def test_axial_series_not_loaded_yet_are_loaded_only_when_they_cross_the_disc(de
 
 def test_an_axial_stack_with_gaps_between_its_slices_passes_through_a_point_in_a_gap(tmp_path):
     from planner.dicom_header import read_header
-    from planner.disc_model import _crosses
+    from planner.disc_model import slices_cross
     from tests.conftest import make_stack
 
     # 8 x 6 pixels of 0.5 mm (4 x 3 mm), slices 5 mm apart at z = 0, 5, 10
     headers = [read_header(str(p)) for p in make_stack(tmp_path, 3, step=(0.0, 0.0, 5.0))]
-    assert _crosses(headers, (1.0, 1.0, 7.5))  # between two slices
-    assert _crosses(headers, (1.0, 1.0, 0.0)) and not _crosses(headers, (1.0, 1.0, 14.0))  # beyond the stack
-    assert not _crosses(headers, (5.0, 1.0, 5.0))  # beside the image
+    assert slices_cross(headers, (1.0, 1.0, 7.5))  # between two slices
+    assert slices_cross(headers, (1.0, 1.0, 0.0)) and not slices_cross(headers, (1.0, 1.0, 14.0))  # beyond the stack
+    assert not slices_cross(headers, (5.0, 1.0, 5.0))  # beside the image
 
 
 def _stored_otherwise(volume, order=(0, 1, 2), flips=()):

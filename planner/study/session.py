@@ -1,0 +1,148 @@
+"""One study, headless: its series and their roles, the disc analysis, the safety anatomy, the plan (issue 25).
+
+    session = StudySession.from_path("study/")          # or .from_database(db, study_uid)
+    analysis = session.analyse(level_shift=0)           # the levels, the L5-S1 disc and its bulge
+    anatomy = session.build_anatomy(analysis)           # bone, crests, sac and roots from the study's MR series
+    ref = session.study_ref(analysis)                   # how a plan names the series it stood on
+
+`main.py analyze` and `main.py plan`, the workstation's analysis and plan, and an
+export that must recompute all go through this object, so that one study gives
+the same numbers wherever it is opened. Series are loaded when first needed
+and kept; a series that cannot be loaded is left out with a sentence in
+:attr:`warnings`. Safe to call from one worker thread at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+
+from planner import segmenters
+from planner.dicom_header import InstanceHeader
+from planner.errors import AnalysisError, PlannerError
+from planner.loader import load_series, read_path_series
+from planner.progress import CancelToken, ProgressCallback
+from planner.study.roles import SeriesRoles, assign_roles, series_name
+from planner.volume import Volume
+
+
+class StudySession:
+    def __init__(self, series: Mapping[str, Sequence[InstanceHeader]], study_path: str = "",
+                 rejected: Sequence[tuple[str, str]] = ()) -> None:
+        self.series = {uid: list(headers) for uid, headers in series.items() if headers}
+        self.study_path = str(study_path)
+        #: (path, reason) of files under the study's folder that are not DICOM images
+        self.rejected = list(rejected)
+        #: the series the user chose to analyse (None: the rule's choice)
+        self.sagittal_uid: str | None = None
+        self._volumes: dict[str, Volume] = {}
+        self._load_warnings: dict[str, str] = {}
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ making one
+
+    @classmethod
+    def from_path(cls, path) -> "StudySession":
+        """Every DICOM file under ``path`` (a folder, a file, an archive) as one study."""
+        series, rejected = read_path_series(path)
+        return cls(series, str(path), rejected)
+
+    @classmethod
+    def from_database(cls, db, study_instance_uid: str) -> "StudySession":
+        """One study of the study database (headers only; pixels are read when a series is needed)."""
+        return cls({uid: db.instances(uid) for uid in db.series_uids(study_instance_uid)})
+
+    # ------------------------------------------------------------------ series
+
+    @property
+    def roles(self) -> SeriesRoles:
+        return assign_roles(self.series, self.sagittal_uid)
+
+    @property
+    def warnings(self) -> list[str]:
+        """A sentence for each MR series of the study that is not used, and why."""
+        roles = self.roles
+        return list(dict.fromkeys(roles.warnings() + list(self._load_warnings.values())))
+
+    def use_volume(self, volume: Volume, headers: Sequence[InstanceHeader] | None = None) -> None:
+        """A series already loaded elsewhere (the workstation's open series): kept instead of read again."""
+        with self._lock:
+            uid = volume.series_instance_uid
+            if headers:
+                self.series.setdefault(uid, list(headers))
+            self._volumes[uid] = volume
+
+    def volume(self, uid: str) -> Volume | None:
+        """The series' volume, loaded once; None (and a sentence in :attr:`warnings`) when it cannot be."""
+        with self._lock:
+            if uid in self._volumes:
+                return self._volumes[uid]
+            if uid in self._load_warnings or uid not in self.series:
+                return None
+            headers = self.series[uid]
+            try:
+                loaded = load_series(headers)
+            except PlannerError as exc:
+                self._load_warnings[uid] = f"MR series '{series_name(headers)}' not used: {exc}"
+                return None
+            if not loaded.volumes:
+                self._load_warnings[uid] = f"MR series '{series_name(headers)}' not used: it holds no volume"
+                return None
+            self._volumes[uid] = loaded.volumes[0]
+            return loaded.volumes[0]
+
+    def sagittal(self) -> Volume:
+        """The analysed series' volume; :class:`AnalysisError` says why there is none."""
+        uid = self.roles.sagittal
+        if uid is None:
+            raise AnalysisError(f"{self.study_path or 'the study'}: no sagittal MR series (at least 5 slices) "
+                                "to find the levels on")
+        volume = self.volume(uid)
+        if volume is None:
+            raise AnalysisError(f"{self.study_path or 'the study'}: {self._load_warnings[uid]}")
+        return volume
+
+    # ------------------------------------------------------------------ analysis and anatomy
+
+    def analyse(self, level_shift: int = 0, segmenter: "str | segmenters.Segmenter" = segmenters.DEFAULT,
+                progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
+        """The L5-S1 analysis of the sagittal series, its displacement measured on the study's axial series
+        through the disc. :class:`~planner.errors.DiscAnalysisError` says what was not found."""
+        from planner.disc_model import analyze_volume
+
+        volume = self.sagittal()
+        roles = self.roles
+        with self._lock:
+            loaded = [self._volumes[uid] for uid in roles.axials if uid in self._volumes]
+            lazy = [self.series[uid] for uid in roles.axials if uid not in self._volumes]
+        return analyze_volume(volume, level_shift=level_shift, segmenter=segmenter, progress=progress,
+                              cancel=cancel, axials=loaded, axial_headers=lazy)
+
+    def anatomy_volumes(self) -> list[Volume]:
+        """The study's other MR volumes in the analysed series' world: the safety anatomy's inputs."""
+        return [v for uid in self.roles.anatomy if (v := self.volume(uid)) is not None]
+
+    def build_anatomy(self, analysis, progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
+        from planner.anatomy import build_anatomy
+
+        return build_anatomy(analysis, self.anatomy_volumes(), progress=progress, cancel=cancel)
+
+    def axial_series(self, analysis) -> list[str]:
+        """The axial series whose slices pass through the L5-S1 disc, the one its displacement was measured on
+        first (judged by their headers: none is loaded for this)."""
+        from planner.disc_model import slices_cross
+
+        if analysis.axial is not None:
+            self.use_volume(analysis.axial)
+        centre = analysis.levels.level("L5-S1").center_lps
+        measured = analysis.axial.series_instance_uid if analysis.axial is not None else ""
+        through = [uid for uid in self.roles.axials if slices_cross(self.series[uid], centre)]
+        return sorted(through, key=lambda uid: uid != measured)
+
+    def study_ref(self, analysis):
+        """How a plan refers to this study: the sagittal series analysed and the axial one measured on."""
+        from planner.planning import study_ref
+
+        axials = self.axial_series(analysis)
+        others = [("axial", self.series[axials[0]])] if axials else []
+        return study_ref(self.series[self.roles.sagittal], others, self.study_path)
