@@ -71,7 +71,7 @@ def study_arguments(name: str) -> dict:
 
 def evaluate(name: str) -> dict:
     """Write the case's study, analyse it, compare with its truth."""
-    from planner.analysis import analyze_study_series
+    from planner.disc.analysis import analyze_study_series
     from planner.demo import write_demo_study
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +119,7 @@ def _fragment_reach_mm(seg, volume, truth_mask) -> float:
     endplates' margins there."""
     from dataclasses import replace
 
-    from planner.segmentation import distance_outside_mm
+    from planner.disc.segmentation import distance_outside_mm
 
     truth = seg.frame.sample(replace(volume, array=truth_mask.astype(np.float32))) >= 0.5
     n_mm = seg.frame.axis_mm(0)

@@ -32,8 +32,8 @@ def soak(seconds: float) -> dict:
 
     from bench.bench_gui import _app_window, _rss_bytes
     from bench.bench_us_decode import make_cine
-    from planner.dicom_header import read_header
-    from planner.loader import load_series
+    from planner.dicom.header import read_header
+    from planner.dicom.loader import load_series
 
     with tempfile.TemporaryDirectory() as tmp:
         app, window = _app_window(Path(tmp), "mr+us")

@@ -32,7 +32,7 @@ def _app_window(tmp: Path, layout: str):
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from planner.database import StudyDatabase
+    from planner.dicom.database import StudyDatabase
     from ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
@@ -48,7 +48,7 @@ def _app_window(tmp: Path, layout: str):
 def _mr_stack(folder: Path) -> list:
     import numpy as np
 
-    from planner.dicom_header import read_header
+    from planner.dicom.header import read_header
     from tests.conftest import make_mr_slice
 
     rng = np.random.default_rng(0)
@@ -62,8 +62,8 @@ def _mr_stack(folder: Path) -> list:
 
 
 def probe_scroll(tmp: Path) -> dict:
-    from planner.loader import load_series
-    from planner.mpr import View
+    from planner.dicom.loader import load_series
+    from planner.viewing.mpr import View
 
     headers = _mr_stack(tmp / "mr")
     app, window = _app_window(tmp, "1x3")
@@ -88,8 +88,8 @@ def probe_memory(tmp: Path) -> dict:
     import numpy as np
 
     from bench.bench_us_decode import make_cine
-    from planner.dicom_header import read_header
-    from planner.loader import load_series
+    from planner.dicom.header import read_header
+    from planner.dicom.loader import load_series
 
     headers = _mr_stack(tmp / "mr")
     cine_header = read_header(make_cine(tmp / "cine300.dcm"))

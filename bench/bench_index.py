@@ -8,8 +8,8 @@ from pathlib import Path
 import pydicom
 
 from bench.common import best_of, row
-from planner.database import StudyDatabase
-from planner.importer import import_paths
+from planner.dicom.database import StudyDatabase
+from planner.dicom.importer import import_paths
 
 
 def make_files(folder: Path, n: int = 2000) -> list[Path]:

@@ -9,7 +9,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from bench.common import best_of, row
-from planner.dicom_header import read_header
+from planner.dicom.header import read_header
 from planner.volume import load_volume
 
 

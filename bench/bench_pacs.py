@@ -95,7 +95,7 @@ def run_store(repeats: int = 3) -> dict:
 def run_export(repeats: int = 3) -> dict:
     from planner.demo import write_demo_study
     from planner.export.bundle import build_export, load_export_source
-    from planner.planning import plan_study
+    from planner.plan.planning import plan_study
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)

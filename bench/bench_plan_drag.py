@@ -36,9 +36,9 @@ def run() -> list[dict]:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from planner.database import StudyDatabase
+    from planner.dicom.database import StudyDatabase
     from planner.demo import write_demo_study
-    from planner.mpr import View
+    from planner.viewing.mpr import View
     from ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])

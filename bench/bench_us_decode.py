@@ -14,8 +14,8 @@ import pydicom
 from pydicom.pixels import iter_pixels
 
 from bench.common import best_of, row
-from planner.dicom_header import read_header
-from planner.ultrasound import UltrasoundClip
+from planner.dicom.header import read_header
+from planner.viewing.ultrasound import UltrasoundClip
 
 SOURCE_NOTE = "300 frames re-encapsulated from the SonoSite JPEG-baseline cine in ../shared"
 

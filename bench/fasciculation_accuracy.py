@@ -122,7 +122,7 @@ def _stored(frame: np.ndarray, store: dict) -> np.ndarray:
 
 def run_one(item) -> dict:
     from planner.fasciculation.analysis import CineFrames, analyse
-    from planner.us_calibration import UltrasoundRegion
+    from planner.viewing.us_calibration import UltrasoundRegion
 
     name, sc, store = item
     g = sc.geometry

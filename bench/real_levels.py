@@ -71,7 +71,7 @@ def load_study(study: str):
     """(volume, labels) of a shared study, the labels with 1 = L5 upwards whatever the source's convention
     (:mod:`bench.shared_labels`: VB1's start at S1)."""
     from bench.shared_labels import corrected
-    from planner.loader import load_series, read_path_series
+    from planner.dicom.loader import load_series, read_path_series
 
     series, _ = read_path_series(SHARED / study / "dicom" / "sag_t2")
     (headers,) = series.values()
@@ -100,8 +100,8 @@ def place_of(volume, labels, level) -> str:
 
 
 def analyse(study: str, segmenter) -> Row:
-    from planner.disc_model import DiscAnalysisError, analyze_volume
-    from planner.segmentation.masks import dice
+    from planner.disc.model import DiscAnalysisError, analyze_volume
+    from planner.disc.segmentation.masks import dice
 
     volume, labels = load_study(study)
     started = time.perf_counter()
@@ -179,8 +179,7 @@ def main(argv=None) -> int:
     parser.add_argument("--segmenter", default="learned", help="learned (default) or another installed segmenter")
     args = parser.parse_args(argv)
     studies = args.only or sorted(p.name for p in SHARED.iterdir() if (p / "vertebrae.npz").exists())
-    from planner import segmenters
-
+    from planner.disc import segmenters
     results = []
     if not args.skip_all:
         plugin = segmenters.load(args.segmenter)

@@ -7,7 +7,7 @@ analysed as it is and as a scanner with other settings would have shown it:
 3 mm and 4 mm slices (the mean of 3 or 4 neighbouring slices: the partial
 volume of thick slices), Gaussian noise of 3 % of the brightest signal (on
 the magnitude), and a smooth multiplicative field of +-30 %. For each, where
-:func:`planner.levels.find_levels` put L5-S1 against the study's labelled
+:func:`planner.disc.levels.find_levels` put L5-S1 against the study's labelled
 bodies: ``ok``, ``N high`` / ``N low`` (levels off; with or without a warning
 that the count is doubtful) or ``refused`` (a sentence, no guess), and the
 class and maximum displacement found there (no truth: how steady they are).
@@ -77,7 +77,7 @@ def levels_off(volume, labels, level) -> int:
 
 def evaluate(study: str, name: str) -> tuple[str, str]:
     """(where L5-S1 was put, the finding there: class and maximum displacement)."""
-    from planner.disc_model import DiscAnalysisError, analyze_volume
+    from planner.disc.model import DiscAnalysisError, analyze_volume
 
     volume, labels = _load(study)
     try:

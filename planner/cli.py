@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _import(args) -> int:
-    from planner.database import StudyDatabase
-    from planner.importer import import_paths
+    from planner.dicom.database import StudyDatabase
+    from planner.dicom.importer import import_paths
 
     db_path = args.db_sub or args.db
     with StudyDatabase(db_path) as db:
@@ -183,7 +183,7 @@ def _import(args) -> int:
 
 def _info(args) -> int:
     from planner.errors import DicomInputError
-    from planner.loader import load_series, read_path_series
+    from planner.dicom.loader import load_series, read_path_series
 
     series, rejected = read_path_series(args.path)
     if not series:
@@ -222,8 +222,8 @@ def _info(args) -> int:
 
 
 def _analyze(args) -> int:
-    from planner.analysis import analyze_study
-    from planner.finding_text import describe
+    from planner.disc.analysis import analyze_study
+    from planner.disc.finding_text import describe
 
     result = analyze_study(args.study, args.out, level_shift=args.level_shift, segmenter=args.segmenter)
     print(describe(result).sentence)  # the same words as the findings panel and the PDF
@@ -235,7 +235,7 @@ def _analyze(args) -> int:
 
 
 def _plan(args) -> int:
-    from planner.planning import default_author, plan_study
+    from planner.plan.planning import default_author, plan_study
 
     record = None
     if args.fasciculations:
@@ -383,8 +383,8 @@ def _pacs(args) -> int:
             print(f"{len(rows)} {args.level.lower()} match(es)")
         return 0
     from planner.app_paths import data_folder
-    from planner.database import StudyDatabase
-    from planner.importer import import_paths
+    from planner.dicom.database import StudyDatabase
+    from planner.dicom.importer import import_paths
 
     out = Path(args.out) if args.out else data_folder() / "incoming" / args.study_uid
     files = network.get(node, args.study_uid, out, series_instance_uid=args.series)

@@ -1,5 +1,5 @@
-"""The built-in classical disc segmenter (SimpleITK; see planner/segmentation/)."""
+"""The built-in classical disc segmenter (SimpleITK; see planner/disc/segmentation/)."""
 
-from planner.segmentation import segment_disc as segment
+from planner.disc.segmentation import segment_disc as segment
 
 __all__ = ["segment"]

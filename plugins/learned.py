@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from planner.levels import LevelError, find_levels
-from planner.segmentation import DiscSegmentation, SegmentationFailed, segment_disc
-from planner.segmentation.masks import dice
+from planner.disc.levels import LevelError, find_levels
+from planner.disc.segmentation import DiscSegmentation, SegmentationFailed, segment_disc
+from planner.disc.segmentation.masks import dice
 from planner.spine.disc import segment_from_parts
 from planner.spine.levels import find_spine_levels
 from planner.spine.model import SpineModel
@@ -106,8 +106,8 @@ _JUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _classical_disc(volume, l5s1, seed_lps) -> DiscSegmentation | None:
-    """The classical pipeline's disc (its disc chain, :func:`planner.levels.find_levels`, and endplate search,
-    :func:`planner.segmentation.segment_disc`) when its L5-S1 lies within ``SAME_JUNCTION_MM`` of the model's;
+    """The classical pipeline's disc (its disc chain, :func:`planner.disc.levels.find_levels`, and endplate search,
+    :func:`planner.disc.segmentation.segment_disc`) when its L5-S1 lies within ``SAME_JUNCTION_MM`` of the model's;
     None otherwise or when it fails."""
     if volume not in _JUNCTIONS:
         try:

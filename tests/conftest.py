@@ -173,7 +173,7 @@ def uncertain_demo_study(tmp_path_factory) -> Path:
     from planner.demo import write_demo_study
     from dataclasses import replace
 
-    from planner.loader import load_series, read_path_series
+    from planner.dicom.loader import load_series, read_path_series
 
     out = tmp_path_factory.mktemp("uncertain")
     write_demo_study(out, ultrasound=False)

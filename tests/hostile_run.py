@@ -53,9 +53,9 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     from planner.cli import main as cli
-    from planner.database import StudyDatabase
-    from planner.importer import import_paths
-    from planner.loader import load_series
+    from planner.dicom.database import StudyDatabase
+    from planner.dicom.importer import import_paths
+    from planner.dicom.loader import load_series
 
     corpus, work = Path(args.corpus), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

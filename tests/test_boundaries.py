@@ -24,6 +24,6 @@ def test_planner_never_imports_qt_vtk_or_ui():
 
 
 def test_import_planner_loads_no_qt():
-    code = "import sys, planner.cli, planner.importer, planner.loader, planner.demo; print([m for m in sys.modules if m.startswith(('PySide6', 'vtk'))])"
+    code = "import sys, planner.cli, planner.dicom.importer, planner.dicom.loader, planner.demo; print([m for m in sys.modules if m.startswith(('PySide6', 'vtk'))])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == "[]"

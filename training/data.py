@@ -67,7 +67,7 @@ def load_case(name: str, use_cache: bool = True) -> Case:
             return Case(name, source_of(name), data["image"], corrected(name, data["labels"]))
     from dataclasses import replace
 
-    from planner.loader import load_series, read_path_series
+    from planner.dicom.loader import load_series, read_path_series
 
     series, _ = read_path_series(SHARED / name / "dicom" / "sag_t2")
     (headers,) = series.values()

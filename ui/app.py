@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from planner.database import StudyDatabase, default_database_path
+from planner.dicom.database import StudyDatabase, default_database_path
 
 #: Demo series opened in each layout, in order (series descriptions of the demo study).
 DEMO_SERIES = {
@@ -126,7 +126,7 @@ def run_gui(
         if (window.context.disc is None or window._tasks) and waited_s < 120.0:
             QTimer.singleShot(200, lambda: suggest_when_analysed(waited_s + 0.2))
             return
-        from planner.planning import level_blocked
+        from planner.plan.planning import level_blocked
 
         blocked = level_blocked(window.context.disc) if window.context.disc is not None else ""
         if blocked:  # the interlock: no plan; the picture shows the labels and the banner asking for a decision

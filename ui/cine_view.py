@@ -1,8 +1,8 @@
 """Ultrasound viewer: cine playback at the recorded frame rate, calibrated depth ruler, measurements.
 
-Playback time comes from :class:`planner.cine.CinePlayer` (frames are skipped
+Playback time comes from :class:`planner.viewing.cine.CinePlayer` (frames are skipped
 rather than time stretched). Distances and angles are drawn in frame pixels and
-measured by :mod:`planner.measurements` with the clip's calibration regions; an
+measured by :mod:`planner.viewing.measurements` with the clip's calibration regions; an
 uncalibrated clip shows a "NOT CALIBRATED" badge and measures in pixels only.
 """
 
@@ -25,14 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from planner.cine import SPEEDS, CinePlayer
-from planner.display import to_display_uint8
+from planner.viewing.cine import SPEEDS, CinePlayer
+from planner.viewing.display import to_display_uint8
 from planner.errors import PlanLockedError, UncalibratedError
-from planner.measurements import evaluate
-from planner.plan import UltrasoundApproach
-from planner.ultrasound import UltrasoundClip
-from planner.us_approach import ultrasound_approach
-from planner.us_calibration import depth_ticks
+from planner.viewing.measurements import evaluate
+from planner.plan.model import UltrasoundApproach
+from planner.viewing.ultrasound import UltrasoundClip
+from planner.plan.us_approach import ultrasound_approach
+from planner.viewing.us_calibration import depth_ticks
 from ui.context import ViewerContext
 from ui.twitch_panel import TwitchTimeline, paint_twitch_overlay
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from planner.disc_model import DiscModel
+from planner.disc.model import DiscModel
 from planner.fasciculation.session import TwitchSession
-from planner.measurements import MeasurementSet
-from planner.mpr import MprState
+from planner.viewing.measurements import MeasurementSet
+from planner.viewing.mpr import MprState
 from planner.undo import Command, UndoStack
 
 TOOLS = ("crosshair", "window", "pan", "zoom", "rotate", "distance", "angle", "seed", "brush", "eraser", "us-needle")
@@ -77,7 +77,7 @@ class ViewerContext(QObject):
         self.disc_changed.emit()
 
     def set_plan(self, session) -> None:
-        """Show ``session`` (a :class:`~planner.plan_session.PlanSession`) in every view and the plan panel."""
+        """Show ``session`` (a :class:`~planner.plan.session.PlanSession`) in every view and the plan panel."""
         if self.plan is not None:
             self.plan.unsubscribe(self._plan_notified)
         self.plan = session

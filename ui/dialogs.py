@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QMessageBox
 
-from planner.importer import ImportReport
+from planner.dicom.importer import ImportReport
 
 
 def show_error(parent, message: str) -> None:

@@ -1,8 +1,8 @@
 """The L5-S1 findings panel: class, measurements, d(theta) plot, level shift and the correction tools.
 
-It observes the context's :class:`~planner.disc_model.DiscModel` and asks the
+It observes the context's :class:`~planner.disc.model.DiscModel` and asks the
 main window (signals) to run the analysis; the values all come from
-:class:`~planner.bulge.BulgeFinding`.
+:class:`~planner.disc.bulge.BulgeFinding`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from planner.display import DISPLACEMENT_COLOR_STOPS, displacement_color
-from planner.finding_text import describe
+from planner.viewing.display import DISPLACEMENT_COLOR_STOPS, displacement_color
+from planner.disc.finding_text import describe
 from ui.context import ViewerContext
 
 EDIT_TOOLS = {"seed": "Seed", "brush": "Brush", "eraser": "Eraser"}

@@ -10,7 +10,7 @@ Where things are:
 - the L5-S1 analysis (right dock, beside measurements): :class:`~ui.findings_widget.FindingsWidget`,
   run by :meth:`MainWindow.run_disc_analysis` (automatically when a sagittal MR series is opened);
 - the injection plan (right dock): :class:`~ui.plan_panel.PlanPanel` over the context's
-  :class:`~planner.plan_session.PlanSession`; :meth:`MainWindow.suggest_plan`,
+  :class:`~planner.plan.session.PlanSession`; :meth:`MainWindow.suggest_plan`,
   :meth:`MainWindow.open_plan`, :meth:`MainWindow.save_plan`, :meth:`MainWindow.offer_recovery`.
 
 The window's actions live in mixins by concern: :class:`~ui.window_browser.BrowserActions` (browser and
@@ -40,12 +40,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from planner.database import StudyDatabase
-from planner.display import PRESETS, WindowLevel, auto_window, window_preset
-from planner.loader import LoadedSeries, load_series
+from planner.dicom.database import StudyDatabase
+from planner.viewing.display import PRESETS, WindowLevel, auto_window, window_preset
+from planner.dicom.loader import LoadedSeries, load_series
 from planner.pacs.outbox import Outbox
-from planner.mpr import View, volume_center
-from planner.plan_session import PlanSession
+from planner.viewing.mpr import View, volume_center
+from planner.plan.session import PlanSession
 from ui import dialogs, gc_guard
 from ui.cine_view import CineView
 from ui.twitch_panel import TwitchPanel

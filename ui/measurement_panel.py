@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
-from planner.measurements import evaluate
+from planner.viewing.measurements import evaluate
 from ui.context import ViewerContext
 
 

@@ -1,6 +1,6 @@
 """The Plan panel: suggest a plan, see each needle's numbers and warnings live, approve, save.
 
-The panel only shows the context's :class:`~planner.plan_session.PlanSession`
+The panel only shows the context's :class:`~planner.plan.session.PlanSession`
 and asks the main window (signals) for work that takes time: suggesting a plan
 (safety anatomy + path search, in a worker), opening and saving files.
 """
@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
 )
 
 from planner.errors import PlanLockedError
-from planner.plan import INJECTATES, Needle
-from planner.suggest import STANDARD_NEEDLES_MM
-from planner.planning import level_blocked
+from planner.plan.model import INJECTATES, Needle
+from planner.plan.suggest import STANDARD_NEEDLES_MM
+from planner.plan.planning import level_blocked
 from ui.context import ViewerContext
 
 PROCEDURE_LABELS = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.disc_model import DiscModel, resegment_from_seed
-from planner.mpr import axial_looking_along, contains, volume_center
+from planner.disc.model import DiscModel, resegment_from_seed
+from planner.viewing.mpr import axial_looking_along, contains, volume_center
 from planner.study.session import StudySession
 from planner.volume import Volume
 from ui import dialogs

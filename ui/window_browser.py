@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QFileDialog, QTreeWidgetItem
 
-from planner.importer import ImportReport, import_paths
-from planner.thumbnails import series_thumbnail
+from planner.dicom.importer import ImportReport, import_paths
+from planner.dicom.thumbnails import series_thumbnail
 from ui import dialogs
 from ui.worker import Task
 

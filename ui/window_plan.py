@@ -8,13 +8,13 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from planner.errors import PlanFormatError, PlannerError
 from planner.export.bundle import ExportSource, export_to, make_export_source
-from planner.mpr import View, axial_looking_along
+from planner.viewing.mpr import View, axial_looking_along
 from planner.pacs import network
 from planner.pacs.outbox import Outbox
-from planner.plan import SIDED
-from planner.plan_session import PlanSession
-from planner.plan_store import load_plan, recovery_files
-from planner.planning import anatomy_and_suggestion, approval_blocked, default_author, draft_plan, level_blocked, plan_side
+from planner.plan.model import SIDED
+from planner.plan.session import PlanSession
+from planner.plan.store import load_plan, recovery_files
+from planner.plan.planning import anatomy_and_suggestion, approval_blocked, default_author, draft_plan, level_blocked, plan_side
 from ui import dialogs
 from ui.window_browser import patient_text, is_dicom
 from ui.worker import Task
@@ -109,7 +109,7 @@ class PlanActions:
         if (model is None or shown is None or model.volume.series_instance_uid != shown.volume.series_instance_uid
                 or plan.study.study_instance_uid != shown.loaded.headers[0].study_instance_uid):
             return None
-        from planner.plan_evidence import write_evidence
+        from planner.plan.evidence import write_evidence
 
         return write_evidence(plan_path, model, shown.loaded.headers)
 
@@ -142,7 +142,7 @@ class PlanActions:
             if on_done:
                 on_done(session)
             return
-        from planner.anatomy import build_anatomy
+        from planner.plan.anatomy import build_anatomy
 
         others = [self.secondary.volume] if self.secondary is not None else []
 

@@ -28,14 +28,14 @@ from pydicom.fileset import FileSet
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian
 
-from planner.dicom_header import InstanceHeader, read_dataset
+from planner.dicom.header import InstanceHeader, read_dataset
 from planner.errors import ExportError, PlannerError
 from planner.export.identity import SERIES_NUMBERS, SOFTWARE, ExportIdentity, copy_study_attributes
 from planner.export.key_images import KeyImage, render_key_images
 from planner.export.report_pdf import PatientInfo, ReportContent, encapsulated_pdf, plan_report_pdf
 from planner.export.sr import _person_name, build_plan_sr
-from planner.plan import Plan
-from planner.plan_evidence import source_changed
+from planner.plan.model import Plan
+from planner.plan.evidence import source_changed
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.volume import Volume
 
@@ -162,7 +162,7 @@ def build_export(source: ExportSource, progress: ProgressCallback | None = None,
     seg = None
     if source.disc_mask is not None and source.disc_mask.any():
         report(progress, 15, 100, "Building the disc segmentation (SEG)")
-        from planner.dicom_seg import build_segmentation
+        from planner.dicom.seg import build_segmentation
 
         seg = build_segmentation(source.volume, source.headers, {"L5-S1 disc": source.disc_mask},
                                  series_number=SERIES_NUMBERS["seg"], sources=mr)
@@ -271,7 +271,7 @@ def make_export_source(plan: Plan, volume: Volume, headers: list[InstanceHeader]
         us_header = next((h for h in instances(plan.ultrasound.series_instance_uid)
                           if h.sop_instance_uid == plan.ultrasound.sop_instance_uid), None)
         if us_header is not None:
-            from planner.ultrasound import UltrasoundClip
+            from planner.viewing.ultrasound import UltrasoundClip
 
             us_frame = UltrasoundClip(us_header).frame(plan.ultrasound.frame_number - 1)
     return ExportSource(plan, volume, list(headers), disc_mask, dict(metrics or {}), list(warnings), analysis,
@@ -326,12 +326,12 @@ def load_export_source(plan_path, db_path=None, progress: ProgressCallback | Non
     plan file's ``computed`` section when it is newer than the plan's last change;
     otherwise the analysis and the safety anatomy are recomputed (a few seconds).
     """
-    from planner.loader import load_series
-    from planner.plan import plan_from_dict
+    from planner.dicom.loader import load_series
+    from planner.plan.model import plan_from_dict
 
     from planner.errors import PlanFormatError
-    from planner.plan import validate_plan_dict
-    from planner.plan_store import read_json_file
+    from planner.plan.model import validate_plan_dict
+    from planner.plan.store import read_json_file
 
     path = Path(plan_path)
     try:
@@ -383,14 +383,14 @@ def load_export_source(plan_path, db_path=None, progress: ProgressCallback | Non
         us_header = next((h for hs in series.values() for h in hs
                           if h.sop_instance_uid == plan.ultrasound.sop_instance_uid), None)
         if us_header is not None:
-            from planner.ultrasound import UltrasoundClip
+            from planner.viewing.ultrasound import UltrasoundClip
 
             us_frame = UltrasoundClip(us_header).frame(plan.ultrasound.frame_number - 1)
     return ExportSource(plan, volume, headers, disc_mask, metrics, warnings, analysis, us_header, us_frame)
 
 
 def _find_study_series(plan_path: Path, plan: Plan, db_path) -> dict[str, list[InstanceHeader]]:
-    from planner.loader import read_path_series
+    from planner.dicom.loader import read_path_series
 
     study_path = Path(plan.study.study_path) if plan.study.study_path else None
     if study_path is not None and not study_path.is_absolute():
@@ -399,7 +399,7 @@ def _find_study_series(plan_path: Path, plan: Plan, db_path) -> dict[str, list[I
         series, _rejected = read_path_series(study_path)
         if plan.study.series_uid("sagittal") in series:
             return series
-    from planner.database import StudyDatabase
+    from planner.dicom.database import StudyDatabase
 
     try:
         with StudyDatabase(db_path) as db:
@@ -431,7 +431,7 @@ def _mask_from_seg(seg_file: Path, volume: Volume, label: str = "L5-S1 disc") ->
 def _recompute(plan: Plan, volume: Volume, series: dict) -> tuple[dict, list[str], np.ndarray]:
     """The analysis and safety numbers again, from the study session's series roles (as the CLI and the
     workstation chose them) at the level the plan was made at."""
-    from planner.planning import plan_metrics
+    from planner.plan.planning import plan_metrics
     from planner.study.session import StudySession
 
     session = StudySession(series)

@@ -106,7 +106,7 @@ TIPS = {name: local(f"SIP-10{n:02d}", f"{name.capitalize()} needle tip") for n, 
     ["quincke", "whitacre", "sprotte", "tuohy", "chiba", "other"], start=1)}
 STATUSES = {"draft": local("SIP-1101", "Draft"), "approved": local("SIP-1102", "Approved")}
 
-#: anatomy the safety distances are measured to, by the structure kind of planner.trajectory
+#: anatomy the safety distances are measured to, by the structure kind of planner.plan.trajectory
 STRUCTURE_SITES = {
     "dura": hd.sr.CodedConcept.from_code(codes.SCT.DuraMater),
     "iliac crest": hd.sr.CodedConcept.from_code(codes.SCT.IliacCrest),

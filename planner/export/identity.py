@@ -19,7 +19,7 @@ import json
 import pydicom
 from pydicom.uid import generate_uid
 
-from planner.plan import Plan, plan_to_dict
+from planner.plan.model import Plan, plan_to_dict
 
 SOFTWARE = "Spine Injection Planner"
 SOFTWARE_VERSION = "0.6"

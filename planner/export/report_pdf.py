@@ -25,8 +25,8 @@ from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate
 
 from planner.export.identity import SERIES_NUMBERS, SOFTWARE, SOFTWARE_VERSION, ExportIdentity, copy_study_attributes
 from planner.export.key_images import KeyImage, ultrasound_summary
-from planner.finding_text import describe
-from planner.plan import Plan
+from planner.disc.finding_text import describe
+from planner.plan.model import Plan
 
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
 
@@ -277,7 +277,7 @@ def level_sentence(plan: Plan) -> str:
 
 
 def _finding_table(finding: dict, analysis: dict | None, styles) -> Table:
-    """The finding's rows in the words of :func:`planner.finding_text.describe` (as the panel and the CLI say it)."""
+    """The finding's rows in the words of :func:`planner.disc.finding_text.describe` (as the panel and the CLI say it)."""
     values = {**finding, **(analysis or {})}  # the analysis has more than the plan's summary
     wording = describe(values)
     rows = [[label, text] for key, label, text in wording.rows if key not in ("side", "zone")]

@@ -30,7 +30,7 @@ from planner.errors import PlanFormatError
 from planner.export import codes as c
 from planner.fasciculation.analysis import CRITERION_PER_MIN
 from planner.export.identity import SERIES_NUMBERS, SOFTWARE, ExportIdentity, copy_study_attributes, dicom_date_time
-from planner.plan import Plan, plan_from_dict, plan_to_dict
+from planner.plan.model import Plan, plan_from_dict, plan_to_dict
 
 #: the tolerance within which the SR's coordinates must agree with its plan document
 GEOMETRY_TOLERANCE_MM = 0.01

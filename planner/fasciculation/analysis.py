@@ -23,7 +23,7 @@ from planner.errors import DicomInputError
 from planner.fasciculation.muscles import Muscle, muscle_from_text
 from planner.fasciculation.source import CineFrames, from_clip
 from planner.progress import CancelToken, ProgressCallback, check, report
-from planner.us_calibration import UltrasoundRegion
+from planner.viewing.us_calibration import UltrasoundRegion
 
 if TYPE_CHECKING:  # the tracking and detection (OpenCV, SciPy) load when a cine is analysed, not with the GUI
     from planner.fasciculation import events as ev

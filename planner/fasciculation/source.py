@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from planner.errors import DicomInputError
-from planner.us_calibration import UltrasoundRegion
+from planner.viewing.us_calibration import UltrasoundRegion
 
 
 class CineFrames:
@@ -43,7 +43,7 @@ class CineFrames:
 
 
 def from_clip(clip) -> CineFrames:
-    """The analysis input of an :class:`~planner.ultrasound.UltrasoundClip` (its largest calibrated 2D region)."""
+    """The analysis input of an :class:`~planner.viewing.ultrasound.UltrasoundClip` (its largest calibrated 2D region)."""
     spatial = [r for r in clip.regions if r.is_spatial]
     region = max(spatial, key=lambda r: (r.bounds_px[2] - r.bounds_px[0]) * (r.bounds_px[3] - r.bounds_px[1])) if spatial else None
     header = clip.header
@@ -64,8 +64,8 @@ def from_clip(clip) -> CineFrames:
 
 def open_cine(path: str | os.PathLike):
     """The one ultrasound cine at ``path`` (a file, or a folder or archive holding one)."""
-    from planner.loader import read_path_series
-    from planner.ultrasound import UltrasoundClip
+    from planner.dicom.loader import read_path_series
+    from planner.viewing.ultrasound import UltrasoundClip
 
     series, rejected = read_path_series(path)
     headers = [h for group in series.values() for h in group if h.is_image]

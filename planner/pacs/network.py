@@ -100,7 +100,7 @@ def load_nodes(path: str | os.PathLike | None = None) -> list[PacsNode]:
 
 
 def save_nodes(nodes: Sequence[PacsNode], path: str | os.PathLike | None = None) -> None:
-    from planner.plan_store import atomic_write_text
+    from planner.plan.store import atomic_write_text
 
     file = Path(path) if path else nodes_file()
     file.parent.mkdir(parents=True, exist_ok=True)

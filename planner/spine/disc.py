@@ -2,7 +2,7 @@
 
 The model gives the L5 and S1 bodies and the disc space between them on its
 1.5 mm sagittal grid. In the disc's own 0.5 mm frame
-(:class:`~planner.segmentation.DiscFrame`, centred on the model's disc and
+(:class:`~planner.disc.segmentation.DiscFrame`, centred on the model's disc and
 tilted along its normal):
 
 1. the endplate surfaces: per column, where the L5 body's probability crosses
@@ -11,11 +11,11 @@ tilted along its normal):
    shows (the model sees 1.5 mm pixels; the image has the series' own);
 2. the reference outline of Lumbar Disc Nomenclature 2.0: half-way between the
    two bodies' cross-sections just beyond their endplates
-   (:func:`planner.segmentation.endplates._between`), as the classical segmenter draws it,
+   (:func:`planner.disc.segmentation.endplates._between`), as the classical segmenter draws it,
    but from the model's bodies rather than rays stopped at the cortex;
 3. the disc within the outline between the surfaces, and disc material
    displaced beyond it grown as the classical segmenter grows it
-   (:func:`planner.segmentation.displaced._displaced`), with the model's bodies as the
+   (:func:`planner.disc.segmentation.displaced._displaced`), with the model's bodies as the
    bone it must not enter.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from planner.segmentation import (
+from planner.disc.segmentation import (
     STEP_MM,
     body_section,
     DiscFrame,
@@ -32,9 +32,9 @@ from planner.segmentation import (
     SegmentationFailed,
     distance_outside_mm,
 )
-from planner.segmentation.displaced import _displaced
-from planner.segmentation.endplates import _bodies_beside, _fill_surface
-from planner.segmentation.masks import _erode2d, _fill_holes_2d, _largest_component_2d, _morph, _smoothed
+from planner.disc.segmentation.displaced import _displaced
+from planner.disc.segmentation.endplates import _bodies_beside, _fill_surface
+from planner.disc.segmentation.masks import _erode2d, _fill_holes_2d, _largest_component_2d, _morph, _smoothed
 from planner.spine.anatomy import Part, SpineLabels, part_probability
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import BODY, DISC, L5
@@ -110,7 +110,7 @@ def _snap(image: np.ndarray, surface_index: np.ndarray, step: int) -> np.ndarray
 def _steepest_edge(image: np.ndarray, surface_index: np.ndarray, step: int) -> np.ndarray:
     """Each column's endplate moved, within 1.5 mm, onto the steepest change of signal between body and disc
     (where the disc's signal meets the cortex's or the marrow's: the surfaces the displaced-material rules of
-    :func:`planner.segmentation.displaced._displaced` were tuned on, the cortex sometimes inside)."""
+    :func:`planner.disc.segmentation.displaced._displaced` were tuned on, the cortex sometimes inside)."""
     reach = int(round(1.5 / STEP_MM))
     n = image.shape[0]
     gradient = np.gradient(image, axis=0) * step  # along the way from the disc into the body
@@ -182,7 +182,7 @@ def _image_beyond(image: np.ndarray, surface_mm: np.ndarray, sign: float, n_mm: 
 
 def _sharpened(model_section: np.ndarray, image_section: np.ndarray, covered, p_mm, l_mm, agree_mm: float = 2.5) -> np.ndarray:
     """The body's cross-section where the image shows its cortex (rays from the centre stopped at it,
-    :func:`planner.segmentation.body_section`) within ``agree_mm`` of the model's section (1.5 mm pixels,
+    :func:`planner.disc.segmentation.body_section`) within ``agree_mm`` of the model's section (1.5 mm pixels,
     its margin blurred by up to a pixel); the model's where the rays leaked or stopped short."""
     seen = body_section(image_section, covered, p_mm, l_mm)
     if not seen.any():
@@ -193,7 +193,7 @@ def _sharpened(model_section: np.ndarray, image_section: np.ndarray, covered, p_
 
 def _half_way(l5_section: np.ndarray, s1_section: np.ndarray, agree_mm: float = 3.0) -> np.ndarray:
     """The reference outline half-way between the L5 and S1 endplates' margins (their signed distances
-    averaged, as :func:`planner.segmentation.endplates._between` draws it); where they disagree by more than
+    averaged, as :func:`planner.disc.segmentation.endplates._between` draws it); where they disagree by more than
     ``agree_mm``, or when S1's section is under half L5's area, L5's margin (the L5 body is the model's surest
     part; the top of the sacrum is found by the local parts network and is sometimes patchy)."""
     distances = [distance_outside_mm(mask) for mask in (l5_section, s1_section)]

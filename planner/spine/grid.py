@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from planner.levels import sitk_image
+from planner.disc.levels import sitk_image
 from planner.volume import Volume
 
 #: SimpleITK direction (rows: x, y, z; columns: index axes column, row, lateral) of the grid

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.levels import Level, LevelError, LevelResult
+from planner.disc.levels import Level, LevelError, LevelResult
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.spine.anatomy import LUMBAR_BODIES, Part, SpineLabels, SpineNotFound, label_spine
 from planner.spine.grid import SagittalGrid
@@ -127,7 +127,7 @@ def find_spine_levels(
 ) -> LevelResult:
     """Find, name and check the lumbar levels of a sagittal series with the spine model.
 
-    Raises :class:`~planner.levels.LevelError` with a sentence when the field of
+    Raises :class:`~planner.disc.levels.LevelError` with a sentence when the field of
     view does not show what the count needs (L5, the sacrum) or the shift
     moves L5-S1 off the discs found.
     """

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from planner.dicom_header import InstanceHeader
+from planner.dicom.header import InstanceHeader
 from planner.geometry import orientation_label
 
 MIN_SAGITTAL_SLICES = 5

@@ -17,10 +17,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 
-from planner import segmenters
-from planner.dicom_header import InstanceHeader
+from planner.disc import segmenters
+from planner.dicom.header import InstanceHeader
 from planner.errors import AnalysisError, PlannerError
-from planner.loader import load_series, read_path_series
+from planner.dicom.loader import load_series, read_path_series
 from planner.progress import CancelToken, ProgressCallback
 from planner.study.roles import SeriesRoles, assign_roles, series_name
 from planner.volume import Volume
@@ -108,7 +108,7 @@ class StudySession:
                 progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
         """The L5-S1 analysis of the sagittal series, its displacement measured on the study's axial series
         through the disc. :class:`~planner.errors.DiscAnalysisError` says what was not found."""
-        from planner.disc_model import analyze_volume
+        from planner.disc.model import analyze_volume
 
         volume = self.sagittal()
         roles = self.roles
@@ -123,14 +123,14 @@ class StudySession:
         return [v for uid in self.roles.anatomy if (v := self.volume(uid)) is not None]
 
     def build_anatomy(self, analysis, progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
-        from planner.anatomy import build_anatomy
+        from planner.plan.anatomy import build_anatomy
 
         return build_anatomy(analysis, self.anatomy_volumes(), progress=progress, cancel=cancel)
 
     def axial_series(self, analysis) -> list[str]:
         """The axial series whose slices pass through the L5-S1 disc, the one its displacement was measured on
         first (judged by their headers: none is loaded for this)."""
-        from planner.disc_model import slices_cross
+        from planner.disc.model import slices_cross
 
         if analysis.axial is not None:
             self.use_volume(analysis.axial)
@@ -141,7 +141,7 @@ class StudySession:
 
     def study_ref(self, analysis):
         """How a plan refers to this study: the sagittal series analysed and the axial one measured on."""
-        from planner.planning import study_ref
+        from planner.plan.planning import study_ref
 
         axials = self.axial_series(analysis)
         others = [("axial", self.series[axials[0]])] if axials else []

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 
 from planner.export.bundle import ExportSource, load_export_source
-from planner.loader import read_path_series
-from planner.plan import UltrasoundApproach
-from planner.plan_document import PlanDocument
-from planner.ultrasound import UltrasoundClip
+from planner.dicom.loader import read_path_series
+from planner.plan.model import UltrasoundApproach
+from planner.plan.document import PlanDocument
+from planner.viewing.ultrasound import UltrasoundClip
 
 
 @pytest.fixture(scope="module")
 def planned(demo_study, tmp_path_factory) -> Path:
     """``main.py plan`` on the demo study: plan.json, analysis.json and the disc SEG in one folder."""
-    from planner.planning import plan_study
+    from planner.plan.planning import plan_study
 
     out = tmp_path_factory.mktemp("planned")
     plan_study(demo_study, "transforaminal-s1", None, out, author="Kim^Lee")

@@ -12,7 +12,7 @@ import pytest
 
 from planner.demo import write_demo_study
 from planner.demo.phantom import Finding
-from planner.loader import load_series, read_path_series
+from planner.dicom.loader import load_series, read_path_series
 
 PHANTOMS = {
     "protrusion-left": Finding("protrusion", "left", 5.0, 14.0),
@@ -137,8 +137,7 @@ def test_level_shift_option_is_reported(demo_study, tmp_path):
 
 
 def test_segmenters_are_entry_point_plugins():
-    from planner import segmenters
-
+    from planner.disc import segmenters
     assert "classical" in segmenters.available()
     with pytest.raises(segmenters.SegmenterNotFound, match="no segmenter 'onnx'"):
         segmenters.load("onnx")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from planner.bulge import analyse_bulge
-from planner.segmentation import DiscFrame, DiscSegmentation
+from planner.disc.bulge import analyse_bulge
+from planner.disc.segmentation import DiscFrame, DiscSegmentation
 
 DISC, SOFT, DARK, CSF = 400.0, 200.0, 150.0, 900.0
 OUTLINE_DEPTH_MM = 15.0  # the outline's posterior margin at the midline
@@ -161,7 +161,7 @@ def test_separate_pieces_are_described_by_the_farthest_and_make_the_side_bilater
 def test_a_bulge_deeper_than_bulges_reach_is_warned_of():
     """Disc signal 6 mm deep all around the posterior half: a bulge by its arc, but one no disc makes (grey
     tissue taken for disc, on real studies): said in a warning."""
-    from planner.segmentation import distance_outside_mm
+    from planner.disc.segmentation import distance_outside_mm
 
     seg = _two_pieces(None, None)
     n_mm, p_mm = seg.frame.axis_mm(0), seg.frame.axis_mm(1)

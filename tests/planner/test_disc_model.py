@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.disc_model import LABELS, DiscAnalysisError, DiscModel, analyze_volume, resegment_from_seed
-from planner.loader import load_series, read_path_series
+from planner.disc.model import LABELS, DiscAnalysisError, DiscModel, analyze_volume, resegment_from_seed
+from planner.dicom.loader import load_series, read_path_series
 from planner.progress import CancelToken
 from planner.undo import UndoStack
 from planner.errors import OperationCancelled
@@ -126,8 +126,8 @@ def test_displacement_map_is_largest_on_the_protrusion_side(model):
 
 
 def test_endplate_outline_runs_half_way_between_the_two_bodies_unless_one_leaked():
-    from planner.segmentation import STEP_MM
-    from planner.segmentation.endplates import _between
+    from planner.disc.segmentation import STEP_MM
+    from planner.disc.segmentation.endplates import _between
 
     rows, cols = np.indices((160, 160)) * STEP_MM
     def disc(centre_row_mm, radius_mm):
@@ -147,8 +147,8 @@ def test_endplate_outline_runs_half_way_between_the_two_bodies_unless_one_leaked
 
 
 def test_migration_is_counted_in_the_canal_not_in_the_foramen():
-    from planner.segmentation import STEP_MM
-    from planner.segmentation.displaced import _in_the_canal
+    from planner.disc.segmentation import STEP_MM
+    from planner.disc.segmentation.displaced import _in_the_canal
 
     outline = np.zeros((80, 120), bool)
     outline[10:60, 20:100] = True  # midline at column 59.5
@@ -165,7 +165,7 @@ def test_axial_series_draws_the_endplate_outline_sharp(demo_study, sagittal):
     own slices just beyond each endplate see them sharp: the outline lies within 1 mm of the phantom's
     endplate margin in every direction (0.5 mm on average), and not inside it laterally."""
     from planner.demo.phantom import SpinePhantom
-    from planner.segmentation import STEP_MM
+    from planner.disc.segmentation import STEP_MM
 
     series, _ = read_path_series(demo_study / "MR" / "AX_T2_L5S1")
     axial = load_series(next(iter(series.values()))).volumes[0]
@@ -194,7 +194,7 @@ def test_axial_series_draws_the_endplate_outline_sharp(demo_study, sagittal):
 
 def test_axial_series_not_loaded_yet_are_loaded_only_when_they_cross_the_disc(demo_study, sagittal, monkeypatch):
     """``axial_headers``: the study's axial blocks by their headers; only the L5-S1 block is loaded and measured on."""
-    import planner.disc_model as disc_model
+    import planner.disc.model as disc_model
 
     blocks = {}
     for name in ("AX_T2_L4L5", "AX_T2_L5S1"):
@@ -209,8 +209,8 @@ def test_axial_series_not_loaded_yet_are_loaded_only_when_they_cross_the_disc(de
 
 
 def test_an_axial_stack_with_gaps_between_its_slices_passes_through_a_point_in_a_gap(tmp_path):
-    from planner.dicom_header import read_header
-    from planner.disc_model import slices_cross
+    from planner.dicom.header import read_header
+    from planner.disc.model import slices_cross
     from tests.conftest import make_stack
 
     # 8 x 6 pixels of 0.5 mm (4 x 3 mm), slices 5 mm apart at z = 0, 5, 10

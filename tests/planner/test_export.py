@@ -16,8 +16,8 @@ import pytest
 from planner.errors import ExportError, PlanFormatError
 from planner.export.bundle import build_export, load_export_source, write_export_folder
 from planner.export.sr import is_plan_sr, plan_from_sr, sr_geometry
-from planner.plan import plan_to_dict
-from planner.plan_document import PlanDocument
+from planner.plan.model import plan_to_dict
+from planner.plan.document import PlanDocument
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -177,8 +177,8 @@ def test_cli_export_writes_a_dicomdir_folder_the_importer_reads(planned, tmp_pat
 
     fileset = FileSet(pydicom.dcmread(out / "DICOMDIR"))
     assert sorted({i.Modality for i in fileset}) == ["DOC", "KO", "OT", "SEG", "SR"]
-    from planner.database import StudyDatabase
-    from planner.importer import import_paths
+    from planner.dicom.database import StudyDatabase
+    from planner.dicom.importer import import_paths
 
     with StudyDatabase(tmp_path / "db.sqlite") as db:
         report = import_paths([str(out / "DICOMDIR")], db)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from planner.finding_text import describe
+from planner.disc.finding_text import describe
 from tests.conftest import ROOT
 
 PROTRUSION = {

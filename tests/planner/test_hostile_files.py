@@ -63,8 +63,8 @@ def test_explicit_vr_big_endian_without_file_meta_loads_with_the_right_pixels(tm
     import numpy as np
     import pydicom
 
-    from planner.dicom_header import read_header
-    from planner.loader import load_series
+    from planner.dicom.header import read_header
+    from planner.dicom.loader import load_series
     from tests.hostile import big_endian_without_meta
 
     sample = require_shared(SAMPLES) / "mr" / "dbdicom__1-011.dcm"
@@ -87,7 +87,7 @@ def test_no_rejection_quotes_the_patients_name_or_id(tmp_path, capsys):
     import pydicom
 
     from planner.cli import main as cli
-    from planner.database import StudyDatabase
+    from planner.dicom.database import StudyDatabase
     from tests.hostile import MUTATIONS
 
     secrets = ("SECRET^PATIENTNAME", "IDSECRET4242")

@@ -7,9 +7,9 @@ import zipfile
 
 import pytest
 
-from planner.database import StudyDatabase
+from planner.dicom.database import StudyDatabase
 from planner.errors import DicomInputError
-from planner.importer import import_paths
+from planner.dicom.importer import import_paths
 from planner.progress import CancelToken
 from tests.conftest import SAMPLES, make_stack, require_shared
 
@@ -57,7 +57,7 @@ def test_dicomdir_finds_its_file_set(tmp_path):
     report = import_paths([SAMPLES / "other" / "pydicom__dicomdirtests" / "DICOMDIR"], db)
     assert not report.rejected
     assert sum(s.n_instances for s in report.series) == 31
-    from planner.dicom_header import read_header
+    from planner.dicom.header import read_header
 
     files = [p for p in (SAMPLES / "other" / "pydicom__dicomdirtests").rglob("*") if p.is_file() and p.name != "DICOMDIR"]
     assert len(db.studies()) == len({read_header(p).study_instance_uid for p in files})

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from planner.plan import plan_from_dict
+from planner.plan.model import plan_from_dict
 
 
 def _plan(study, out, *extra):
@@ -59,7 +59,7 @@ def test_a_level_shift_is_the_authors_decision(uncertain_demo_study, tmp_path):
 
 def test_the_sr_and_report_record_the_level_confirmation():
     from planner.export.report_pdf import level_sentence
-    from planner.plan import LevelCheck, Plan, StudyRef
+    from planner.plan.model import LevelCheck, Plan, StudyRef
 
     plan = Plan(
         StudyRef("1.2.3"), "interlaminar-l5s1", "midline", "dr a",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.levels import find_disc_chain, midsagittal
-from planner.loader import load_series, read_path_series
+from planner.disc.levels import find_disc_chain, midsagittal
+from planner.dicom.loader import load_series, read_path_series
 from bench.shared_labels import S1, corrected
 from tests.conftest import LUMBAR, require_shared
 
@@ -105,7 +105,7 @@ BAND_NOT_MET = {
 def test_l5_s1_disc_mask_is_a_band_under_the_l5_body(case):
     """On real thin, dark discs the endplate search once wandered into the blurred lateral margins
     (columns 12-15 mm tall beside 2 mm ones) and displaced material grew into the psoas and the roots."""
-    from planner.disc_model import analyze_volume
+    from planner.disc.model import analyze_volume
 
     volume, _ = _study(case)
     labels = _labels(case)
@@ -130,7 +130,7 @@ def test_the_classical_count_always_asks_for_confirmation(case):
     """The classical disc chain counted VB1 one level low on all five studies (its tests read VB1's label 1,
     S1, as L5): its count is never "high", so nothing is planned on it unless a person confirms or shifts it.
     Where L5-S1 really is: tests/planner/test_real_levels.py (the learned finder)."""
-    from planner.levels import find_levels
+    from planner.disc.levels import find_levels
 
     volume, _ = _study(case)
     result = find_levels(volume)
@@ -140,7 +140,7 @@ def test_the_classical_count_always_asks_for_confirmation(case):
 
 @pytest.mark.shared
 def test_level_shift_moves_every_label_by_one():
-    from planner.levels import find_levels
+    from planner.disc.levels import find_levels
 
     volume, _ = _study("vb1-03")
     plain, shifted = find_levels(volume), find_levels(volume, level_shift=1)

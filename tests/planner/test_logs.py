@@ -7,8 +7,6 @@ import logging
 import pytest
 
 from planner import logs
-
-
 @pytest.fixture
 def log_file(tmp_path):
     logs.reset_logging()
@@ -33,7 +31,6 @@ def test_patient_names_and_ids_are_kept_out_of_the_log(log_file):
 
 def test_an_unexpected_error_in_the_cli_is_one_sentence_and_its_traceback_is_in_the_log(log_file, monkeypatch, capsys):
     from planner import cli
-
     def broken(_args):
         raise ZeroDivisionError("a bug")
 
@@ -48,7 +45,6 @@ def test_every_planner_error_is_one_family():
     import inspect
 
     from planner import errors
-
     classes = [c for _name, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, Exception)]
     assert len(classes) > 25
     assert all(issubclass(c, errors.PlannerError) for c in classes), [c for c in classes if not issubclass(c, errors.PlannerError)]

@@ -14,7 +14,7 @@ from planner.export.bundle import build_export
 from planner.export.sr import plan_from_sr
 from planner.pacs.network import PacsNode, echo, find, get, store
 from planner.pacs.outbox import Outbox
-from planner.plan import plan_to_dict
+from planner.plan.model import plan_to_dict
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,8 @@ def test_find_and_get_a_study_then_open_the_plan_from_it(orthanc, bundle, approv
     files = get(orthanc.node, studies[0].StudyInstanceUID, tmp_path / "got", progress=lambda d, t, s: progress.append(d))
     assert len(files) == len(mr_files) + len(bundle.datasets)
     assert progress and progress[-1] == len(files)
-    from planner.database import StudyDatabase
-    from planner.importer import import_paths
+    from planner.dicom.database import StudyDatabase
+    from planner.dicom.importer import import_paths
 
     with StudyDatabase(tmp_path / "db.sqlite") as db:
         report = import_paths([str(tmp_path / "got")], db)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.dicom_header import read_header
-from planner.pixels import FrameSource
+from planner.dicom.header import read_header
+from planner.dicom.pixels import FrameSource
 from tests.conftest import make_mr_slice
 
 

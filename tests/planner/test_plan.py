@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from planner.errors import PlanFormatError, PlanLockedError
-from planner.plan import (
+from planner.plan.model import (
     Injectate,
     Needle,
     Plan,
@@ -26,8 +26,8 @@ from planner.plan import (
     plan_schema,
     plan_to_dict,
 )
-from planner.plan_document import PlanDocument
-from planner.plan_store import Autosaver, load_plan, recovery_files, save_plan
+from planner.plan.document import PlanDocument
+from planner.plan.store import Autosaver, load_plan, recovery_files, save_plan
 
 
 def make_plan(**changes) -> Plan:
@@ -159,7 +159,7 @@ def test_the_plan_side_is_the_herniations_or_the_one_s1_root_it_reaches():
     """A bilateral finding (displaced material at both margins) plans on the side of the one root it reaches."""
     from types import SimpleNamespace
 
-    from planner.planning import plan_side
+    from planner.plan.planning import plan_side
 
     def finding(side, left=False, right=False):
         return SimpleNamespace(side=side, s1_root_contact={"left": left, "right": right})
@@ -263,8 +263,8 @@ def test_kill_9_mid_edit_loses_at_most_the_last_5_seconds(tmp_path):
         import sys, time
         sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
         from tests.planner.test_plan import make_plan
-        from planner.plan_document import PlanDocument
-        from planner.plan_store import Autosaver
+        from planner.plan.document import PlanDocument
+        from planner.plan.store import Autosaver
         document = PlanDocument(make_plan())
         saver = Autosaver(lambda: document.plan, folder={str(tmp_path)!r}, delay_s=5.0)
         document.subscribe(saver.changed)

@@ -9,14 +9,14 @@ import numpy as np
 import pydicom
 import pytest
 
-from planner.anatomy import build_anatomy
-from planner.disc_model import DiscModel, analyze_volume
+from planner.plan.anatomy import build_anatomy
+from planner.disc.model import DiscModel, analyze_volume
 from planner.errors import ExportError
 from planner.geometry import ijk_to_lps
 from planner.export.bundle import load_export_source
-from planner.loader import load_series, read_path_series
-from planner.plan_evidence import seg_file_name, source_changed, source_fingerprint, write_evidence
-from planner.plan_session import PlanSession
+from planner.dicom.loader import load_series, read_path_series
+from planner.plan.evidence import seg_file_name, source_changed, source_fingerprint, write_evidence
+from planner.plan.session import PlanSession
 from planner.undo import UndoStack
 
 
@@ -30,7 +30,7 @@ def study_copy(demo_study, tmp_path_factory):
 
 def _corrected_save(study, out):
     """main.py plan, then the workstation's edit and save: brush the disc mask, save with the evidence."""
-    from planner.planning import plan_study
+    from planner.plan.planning import plan_study
 
     plan_study(study, "transforaminal-s1", None, out, author="Kim^Lee")
     plan_path = out / "plan.json"

@@ -8,8 +8,8 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from planner import dicom_pixel_data
-from planner.dicom_header import read_header
+from planner.dicom import pixel_data as dicom_pixel_data
+from planner.dicom.header import read_header
 from planner.errors import (
     DecodeError,
     DicomInputError,
@@ -22,7 +22,7 @@ from planner.errors import (
     TruncatedFileError,
     UnsupportedTransferSyntaxError,
 )
-from planner.pixels import FrameSource
+from planner.dicom.pixels import FrameSource
 from tests.conftest import make_mr_slice
 
 

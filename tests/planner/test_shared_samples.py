@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from planner.dicom_header import read_header
+from planner.dicom.header import read_header
 from planner.errors import DicomInputError
-from planner.loader import load_series
+from planner.dicom.loader import load_series
 from tests.conftest import SAMPLES, require_shared
 
 ENTRIES = json.loads((SAMPLES / "expected.json").read_text()) if (SAMPLES / "expected.json").exists() else [None]

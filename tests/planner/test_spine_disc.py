@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from planner.spine.disc import _snap
-from planner.segmentation import STEP_MM
-from planner.segmentation.masks import dice
+from planner.disc.segmentation import STEP_MM
+from planner.disc.segmentation.masks import dice
 
 
 def _column(disc: float, cortex: float, marrow: float) -> np.ndarray:
@@ -50,7 +50,7 @@ def test_columns_the_model_did_not_reach_stay_undefined():
 
 
 def _sagittal(folder):
-    from planner.loader import load_series, read_path_series
+    from planner.dicom.loader import load_series, read_path_series
 
     series, _ = read_path_series(folder)
     (headers,) = series.values()
@@ -60,8 +60,8 @@ def _sagittal(folder):
 def test_where_the_classical_disc_agrees_its_sharper_margins_are_used(demo_study):
     """On the demo phantom the classical pipeline finds L5-S1 at the model's junction and a disc the model's
     overlaps: the learned segmenter returns the classical disc (traced on the image's 0.5 mm frame)."""
-    from planner.levels import find_levels
-    from planner.segmentation import segment_disc
+    from planner.disc.levels import find_levels
+    from planner.disc.segmentation import segment_disc
     from plugins.learned import AGREE_DICE, SEGMENTER
     from planner.spine.disc import segment_from_parts
 

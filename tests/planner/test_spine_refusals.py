@@ -7,14 +7,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from planner.levels import LevelError
+from planner.disc.levels import LevelError
 from planner.spine.levels import find_spine_levels
 from planner.volume import Volume
 from tests.conftest import LUMBAR, require_shared
 
 
 def _study(case: str):
-    from planner.loader import load_series, read_path_series
+    from planner.dicom.loader import load_series, read_path_series
 
     folder = require_shared(LUMBAR) / case
     series, _ = read_path_series(folder / "dicom" / "sag_t2")

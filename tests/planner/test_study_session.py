@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from planner.dicom_header import read_header
+from planner.dicom.header import read_header
 from planner.errors import AnalysisError
-from planner.planning import other_mr_volumes
-from planner.analysis import analyze_study_series
+from planner.plan.planning import other_mr_volumes
+from planner.disc.analysis import analyze_study_series
 from planner.study.roles import assign_roles
 from planner.study.session import StudySession
 from tests.conftest import make_stack

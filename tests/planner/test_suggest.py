@@ -14,14 +14,14 @@ import sys
 import numpy as np
 import pytest
 
-from planner.anatomy import build_anatomy
-from planner.analysis import analyze_study_series
+from planner.plan.anatomy import build_anatomy
+from planner.disc.analysis import analyze_study_series
 from planner.demo import write_demo_study
 from planner.demo.phantom import Finding, SpinePhantom
-from planner.plan import plan_from_dict
-from planner.planning import other_mr_volumes
-from planner.suggest import NoSafePathError, suggest_trajectory
-from planner.trajectory import path_points
+from planner.plan.model import plan_from_dict
+from planner.plan.planning import other_mr_volumes
+from planner.plan.suggest import NoSafePathError, suggest_trajectory
+from planner.plan.trajectory import path_points
 
 PHANTOMS = {
     "protrusion-left": (Finding("protrusion", "left", 5.0, 14.0), False),
@@ -157,8 +157,8 @@ def test_a_target_outside_what_its_procedure_names_blocks_approve(planned):
     transforaminal one away from the foramen: error-level warnings, and Approve waits for them."""
     import dataclasses
 
-    from planner.planning import approval_blocked
-    from planner.suggest import metrics_for
+    from planner.plan.planning import approval_blocked
+    from planner.plan.suggest import metrics_for
 
     _name, _truth, anatomy, _phantom = planned
     intradiscal = suggest_trajectory(anatomy, "intradiscal-l5s1", "left")
@@ -187,7 +187,7 @@ def test_a_target_outside_what_its_procedure_names_blocks_approve(planned):
 def test_a_path_at_the_edge_of_the_imaged_volume_is_warned(planned):
     import dataclasses
 
-    from planner.suggest import metrics_for
+    from planner.plan.suggest import metrics_for
 
     _name, _truth, anatomy, _phantom = planned
     t = suggest_trajectory(anatomy, "transforaminal-s1", "left").trajectory
@@ -200,7 +200,7 @@ def test_a_path_at_the_edge_of_the_imaged_volume_is_warned(planned):
 
 
 def _plan_with(trajectory, procedure):
-    from planner.plan import Plan, StudyRef
+    from planner.plan.model import Plan, StudyRef
 
     return Plan(study=StudyRef("1.2.3", "1.2.3.4"), procedure=procedure, side="left",
                 trajectories=(trajectory,), author="Test")

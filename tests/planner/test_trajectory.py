@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from planner.plan import Needle
-from planner.trajectory import Structure, trajectory_metrics
+from planner.plan.model import Needle
+from planner.plan.trajectory import Structure, trajectory_metrics
 
 
 def sphere(centre, radius, spacing=(1.0, 1.0, 1.0), size=(120, 140, 120), origin=(-60.0, -20.0, -60.0)):

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from planner.dicom_header import read_header
+from planner.dicom.header import read_header
 from planner.errors import UncalibratedError
-from planner.ultrasound import UltrasoundClip
-from planner.us_calibration import UltrasoundRegion, distance_mm, spatial_region_at
+from planner.viewing.ultrasound import UltrasoundClip
+from planner.viewing.us_calibration import UltrasoundRegion, distance_mm, spatial_region_at
 from tests.conftest import SAMPLES, require_shared
 
 

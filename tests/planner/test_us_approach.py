@@ -5,8 +5,8 @@ import math
 import pytest
 
 from planner.errors import UncalibratedError
-from planner.us_approach import ultrasound_approach
-from planner.us_calibration import UltrasoundRegion
+from planner.plan.us_approach import ultrasound_approach
+from planner.viewing.us_calibration import UltrasoundRegion
 
 
 def region(delta_cm=(0.01, 0.02), bounds=(100, 50, 499, 449)):
@@ -78,7 +78,7 @@ def test_a_curved_probes_reference_above_the_image_keeps_depths_from_the_skin():
 
 
 def test_the_depth_ruler_starts_at_the_face_and_counts_in_round_centimetres():
-    from planner.us_calibration import depth_ticks
+    from planner.viewing.us_calibration import depth_ticks
 
     linear = UltrasoundRegion(1, 1, (100, 50, 499, 449), "cm", "cm", 0.01, 0.02, (200, 0), (0.0, 0.0))
     first, last, ticks = depth_ticks(linear, screen_px_per_pixel=2.0)  # 1 cm = 50 rows = 100 px
@@ -92,7 +92,7 @@ def test_the_depth_ruler_starts_at_the_face_and_counts_in_round_centimetres():
 def test_vendor_regions_put_the_face_where_their_reference_pixels_say():
     import pydicom
 
-    from planner.us_calibration import regions_from_dataset
+    from planner.viewing.us_calibration import regions_from_dataset
     from tests.conftest import SAMPLES, require_shared
 
     folder = require_shared(SAMPLES) / "ultrasound"

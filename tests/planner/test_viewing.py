@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner import mpr
-from planner.cine import CinePlayer
-from planner.display import PRESETS, WindowLevel, window_preset
-from planner.measurements import Measurement, MeasurementSet, evaluate
-from planner.mpr import MprState, View
-from planner.thumbnails import series_thumbnail
+from planner.viewing import mpr
+from planner.viewing.cine import CinePlayer
+from planner.viewing.display import PRESETS, WindowLevel, window_preset
+from planner.viewing.measurements import Measurement, MeasurementSet, evaluate
+from planner.viewing.mpr import MprState, View
+from planner.dicom.thumbnails import series_thumbnail
 from planner.undo import Command, UndoStack
-from planner.us_calibration import UltrasoundRegion
+from planner.viewing.us_calibration import UltrasoundRegion
 from planner.volume import Volume
 
 
@@ -178,7 +178,7 @@ def test_window_presets_and_shared_window_level():
 
 
 def test_series_thumbnail_is_small_and_shows_the_image(demo_study):
-    from planner.loader import read_path_series
+    from planner.dicom.loader import read_path_series
 
     series, _ = read_path_series(demo_study / "MR" / "SAG_T2")
     (headers,) = series.values()

@@ -7,7 +7,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "xcb" if os.environ.get("DISPLAY") else
 import pytest  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from planner.database import StudyDatabase  # noqa: E402
+from planner.dicom.database import StudyDatabase  # noqa: E402
 
 
 @pytest.fixture

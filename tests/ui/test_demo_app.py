@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from planner.database import StudyDatabase
+from planner.dicom.database import StudyDatabase
 from tests.conftest import ROOT
 
 

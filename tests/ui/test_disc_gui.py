@@ -9,7 +9,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
-from planner.mpr import View
+from planner.viewing.mpr import View
 from tests.conftest import make_stack
 from tests.ui.test_workstation import _import_and_open, _pixels
 

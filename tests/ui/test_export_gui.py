@@ -8,7 +8,7 @@ from pathlib import Path
 import pydicom
 
 from planner.pacs.network import save_nodes, store
-from planner.plan import plan_to_dict
+from planner.plan.model import plan_to_dict
 from tests.ui.test_plan_gui import planned_window  # noqa: F401 - the fixture
 
 

@@ -11,9 +11,9 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from planner.mpr import View
-from planner.plan import Plan, StudyRef, plan_to_dict
-from planner.plan_store import recovery_files
+from planner.viewing.mpr import View
+from planner.plan.model import Plan, StudyRef, plan_to_dict
+from planner.plan.store import recovery_files
 from tests.ui.test_disc_gui import _analysed
 from tests.ui.test_workstation import _import_and_open
 

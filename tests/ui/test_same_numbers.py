@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from planner.planning import plan_metrics, plan_study
+from planner.plan.planning import plan_metrics, plan_study
 from tests.conftest import SHARED, require_shared
 from tests.ui.test_workstation import _import_and_open
 

@@ -60,8 +60,8 @@ def test_analyse_twitches_marks_the_known_events_and_compares_with_the_control(m
     assert "consistent with S1 root irritation" in text and "criterion: ≥ 2 in 60 s" in text
 
     # recorded in the plan shown (undoable), as the SR and the PDF export it
-    from planner.plan import Plan, StudyRef
-    from planner.plan_session import PlanSession
+    from planner.plan.model import Plan, StudyRef
+    from planner.plan.session import PlanSession
 
     assert not panel.plan_button.isEnabled()  # no plan yet
     plan = Plan(StudyRef("1.2.3"), "transforaminal-s1", "left", "Kim^Lee")

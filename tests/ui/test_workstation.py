@@ -8,8 +8,8 @@ from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from planner.database import StudyDatabase
-from planner.mpr import View
+from planner.dicom.database import StudyDatabase
+from planner.viewing.mpr import View
 from tests.conftest import SAMPLES, make_stack, require_shared
 
 
@@ -114,7 +114,7 @@ def test_distance_across_n_voxels_reads_n_times_the_spacing(make_window, qtbot, 
     qtbot.mousePress(view, Qt.LeftButton, pos=QPoint(round(x0), round(y0)))
     qtbot.mouseRelease(view, Qt.LeftButton, pos=QPoint(round(x1), round(y1)))
     (measurement,) = list(window.context.measurements)
-    from planner.measurements import evaluate
+    from planner.viewing.measurements import evaluate
 
     value = evaluate(measurement)
     assert value.unit == "mm"
@@ -169,7 +169,7 @@ def test_calibrated_ultrasound_distance_uses_physical_delta(make_window, qtbot, 
     qtbot.mousePress(cine.canvas, Qt.LeftButton, pos=a.toPoint())
     qtbot.mouseRelease(cine.canvas, Qt.LeftButton, pos=b.toPoint())
     (m,) = list(window.context.measurements)
-    from planner.measurements import evaluate
+    from planner.viewing.measurements import evaluate
 
     value = evaluate(m, cine.clip.regions)
     (x0, y0), (x1, y1) = m.points
@@ -195,7 +195,7 @@ def test_vendor_cines_play_in_colour_and_an_uncalibrated_clip_measures_in_pixels
     assert not cine.clip.is_calibrated
     cine.add_measurement("distance", [(10.0, 10.0), (40.0, 50.0)])
     m = [m for m in window.context.measurements if m.sop_instance_uid == cine.clip.sop_instance_uid][0]
-    from planner.measurements import evaluate
+    from planner.viewing.measurements import evaluate
 
     value = evaluate(m, cine.clip.regions)
     assert (value.unit, value.calibrated) == ("px", False) and value.value == pytest.approx(50.0)

@@ -1,6 +1,6 @@
 """How the L5-S1 disc model is drawn: label overlay in a slice view, coloured surface in the 3D view.
 
-Both adapters take a :class:`~planner.disc_model.DiscModel` and its labels as a
+Both adapters take a :class:`~planner.disc.model.DiscModel` and its labels as a
 :class:`~ui.render.vtk_image.VtkVolume` (sharing the model's label buffer), and
 are told to ``update()`` when the model reports an edit.
 """
@@ -18,8 +18,8 @@ from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
 from vtkmodules.vtkRenderingCore import vtkActor, vtkColorTransferFunction, vtkImageSlice, vtkPolyDataMapper
 from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
 
-from planner.disc_model import LABELS, DiscModel
-from planner.display import DISPLACEMENT_COLOR_STOPS
+from planner.disc.model import LABELS, DiscModel
+from planner.viewing.display import DISPLACEMENT_COLOR_STOPS
 from ui.render.vtk_image import VtkVolume
 
 #: RGBA of each label over the image: the disc green, displaced material orange, the bodies faint.

@@ -23,8 +23,8 @@ from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
 import vtkmodules.vtkRenderingFreeType  # noqa: F401
 
-from planner.display import WindowLevel
-from planner.mpr import View
+from planner.viewing.display import WindowLevel
+from planner.viewing.mpr import View
 from ui.context import ViewerContext
 from ui.render.disc_layers import DiscSurface
 from ui.render.vtk_image import VtkVolume

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from vtkmodules.vtkRenderingCore import vtkTextActor
 
-from planner import mpr as mprlib
-from planner.measurements import evaluate
+from planner.viewing import mpr as mprlib
+from planner.viewing.measurements import evaluate
 
 MEASURE_COLOR = (0.35, 0.85, 1.0)
 SELECTED_COLOR = (1.0, 0.75, 0.2)

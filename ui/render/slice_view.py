@@ -34,9 +34,9 @@ from vtkmodules.vtkRenderingImage import vtkImageResliceMapper, vtkImageStack
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL backend)
 import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text)
 
-from planner import mpr as mprlib
-from planner.display import WindowLevel
-from planner.mpr import View
+from planner.viewing import mpr as mprlib
+from planner.viewing.display import WindowLevel
+from planner.viewing.mpr import View
 from ui.context import ViewerContext
 from ui.render.disc_layers import LabelSlice
 from ui.render.slice_overlays import (
