@@ -169,6 +169,9 @@ class PlanPanel(QWidget):
         self.blocked.setText(f"⚠ {reason}" if reason else "")
         self.blocked.setVisible(bool(reason))
         if session is None:
+            if not self.status.text().startswith("Estimating"):  # a suggestion under way keeps its line
+                self.status.setText("No plan yet. Choose the procedure, then Suggest plan." if disc is not None
+                                    else "No plan yet. Analyse L5-S1, then suggest a plan.")
             self.metrics.setText("")
             self.warnings.setText("")
             self.ultrasound.setText("")

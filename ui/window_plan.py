@@ -142,9 +142,7 @@ class PlanActions:
             if on_done:
                 on_done(session)
             return
-        from planner.plan.anatomy import build_anatomy
-
-        others = [self.secondary.volume] if self.secondary is not None else []
+        study = self.study_session()  # the safety anatomy from the study's MR series, as everywhere else
 
         def done(anatomy) -> None:
             if self.context.plan is session:
@@ -152,7 +150,7 @@ class PlanActions:
             if on_done:
                 on_done(session)
 
-        self.run_task(Task(build_anatomy, model.analysis, others), "Estimating the safety anatomy...", done)
+        self.run_task(Task(study.build_anatomy, model.analysis), "Estimating the safety anatomy...", done)
 
     def export_source(self) -> ExportSource | None:
         """The current plan with the images, disc mask and numbers it was planned on (None: say what is missing)."""

@@ -1,7 +1,7 @@
 """``main.py plan``: the suggested plan for one study, with every metric and warning (issue 5).
 
     study = analyze_study_series("study/")
-    anatomy = build_anatomy(study.analysis, other_mr_volumes(study))
+    anatomy = study.session.build_anatomy(study.analysis)   # the study's MR series in its world
     suggestion = suggest_trajectory(anatomy, "transforaminal-s1", "left")
     plan = draft_plan(study_ref(study.sagittal.headers), study.analysis.finding, "transforaminal-s1", "left",
                       "dr.k", suggestion)
@@ -17,7 +17,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from planner.plan.anatomy import SafetyAnatomy, build_anatomy
+from planner.plan.anatomy import SafetyAnatomy
 from planner.disc.analysis import StudyAnalysis, analyze_study_series, write_analysis
 from planner.errors import LevelNotConfirmed, PlannerError
 from planner.plan.model import SIDED, LevelCheck, Plan, StudyRef, now_iso, plan_to_dict
@@ -205,7 +205,7 @@ def plan_study(
             f"the L5-S1 disc measurement is not reliable ({'; '.join(finding.problems)}), so the side cannot be "
             "taken from it: give --side"
         )
-    anatomy = build_anatomy(study.analysis, other_mr_volumes(study))
+    anatomy = study.session.build_anatomy(study.analysis)
     side = plan_side(finding, procedure, side)
     suggestion = suggest_trajectory(anatomy, procedure, side)  # NoSafePathError: no plan is written
     ref = study.session.study_ref(study.analysis)
