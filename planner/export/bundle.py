@@ -418,10 +418,16 @@ def _mask_from_seg(seg_file: Path, volume: Volume, label: str = "L5-S1 disc") ->
     mask = np.zeros(volume.shape, bool)
     index = {uid: k for k, uid in enumerate(volume.sop_instance_uids)}
     found = False
+    shared = seg.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in seg else pydicom.Dataset()
     for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence):
-        if int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber) != wanted:
+        # a SEG of one segment may name it once, in the shared functional groups
+        identification = item.get("SegmentIdentificationSequence") or shared.get("SegmentIdentificationSequence")
+        if identification and int(identification[0].ReferencedSegmentNumber) != wanted:
             continue
-        source = item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        derivation = item.get("DerivationImageSequence") or shared.get("DerivationImageSequence")
+        if not derivation:
+            continue
+        source = derivation[0].SourceImageSequence[0].ReferencedSOPInstanceUID
         if source in index:
             mask[index[source]] |= frame
             found = True
