@@ -330,7 +330,7 @@ def load_export_source(plan_path, db_path=None, progress: ProgressCallback | Non
     from planner.plan.model import plan_from_dict
 
     from planner.errors import PlanFormatError
-    from planner.plan.model import validate_plan_dict
+    from planner.plan.model import migrate_plan_dict, validate_plan_dict
     from planner.plan.store import read_json_file
 
     path = Path(plan_path)
@@ -339,7 +339,9 @@ def load_export_source(plan_path, db_path=None, progress: ProgressCallback | Non
         validate_plan_dict(data, source=str(path))  # the computed section too: it may be used as it is
     except PlanFormatError as error:
         raise ExportError(f"cannot be read as a plan file: {error}") from error
+    data = migrate_plan_dict(data)  # a version-1 file kept its evidence inside `computed`
     computed = data.pop("computed", None)
+    evidence = data.pop("evidence", None) or {}
     plan = plan_from_dict(data, source=str(path))
     series_uid = plan.study.series_uid("sagittal")
     if not series_uid:
@@ -362,10 +364,10 @@ def load_export_source(plan_path, db_path=None, progress: ProgressCallback | Non
         analysis = read_json_file(analysis_file, "analysis", allow_nan=True) if analysis_file.exists() else None
     except PlanFormatError as error:
         raise ExportError(f"the analysis beside the plan cannot be used: {error}") from error
-    changed = source_changed((computed or {}).get("source"), volume)
+    changed = source_changed(evidence.get("source"), volume)
     if changed:
         raise ExportError(f"{path}: {changed}; open the study, check the plan and save it again before exporting")
-    saved_seg = (computed or {}).get("disc_seg_file")
+    saved_seg = evidence.get("disc_seg_file")
     seg_file = path.parent / saved_seg if saved_seg else analysis_file.parent / "l5s1_disc_seg.dcm"
     if saved_seg and not seg_file.exists():
         raise ExportError(f"{path}: the disc segmentation saved with the plan ({seg_file}) is missing")

@@ -2,14 +2,14 @@
 
 On every save from the workstation the disc mask the physician saw (brushed,
 re-seeded, level-shifted) is written as a SEG beside the plan, and the plan
-file's ``computed`` section records its name and a fingerprint of the images the
-plan was made on (a hash of the SOP Instance UIDs and one of the pixels). The
+file's ``evidence`` section records its name, a fingerprint of the images the
+plan was made on (a hash of the SOP Instance UIDs and one of the pixels) and when. The
 export then uses that SEG and, when the images have changed since, says so
 instead of silently recomputing:
 
-    evidence = write_evidence(plan_path, disc_model, headers)   # {"disc_seg_file": ..., "source": {...}}
+    evidence = write_evidence(plan_path, disc_model, headers)   # {"disc_seg_file", "source", "saved_at"}
     session.save(plan_path, evidence=evidence)
-    problem = source_changed(computed["source"], volume)        # a sentence, or ""
+    problem = source_changed(evidence["source"], volume)        # a sentence, or ""
 """
 
 from __future__ import annotations
@@ -52,12 +52,14 @@ def seg_file_name(plan_path: str | Path) -> str:
 
 def write_evidence(plan_path: str | Path, disc_model, headers: Sequence[InstanceHeader]) -> dict:
     """Write the model's masks (the corrected disc, L5 and S1) as a SEG beside ``plan_path``; return what the
-    plan's ``computed`` section records of it."""
+    plan's ``evidence`` section records of it."""
     from planner.dicom.seg import write_segmentation
 
     volume = disc_model.volume
     masks = disc_model.analysis.series_masks()
-    evidence = {"source": source_fingerprint(volume)}
+    from planner.plan.model import now_iso
+
+    evidence = {"source": source_fingerprint(volume), "saved_at": now_iso()}
     if masks.get("L5-S1 disc") is not None and masks["L5-S1 disc"].any():
         name = seg_file_name(plan_path)
         write_segmentation(volume, list(headers), masks, Path(plan_path).parent / name, algorithm=disc_model.analysis.segmenter)

@@ -2,7 +2,7 @@
 
 A :class:`Plan` is an immutable value: every edit makes a new one (see
 :mod:`planner.plan.document` for the editable, undoable document around it).
-Its JSON form is described by ``planner/schemas/plan-1.schema.json``; reading
+Its JSON form is described by ``planner/schemas/plan-2.schema.json``; reading
 a file validates it against that schema and a failure names the field:
 
     plan = plan_from_dict(json.loads(text), source="case.plan.json")
@@ -25,7 +25,7 @@ from pydicom.uid import generate_uid
 
 from planner.errors import PlanFormatError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PROCEDURES = ("transforaminal-s1", "interlaminar-l5s1", "caudal", "intradiscal-l5s1")
 SIDES = ("left", "right", "midline")
 GUIDANCE = ("ultrasound", "fluoroscopy", "both")
@@ -232,10 +232,29 @@ class Plan:
 # --- JSON -------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def plan_schema() -> dict:
-    """The JSON schema of plan files (``planner/schemas/plan-1.schema.json``)."""
-    return json.loads(resources.files("planner.schemas").joinpath("plan-1.schema.json").read_text("utf-8"))
+@functools.lru_cache(maxsize=2)
+def plan_schema(version: int = SCHEMA_VERSION) -> dict:
+    """The JSON schema of plan files of ``version`` (``planner/schemas/plan-2.schema.json``; version 1 is kept
+    to read older files)."""
+    return json.loads(resources.files("planner.schemas").joinpath(f"plan-{version}.schema.json").read_text("utf-8"))
+
+
+def migrate_plan_dict(data: dict) -> dict:
+    """A plan file's JSON in the current schema (a copy; the file is never changed). Version 1 kept the disc SEG
+    and the source fingerprint inside ``computed``; version 2 keeps them in ``evidence``, with when they were
+    saved."""
+    if data.get("schema_version") != 1:
+        return data
+    data = dict(data, schema_version=SCHEMA_VERSION)
+    computed = dict(data.get("computed") or {})
+    evidence = {key: computed.pop(key) for key in ("disc_seg_file", "source") if key in computed}
+    if "computed" in data:
+        data["computed"] = computed
+    if "source" in evidence:
+        data["evidence"] = {**evidence, "saved_at": computed.get("computed_at") or data["modified"]}
+    elif evidence:  # a SEG without a fingerprint cannot be checked against the images: not evidence
+        data["computed"] = computed
+    return data
 
 
 def plan_to_dict(plan: Plan) -> dict:
@@ -327,7 +346,8 @@ def validate_plan_dict(data, source: str = "plan") -> None:
         raise PlanFormatError(
             source, "schema_version", f"was written by a newer version of the planner (schema {data['schema_version']})"
         )
-    validator = jsonschema.Draft202012Validator(plan_schema())
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    validator = jsonschema.Draft202012Validator(plan_schema(version if version in (1, SCHEMA_VERSION) else SCHEMA_VERSION))
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         error = errors[0]
@@ -335,8 +355,10 @@ def validate_plan_dict(data, source: str = "plan") -> None:
 
 
 def plan_from_dict(data, source: str = "plan") -> Plan:
-    """Build a :class:`Plan` from its JSON form; :class:`PlanFormatError` names the field that is wrong."""
+    """Build a :class:`Plan` from its JSON form (a version-1 file is migrated); :class:`PlanFormatError` names the
+    field that is wrong."""
     validate_plan_dict(data, source)
+    data = migrate_plan_dict(data)
     try:
         study = data["study"]
         ultrasound = data.get("ultrasound")

@@ -215,7 +215,8 @@ def plan_study(
     data = plan_json(plan, anatomy, analysis_file.name)
     from planner.plan.evidence import source_fingerprint
 
-    data["computed"]["source"] = source_fingerprint(study.sagittal.volume)  # an export checks the images are these
+    # an export checks that the images are these
+    data["evidence"] = {"source": source_fingerprint(study.sagittal.volume), "saved_at": now_iso()}
     atomic_write_text(out / "plan.json", json.dumps(data, indent=1))
     return data
 

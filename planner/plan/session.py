@@ -17,7 +17,7 @@ from pathlib import Path
 
 from planner.plan.anatomy import SafetyAnatomy
 from planner.observable import Observable
-from planner.plan.model import Plan, now_iso
+from planner.plan.model import Plan
 from planner.plan.document import PlanDocument
 from planner.plan.store import Autosaver, load_plan, save_plan
 from planner.plan.suggest import metrics_for
@@ -82,20 +82,18 @@ class PlanSession(Observable):
 
         With safety anatomy the file carries the computed numbers; ``evidence``
         (:func:`planner.plan.evidence.write_evidence`: the disc SEG and the source
-        fingerprint) goes into its ``computed`` section too.
+        fingerprint) goes into its ``evidence`` section.
         """
         target = Path(path) if path else self.path
         if target is None:
             raise ValueError("the plan has no file yet: give a path")
         plan = self.plan
-        computed = dict(evidence or {})
+        computed = None
         if self.anatomy is not None:
             from planner.plan.planning import computed_section  # planning builds on sessions' modules
 
-            computed = {**computed_section(plan, self.anatomy), **computed}
-        elif computed:
-            computed["computed_at"] = now_iso()
-        save_plan(plan, target, computed or None)
+            computed = computed_section(plan, self.anatomy)
+        save_plan(plan, target, computed, evidence)
         self.path, self._saved = target, plan
         self.autosaver.discard()
         self._notify("saved")

@@ -46,11 +46,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         os.close(folder)
 
 
-def save_plan(plan: Plan, path: str | Path, computed: dict | None = None) -> None:
-    """Write ``plan`` as JSON to ``path`` atomically, with its ``computed`` section when given."""
+def save_plan(plan: Plan, path: str | Path, computed: dict | None = None, evidence: dict | None = None) -> None:
+    """Write ``plan`` as JSON to ``path`` atomically, with its ``computed`` and ``evidence`` sections when given."""
     data = plan_to_dict(plan)
     if computed:
         data["computed"] = computed
+    if evidence:
+        data["evidence"] = evidence
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 

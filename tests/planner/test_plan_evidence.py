@@ -55,8 +55,9 @@ def _corrected_save(study, out):
 def test_export_uses_the_saved_corrected_mask_and_the_saved_numbers(study_copy, tmp_path):
     plan_path, corrected, volume = _corrected_save(study_copy, tmp_path / "plan")
     data = json.loads(plan_path.read_text())
-    assert data["computed"]["disc_seg_file"] == seg_file_name(plan_path) == "plan.disc-seg.dcm"
-    assert data["computed"]["source"] == source_fingerprint(volume)
+    assert data["schema_version"] == 2
+    assert data["evidence"]["disc_seg_file"] == seg_file_name(plan_path) == "plan.disc-seg.dcm"
+    assert data["evidence"]["source"] == source_fingerprint(volume) and data["evidence"]["saved_at"]
     source = load_export_source(plan_path)
     assert np.array_equal(source.disc_mask, corrected)  # voxel for voxel, not a fresh segmentation
     assert source.metrics == data["computed"]["trajectories"]
@@ -65,7 +66,7 @@ def test_export_uses_the_saved_corrected_mask_and_the_saved_numbers(study_copy, 
 def test_changed_source_pixels_are_said_never_silently_recomputed(study_copy, tmp_path):
     plan_path, _corrected, volume = _corrected_save(study_copy, tmp_path / "plan")
     data = json.loads(plan_path.read_text())
-    assert source_changed(data["computed"]["source"], volume) == ""
+    assert source_changed(data["evidence"]["source"], volume) == ""
     first = sorted((study_copy / "MR" / "SAG_T2").iterdir())[7]
     ds = pydicom.dcmread(first)
     pixels = ds.pixel_array.copy()
@@ -79,3 +80,26 @@ def test_changed_source_pixels_are_said_never_silently_recomputed(study_copy, tm
         pixels[10, 10] -= 1
         ds.PixelData = pixels.tobytes()
         ds.save_as(first)
+
+
+def test_a_version_1_plan_file_is_read_and_exported_with_its_evidence_and_left_unchanged(study_copy, tmp_path):
+    """Version 1 kept the disc SEG and the source fingerprint inside `computed`: read, migrated in memory,
+    exported with that SEG; the file on disk stays as it was; the next save writes version 2."""
+    plan_path, corrected, volume = _corrected_save(study_copy, tmp_path / "plan")
+    data = json.loads(plan_path.read_text())
+    evidence = data.pop("evidence")
+    data["schema_version"] = 1
+    data["computed"].update(disc_seg_file=evidence["disc_seg_file"], source=evidence["source"])
+    old = tmp_path / "plan" / "v1.json"
+    shutil.copy(plan_path.parent / evidence["disc_seg_file"], plan_path.parent / "v1.disc-seg.dcm")
+    data["computed"]["disc_seg_file"] = "v1.disc-seg.dcm"
+    old.write_text(json.dumps(data, indent=1))
+    text = old.read_text()
+    source = load_export_source(old)
+    assert np.array_equal(source.disc_mask, corrected)
+    assert source.metrics == data["computed"]["trajectories"]
+    session = PlanSession.open(old, UndoStack())
+    assert session.plan.level_check == PlanSession.open(plan_path, UndoStack()).plan.level_check
+    assert old.read_text() == text  # reading never changes the file
+    session.save(tmp_path / "plan" / "v2.json")
+    assert json.loads((tmp_path / "plan" / "v2.json").read_text())["schema_version"] == 2
