@@ -252,6 +252,10 @@ class Level:
     height_mm: float
 
 
+#: a point farther than this from every disc and body centre is named by none
+STRUCTURE_REACH_MM = 40.0
+
+
 @dataclass
 class LevelResult:
     """The labelled discs (inferior first) and how they were found.
@@ -301,6 +305,27 @@ class LevelResult:
             l5_offset = (np.asarray(self.levels[1].center_lps) - centre) / 2
             found.insert(0, ("S1", centre - np.linalg.norm(l5_offset) * np.asarray(first.normal_lps)))
         return found
+
+    def across_spine(self, plane_normal) -> bool:
+        """Whether a plane with this normal cuts across the column (an axial plane, or one tilted onto the
+        lowest labelled disc) rather than along it."""
+        normal = np.asarray(plane_normal, float)
+        return bool(self.levels) and max(abs(normal[2]), abs(float(normal @ np.asarray(self.levels[0].normal_lps)))) > 0.7
+
+    def structure_at(self, point_lps, reach_mm: float = STRUCTURE_REACH_MM) -> str:
+        """The disc ("L5-S1 disc") or body ("S1 body") at ``point_lps``, or "" when none is within ``reach_mm``:
+        a disc when the point lies within half its height (at least 3 mm) of its mid-plane."""
+        point = np.asarray(point_lps, float)
+        for level in self.levels:
+            centre = np.asarray(level.center_lps)
+            depth = abs(float((point - centre) @ np.asarray(level.normal_lps)))
+            if depth <= max(level.height_mm / 2, 3.0) and np.linalg.norm(point - centre) < reach_mm:
+                return f"{level.name} disc"
+        bodies = self.bodies()
+        if not bodies:
+            return ""
+        name, centre = min(bodies, key=lambda body: float(np.linalg.norm(point - body[1])))
+        return f"{name} body" if np.linalg.norm(point - centre) < reach_mm else ""
 
 
 def _direction(a: DiscCandidate, b: DiscCandidate) -> float:

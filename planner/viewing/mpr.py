@@ -62,6 +62,17 @@ class Plane:
         d = np.asarray(point_lps, dtype=float) - self.origin
         return float(d @ self.right), float(d @ self.up), float(d @ self.normal)
 
+    def intersection(self, other: "Plane") -> tuple[np.ndarray, np.ndarray] | None:
+        """Where ``other`` cuts this plane: (a point on the line, its unit direction), None when parallel."""
+        direction = np.cross(self.normal, other.normal)
+        norm = float(np.linalg.norm(direction))
+        if norm <= 1e-6:
+            return None
+        direction = direction / norm
+        across = np.cross(direction, self.normal)  # in this plane, perpendicular to the line
+        offset = -float(other.normal @ (self.origin - other.origin)) / float(other.normal @ across)
+        return self.origin + offset * across, direction
+
     def edge_letters(self) -> dict[str, str]:
         """Patient-direction letters at the left, right, top and bottom edges."""
         return {

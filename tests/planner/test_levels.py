@@ -146,3 +146,15 @@ def test_level_shift_moves_every_label_by_one():
     plain, shifted = find_levels(volume), find_levels(volume, level_shift=1)
     assert shifted.level("L4-L5").center_lps == plain.level("L5-S1").center_lps  # +1: one level more below
     assert any("shifted" in warning for warning in shifted.warnings)
+
+
+def test_the_structure_a_plane_cuts_is_named_from_the_levels():
+    from planner.disc.levels import Level, LevelResult
+
+    up = (0.0, 0.0, 1.0)
+    levels = LevelResult([Level("L5-S1", (0.0, 0.0, 0.0), up, 10.0), Level("L4-L5", (0.0, 0.0, 40.0), up, 10.0)])
+    assert levels.across_spine((0.0, 0.0, 1.0)) and not levels.across_spine((1.0, 0.0, 0.0))
+    assert levels.structure_at((2.0, 0.0, 3.0)) == "L5-S1 disc"  # within half the disc's height
+    assert levels.structure_at((0.0, 0.0, 20.0)) == "L5 body"  # half way between the discs
+    assert levels.structure_at((0.0, 0.0, -20.0)) == "S1 body"
+    assert levels.structure_at((0.0, 90.0, 0.0)) == ""  # nowhere near the column

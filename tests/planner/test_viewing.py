@@ -184,3 +184,12 @@ def test_series_thumbnail_is_small_and_shows_the_image(demo_study):
     (headers,) = series.values()
     thumb = series_thumbnail(headers)
     assert thumb.dtype == np.uint8 and max(thumb.shape) <= 64 and thumb.std() > 10
+
+
+def test_where_another_view_plane_cuts_this_one():
+    axial = mpr.Plane(np.array([0.0, 0.0, 10.0]), np.array([1.0, 0, 0]), np.array([0, -1.0, 0]), np.array([0, 0, 1.0]))
+    sagittal = mpr.Plane(np.array([5.0, 3.0, 0.0]), np.array([0, 1.0, 0]), np.array([0, 0, 1.0]), np.array([1.0, 0, 0]))
+    point, direction = axial.intersection(sagittal)
+    assert abs(abs(direction @ np.array([0, 1.0, 0])) - 1) < 1e-12  # the line runs anteroposteriorly
+    assert point[0] == pytest.approx(5.0) and point[2] == pytest.approx(10.0)  # in both planes
+    assert axial.intersection(axial) is None  # parallel planes do not cut

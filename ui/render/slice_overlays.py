@@ -176,10 +176,8 @@ class SliceOverlays:
         corner = ""
         if model is not None and self.context.show_annotations:
             levels = model.levels
-            # across the spine: an axial plane, or one tilted onto the L5-S1 disc
-            across = max(abs(plane.normal[2]), abs(float(plane.normal @ np.asarray(levels.levels[0].normal_lps)))) > 0.7
-            if across:
-                corner = self._level_across(levels)
+            if levels.across_spine(plane.normal):  # the disc or body the plane cuts at the crosshair
+                corner = levels.structure_at(self.context.mpr.center)
             else:
                 mpp = self._mm_per_pixel()
                 left = 24.0 / mpp  # names sit 24 mm to the screen-left of the column
@@ -203,19 +201,6 @@ class SliceOverlays:
     def _label_fits(self, y: float) -> bool:
         """Whether a level name at height ``y`` stays clear of the corner texts (patient, slice, window)."""
         return CORNER_TEXT_PX <= y <= self.height() - CORNER_TEXT_PX
-
-    def _level_across(self, levels) -> str:
-        """The disc or body the plane cuts at the crosshair (for axial-like planes)."""
-        center = self.context.mpr.center
-        for level in levels.levels:
-            depth = abs(float((center - np.asarray(level.center_lps)) @ np.asarray(level.normal_lps)))
-            if depth <= max(level.height_mm / 2, 3.0) and np.linalg.norm(center - np.asarray(level.center_lps)) < 40.0:
-                return f"{level.name} disc"
-        bodies = levels.bodies()
-        if not bodies:
-            return ""
-        name, centre = min(bodies, key=lambda body: float(np.linalg.norm(center - body[1])))
-        return f"{name} body" if np.linalg.norm(center - centre) < 40.0 else ""
 
     def _add_level_label(self, text: str, x: float, y: float, color, size: int, bold: bool) -> None:
         label = vtkTextActor()

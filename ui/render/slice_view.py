@@ -376,13 +376,9 @@ class SliceView(SliceOverlays, QVTKRenderWindowInteractor):
         for other, overlay in self.crosshair.items():
             segment = None
             if show:
-                other_plane = self.context.plane_of(other)
-                direction = np.cross(plane.normal, other_plane.normal)
-                if np.linalg.norm(direction) > 1e-6:
-                    across = np.cross(direction, plane.normal)  # in this plane, perpendicular to the line
-                    denominator = float(other_plane.normal @ across)
-                    offset = -float(other_plane.normal @ (plane.origin - other_plane.origin)) / denominator
-                    segment = self._line_across(plane.origin + offset * across, direction)
+                line = plane.intersection(self.context.plane_of(other))
+                if line is not None:
+                    segment = self._line_across(*line)
             overlay.set_segments([segment] if segment else [])
             overlay.set_visible(segment is not None)
 
