@@ -31,3 +31,16 @@ def make_window(qtbot, tmp_path):
     for window, db in opened:
         window.close()
         db.close()
+
+
+@pytest.fixture
+def planned_window(make_window, qtbot, demo_study, tmp_path, monkeypatch):
+    """The demo study analysed in a 2x2 window, with its suggested S1 transforaminal plan."""
+    from tests.ui.actions import analysed
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # recovery copies of this test only
+    window = make_window("2x2")
+    analysed(window, qtbot, demo_study)
+    window.suggest_plan("transforaminal-s1")
+    qtbot.waitUntil(lambda: window.context.plan is not None and not window._tasks, timeout=60000)
+    return window

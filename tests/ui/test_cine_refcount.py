@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from tests.conftest import SAMPLES, require_shared
-from tests.ui.test_workstation import _import_and_open
+from tests.ui.actions import import_and_open
 
 PAINTS = 3000
 #: ``None`` is referenced by new Python objects and released by collected ones: a few hundred either way is
@@ -32,7 +32,7 @@ def _none_lost_while_painting(cine, paints: int) -> tuple[int, int]:
 
 def test_painting_a_calibrated_cine_keeps_every_reference_to_none(make_window, qtbot, demo_study):
     window = make_window("mr+us")
-    _import_and_open(window, qtbot, [demo_study / "US" / "GASTROCNEMIUS"])
+    import_and_open(window, qtbot, [demo_study / "US" / "GASTROCNEMIUS"])
     cine = window.cine_view
     assert cine.clip.is_calibrated and any(region.is_spatial for region in cine.clip.regions)  # the depth ruler
     cine.add_measurement("distance", [(100.0, 120.0), (300.0, 200.0)])
@@ -43,7 +43,7 @@ def test_painting_a_calibrated_cine_keeps_every_reference_to_none(make_window, q
 def test_painting_an_uncalibrated_cine_keeps_every_reference_to_none(make_window, qtbot):
     samples = require_shared(SAMPLES)
     window = make_window("mr+us")
-    _import_and_open(window, qtbot, [samples / "ultrasound" / "dcm4che__US-PAL-8-10x-echo"])
+    import_and_open(window, qtbot, [samples / "ultrasound" / "dcm4che__US-PAL-8-10x-echo"])
     cine = window.cine_view
     assert not cine.clip.is_calibrated  # the red "NOT CALIBRATED" badge
     cine.add_measurement("distance", [(10.0, 10.0), (40.0, 50.0)])

@@ -11,18 +11,13 @@ from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from planner.viewing.mpr import View
 from tests.conftest import make_stack
-from tests.ui.test_workstation import _import_and_open, _pixels
-
-
-def _analysed(window, qtbot, study) -> None:
-    _import_and_open(window, qtbot, [study / "MR" / "SAG_T2", study / "MR" / "AX_T2_L5S1"], ["SAG T2 TSE", "AX T2 TSE L5-S1"])
-    qtbot.waitUntil(lambda: window.context.disc is not None and not window._tasks, timeout=60000)
+from tests.ui.actions import analysed, import_and_open, view_pixels
 
 
 @pytest.fixture
 def analysed_window(make_window, qtbot, demo_study):
     window = make_window("2x2")
-    _analysed(window, qtbot, demo_study)
+    analysed(window, qtbot, demo_study)
     return window
 
 
@@ -44,9 +39,9 @@ def test_analysis_shows_levels_overlay_surface_and_findings(analysed_window):
     assert window.slice_views[View.AXIAL].corners.GetText(1) == "L5-S1 disc"
     # the overlay: green disc pixels in the axial view through the disc, gone when the model is
     axial = window.slice_views[View.AXIAL]
-    with_disc = _pixels(axial).astype(int)
+    with_disc = view_pixels(axial).astype(int)
     window.context.set_disc(None)
-    without = _pixels(axial).astype(int)
+    without = view_pixels(axial).astype(int)
     greener = (with_disc[..., 1] - without[..., 1] > 20) & (with_disc[..., 1] > with_disc[..., 0] + 20)
     assert greener.sum() > 200
     window.context.set_disc(model)
@@ -60,14 +55,14 @@ def test_analysis_shows_levels_overlay_surface_and_findings(analysed_window):
 
 def test_axial_opened_after_the_analysis_measures_again_unless_corrected(make_window, qtbot, demo_study):
     window = make_window("2x2")
-    _import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"], ["SAG T2 TSE"])
+    import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"], ["SAG T2 TSE"])
     qtbot.waitUntil(lambda: window.context.disc is not None and not window._tasks, timeout=60000)
     sagittal_only = window.context.disc
     assert sagittal_only.analysis.axial is None
     assert sagittal_only.segmentation.displacement_series == "sagittal"
     # measured on the sagittal series reformatted in the disc's plane: the axial view lies in it too
     assert abs(window.context.mpr.plane(View.AXIAL).normal @ sagittal_only.segmentation.frame.normal) > 0.9999
-    _import_and_open(window, qtbot, [demo_study / "MR" / "AX_T2_L5S1"], ["AX T2 TSE L5-S1"])
+    import_and_open(window, qtbot, [demo_study / "MR" / "AX_T2_L5S1"], ["AX T2 TSE L5-S1"])
     qtbot.waitUntil(lambda: window.context.disc is not sagittal_only and not window._tasks, timeout=60000)
     assert window.context.disc.segmentation.displacement_series == "axial"
     assert window.context.undo_stack.undo_text == "Analyse L5-S1 again"
@@ -76,7 +71,7 @@ def test_axial_opened_after_the_analysis_measures_again_unless_corrected(make_wi
     # a corrected mask is the user's: opening the axial series again does not replace it
     sagittal_only.smooth(1.0)
     assert sagittal_only.corrected
-    _import_and_open(window, qtbot, [demo_study / "MR" / "AX_T2_L5S1"], ["AX T2 TSE L5-S1"])
+    import_and_open(window, qtbot, [demo_study / "MR" / "AX_T2_L5S1"], ["AX T2 TSE L5-S1"])
     qtbot.wait(200)
     assert window.context.disc is sagittal_only and not window._tasks
 
@@ -85,7 +80,7 @@ def test_the_studys_axial_series_through_l5s1_measures_even_when_another_is_show
     """The GUI reports what `main.py analyze` does: with the L4-L5 axial block beside the sagittal series, the
     study's L5-S1 block (imported, not open) is where the displaced material is measured."""
     window = make_window("2x2")
-    _import_and_open(
+    import_and_open(
         window, qtbot, [demo_study / "MR" / "SAG_T2", demo_study / "MR" / "AX_T2_L4L5", demo_study / "MR" / "AX_T2_L5S1"],
         ["SAG T2 TSE", "AX T2 TSE L4-L5"],
     )
@@ -191,7 +186,7 @@ def test_a_series_without_a_spine_reports_why_without_a_dialog(make_window, qtbo
     window = make_window("1x3")
     folder = tmp_path / "sag"
     make_stack(folder, 8, step=(2.0, 0.0, 0.0), orientation=(0.0, 1.0, 0.0, 0.0, 0.0, -1.0), rows=64, columns=64)
-    _import_and_open(window, qtbot, [folder])
+    import_and_open(window, qtbot, [folder])
     qtbot.waitUntil(lambda: "failed" in window.findings.message.text(), timeout=30000)
     assert window.context.disc is None
     assert window.findings.title.text() == "L5-S1: no analysis"

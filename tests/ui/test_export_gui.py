@@ -9,7 +9,6 @@ import pydicom
 
 from planner.pacs.network import save_nodes, store
 from planner.plan.model import plan_to_dict
-from tests.ui.test_plan_gui import planned_window  # noqa: F401 - the fixture
 
 
 def test_approved_plan_to_orthanc_in_one_action_and_back_unchanged(planned_window, orthanc, qtbot, tmp_path):  # noqa: F811

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.ui.actions import import_and_open
 
-from tests.ui.test_workstation import _import_and_open
 
 
 def test_an_uncertain_count_blocks_planning_until_confirmed(make_window, qtbot, uncertain_demo_study, monkeypatch):
     shown = []
     monkeypatch.setattr("ui.dialogs.show_error", lambda _parent, message: shown.append(message))
     window = make_window("2x2")
-    _import_and_open(window, qtbot, [uncertain_demo_study / "MR" / "SAG_FROM_L5"], ["SAG T2 from L5"])
+    import_and_open(window, qtbot, [uncertain_demo_study / "MR" / "SAG_FROM_L5"], ["SAG T2 from L5"])
     qtbot.waitUntil(lambda: window.context.disc is not None and not window._tasks, timeout=60000)
     model = window.context.disc
     assert model.levels.confidence == "low"
@@ -47,7 +47,7 @@ def test_an_uncertain_count_blocks_planning_until_confirmed(make_window, qtbot, 
 @pytest.mark.shared
 def test_a_sure_count_needs_no_confirmation(make_window, qtbot, demo_study):
     window = make_window("2x2")
-    _import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"], ["SAG T2 TSE"])
+    import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"], ["SAG T2 TSE"])
     qtbot.waitUntil(lambda: window.context.disc is not None and not window._tasks, timeout=60000)
     assert window.context.disc.levels.confidence == "high", window.context.disc.levels.confidence_reasons
     assert not window.findings.level_banner.isVisible()

@@ -14,18 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 from planner.viewing.mpr import View
 from planner.plan.model import Plan, StudyRef, plan_to_dict
 from planner.plan.store import recovery_files
-from tests.ui.test_disc_gui import _analysed
-from tests.ui.test_workstation import _import_and_open
-
-
-@pytest.fixture
-def planned_window(make_window, qtbot, demo_study, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # recovery copies of this test only
-    window = make_window("2x2")
-    _analysed(window, qtbot, demo_study)
-    window.suggest_plan("transforaminal-s1")
-    qtbot.waitUntil(lambda: window.context.plan is not None and not window._tasks, timeout=60000)
-    return window
+from tests.ui.actions import analysed, import_and_open
 
 
 def _drag(qtbot, view, start_lps, end_lps) -> None:
@@ -72,7 +61,7 @@ def test_suggest_drag_plan_ultrasound_approve_quit_and_reopen(planned_window, ma
     window.redo_action.trigger()
 
     # the ultrasound approach on the calibrated sacral image: click the target, then a point on the path
-    _import_and_open(window, qtbot, [demo_study / "US" / "SACRUM"])
+    import_and_open(window, qtbot, [demo_study / "US" / "SACRUM"])
     canvas = window.cine_view.canvas
     sacrum = truth["ultrasound"]["sacrum"]
     window.context.set_tool("us-needle")
@@ -106,7 +95,7 @@ def test_suggest_drag_plan_ultrasound_approve_quit_and_reopen(planned_window, ma
     window.close()
     assert not recovery_files()  # saved: no recovery copy left behind
     again = make_window("2x2")
-    _analysed(again, qtbot, demo_study)
+    analysed(again, qtbot, demo_study)
     opened = []
     again.open_plan(str(path), on_done=opened.append)
     qtbot.waitUntil(lambda: bool(opened) and not again._tasks, timeout=60000)

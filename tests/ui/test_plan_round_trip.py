@@ -15,7 +15,7 @@ import pydicom
 from planner.export.bundle import _mask_from_seg
 from planner.geometry import ijk_to_lps
 from tests.conftest import ROOT
-from tests.ui.test_workstation import _import_and_open
+from tests.ui.actions import import_and_open
 
 
 def _wait_for_analysis(window, qtbot, shift: int) -> None:
@@ -25,7 +25,7 @@ def _wait_for_analysis(window, qtbot, shift: int) -> None:
 
 def test_corrected_confirmed_approved_plan_exports_exactly_what_was_approved(make_window, qtbot, demo_study, tmp_path):
     window = make_window("2x2")
-    _import_and_open(window, qtbot, [demo_study / "MR"], ["SAG T2 TSE"])
+    import_and_open(window, qtbot, [demo_study / "MR"], ["SAG T2 TSE"])
     _wait_for_analysis(window, qtbot, 0)
     # the level moved one up with the findings panel's button, then back: both undoable analyses
     window.findings.lower_button.click()
@@ -59,7 +59,7 @@ def test_corrected_confirmed_approved_plan_exports_exactly_what_was_approved(mak
 
     # a new window: the saved plan opens unchanged, on the study analysed again
     again = make_window("2x2")
-    _import_and_open(again, qtbot, [demo_study / "MR"], ["SAG T2 TSE"])
+    import_and_open(again, qtbot, [demo_study / "MR"], ["SAG T2 TSE"])
     _wait_for_analysis(again, qtbot, 0)
     opened = []
     again.open_plan(str(plan_path), on_done=opened.append)

@@ -10,7 +10,7 @@ import pytest
 
 from planner.plan.planning import plan_metrics, plan_study
 from tests.conftest import SHARED, require_shared
-from tests.ui.test_workstation import _import_and_open
+from tests.ui.actions import import_and_open
 
 REAL_STUDY = SHARED / "lumbar-mri" / "vb1-02" / "dicom"
 
@@ -22,7 +22,7 @@ def _json(value):
 def _workstation(window, qtbot, study, sagittal: str, procedure: str):
     """Import the study's folder, open its sagittal series (analysed on opening), confirm the levels as the
     CLI's --confirm-level does, suggest the plan."""
-    report = _import_and_open(window, qtbot, [study], [sagittal])
+    report = import_and_open(window, qtbot, [study], [sagittal])
     assert len(report.series) >= 1, "nothing imported"
     qtbot.waitUntil(lambda: window.context.disc is not None and not window._tasks, timeout=120000)
     model = window.context.disc

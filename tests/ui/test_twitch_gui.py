@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt
+from tests.ui.actions import import_and_open
 
-from tests.ui.test_workstation import _import_and_open
 
 
 def _analyse(window, qtbot):
@@ -19,7 +19,7 @@ def _analyse(window, qtbot):
 
 def test_analyse_twitches_marks_the_known_events_and_compares_with_the_control(make_window, qtbot, twitch_cines, tmp_path):
     window = make_window("mr+us")
-    _import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
+    import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
     cine, panel = window.cine_view, window.twitch_panel
     assert not cine.timeline.isVisibleTo(cine)  # nothing analysed yet
     findings = _analyse(window, qtbot)
@@ -52,7 +52,7 @@ def test_analyse_twitches_marks_the_known_events_and_compares_with_the_control(m
     assert not any(e.manual for e in findings.events) and fourth in findings.events
 
     # the control cine of the same study: analysed, then both rates side by side with the comparison
-    _import_and_open(window, qtbot, [twitch_cines["control"]])
+    import_and_open(window, qtbot, [twitch_cines["control"]])
     control = _analyse(window, qtbot)
     assert control.events == []
     text = panel.summary.text()
@@ -76,7 +76,7 @@ def test_analyse_twitches_marks_the_known_events_and_compares_with_the_control(m
     window.context.undo_stack.redo()
 
     # the motion map paints on the frame of a twitch
-    _import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
+    import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
     cine.show_frame(fourth.frame)
     plain = np.array(cine.canvas.grab().toImage().convertToFormat(cine.canvas.grab().toImage().Format.Format_RGB888).constBits()).copy()
     panel.motion_box.setChecked(True)
@@ -86,7 +86,7 @@ def test_analyse_twitches_marks_the_known_events_and_compares_with_the_control(m
 
 def test_a_region_drawn_on_the_frame_limits_the_analysis(make_window, qtbot, twitch_cines):
     window = make_window("mr+us")
-    _import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
+    import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
     cine, panel = window.cine_view, window.twitch_panel
     panel.region_button.setChecked(True)
     a, b = cine.canvas.to_widget(56, 60), cine.canvas.to_widget(190, 280)
@@ -113,7 +113,7 @@ def test_a_region_drawn_on_the_frame_limits_the_analysis(make_window, qtbot, twi
 
 def test_cancel_stops_the_analysis_and_keeps_the_view_usable(make_window, qtbot, twitch_cines):
     window = make_window("mr+us")
-    _import_and_open(window, qtbot, [twitch_cines["control"]])
+    import_and_open(window, qtbot, [twitch_cines["control"]])
     panel = window.twitch_panel
     qtbot.mouseClick(panel.analyse_button, Qt.LeftButton)
     qtbot.wait(300)

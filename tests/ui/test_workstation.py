@@ -11,28 +11,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from planner.dicom.database import StudyDatabase
 from planner.viewing.mpr import View
 from tests.conftest import SAMPLES, make_stack, require_shared
-
-
-def _import_and_open(window, qtbot, paths, descriptions=None):
-    reports = []
-    window.import_paths([str(p) for p in paths], on_done=reports.append)
-    qtbot.waitUntil(lambda: bool(reports), timeout=60000)
-    series = [s for s in reports[0].series if descriptions is None or s.description in descriptions]
-    if descriptions is not None:
-        series.sort(key=lambda s: descriptions.index(s.description))
-    for summary in series:
-        loaded = []
-        window.open_series(summary.series_instance_uid, on_done=loaded.append)
-        qtbot.waitUntil(lambda: bool(loaded), timeout=60000)
-    return reports[0]
-
-
-def _pixels(view) -> np.ndarray:
-    from ui.snapshot import vtk_widget_image
-
-    image = vtk_widget_image(view).convertToFormat(vtk_widget_image(view).Format.Format_RGB888)
-    data = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
-    return data.reshape(image.height(), image.bytesPerLine())[:, : image.width() * 3].reshape(image.height(), image.width(), 3)
+from tests.ui.actions import import_and_open, view_pixels
 
 
 def _wheel(widget, steps: int) -> None:
@@ -44,11 +23,11 @@ def _wheel(widget, steps: int) -> None:
 
 def test_scrolling_moves_the_slice_and_the_crosshair_in_the_other_views(make_window, qtbot, demo_study):
     window = make_window("1x3")
-    _import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"])
+    import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"])
     sagittal, axial = window.slice_views[View.SAGITTAL], window.slice_views[View.AXIAL]
     center_before = window.context.mpr.center.copy()
     line_before = np.array(axial.crosshair[View.SAGITTAL].points.GetPoint(0))
-    pixels_before = _pixels(sagittal)
+    pixels_before = view_pixels(sagittal)
 
     _wheel(sagittal, 2)
 
@@ -56,12 +35,12 @@ def test_scrolling_moves_the_slice_and_the_crosshair_in_the_other_views(make_win
     assert np.allclose(moved, 2 * 4.0 * sagittal.plane.normal, atol=1e-6)  # two 4 mm sagittal slices
     line_after = np.array(axial.crosshair[View.SAGITTAL].points.GetPoint(0))
     assert abs(line_after[0] - line_before[0]) > 5  # the sagittal line moved sideways in the axial view
-    assert not np.array_equal(_pixels(sagittal), pixels_before)  # another slice is shown
+    assert not np.array_equal(view_pixels(sagittal), pixels_before)  # another slice is shown
 
 
 def test_second_series_of_the_frame_of_reference_snaps_to_its_nearest_slice(make_window, qtbot, demo_study):
     window = make_window("1x3")
-    _import_and_open(window, qtbot, [demo_study / "MR"], ["SAG T2 TSE", "AX T2 TSE L5-S1"])
+    import_and_open(window, qtbot, [demo_study / "MR"], ["SAG T2 TSE", "AX T2 TSE L5-S1"])
     axial = window.slice_views[View.AXIAL]
     assert axial.native and axial.volume.description == "AX T2 TSE L5-S1"
     volume = axial.volume
@@ -80,16 +59,16 @@ def test_second_series_of_the_frame_of_reference_snaps_to_its_nearest_slice(make
 
 def test_window_level_changes_the_displayed_pixels(make_window, qtbot, demo_study):
     window = make_window("1x3")
-    _import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"])
+    import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"])
     view = window.slice_views[View.SAGITTAL]
-    before = _pixels(view).astype(int)
+    before = view_pixels(view).astype(int)
     window_level = view.window_level
     center, width = window_level.center, window_level.width
     qtbot.mousePress(view, Qt.RightButton, pos=QPoint(200, 200))
     qtbot.mouseMove(view, QPoint(260, 150))
     qtbot.mouseRelease(view, Qt.RightButton, pos=QPoint(260, 150))
     assert window_level.width > width and window_level.center > center  # right drag: wider and brighter level
-    after = _pixels(view).astype(int)
+    after = view_pixels(view).astype(int)
     shown = before.sum(axis=-1) > 30  # the patient, not the black around it (its share depends on the phantom)
     assert np.abs(after - before)[shown].mean() > 2
     window.apply_preset("Full range")
@@ -100,7 +79,7 @@ def test_window_level_changes_the_displayed_pixels(make_window, qtbot, demo_stud
 def test_distance_across_n_voxels_reads_n_times_the_spacing(make_window, qtbot, tmp_path):
     make_stack(tmp_path / "stack", 6, rows=64, columns=64, spacing=(0.7, 0.7))
     window = make_window("1x1")
-    _import_and_open(window, qtbot, [tmp_path / "stack"])
+    import_and_open(window, qtbot, [tmp_path / "stack"])
     view = window._main_slice_view()
     assert view.view == View.AXIAL
     window.context.set_tool("distance")
@@ -126,7 +105,7 @@ def test_distance_across_n_voxels_reads_n_times_the_spacing(make_window, qtbot, 
 
 def test_undo_and_redo_restore_measurements(make_window, qtbot, demo_study):
     window = make_window("1x3")
-    _import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"])
+    import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"])
     view = window.slice_views[View.SAGITTAL]
     window.context.set_tool("distance")
     qtbot.mousePress(view, Qt.LeftButton, pos=QPoint(100, 100))
@@ -160,7 +139,7 @@ def test_undo_and_redo_restore_measurements(make_window, qtbot, demo_study):
 
 def test_calibrated_ultrasound_distance_uses_physical_delta(make_window, qtbot, demo_study):
     window = make_window("mr+us")
-    _import_and_open(window, qtbot, [demo_study / "US" / "GASTROCNEMIUS"])
+    import_and_open(window, qtbot, [demo_study / "US" / "GASTROCNEMIUS"])
     cine = window.cine_view
     assert cine.clip.is_calibrated
     region = cine.clip.regions[0]
@@ -181,7 +160,7 @@ def test_calibrated_ultrasound_distance_uses_physical_delta(make_window, qtbot, 
 def test_vendor_cines_play_in_colour_and_an_uncalibrated_clip_measures_in_pixels(make_window, qtbot):
     samples = require_shared(SAMPLES)
     window = make_window("mr+us")
-    _import_and_open(window, qtbot, [samples / "ultrasound" / "pydicom-data__color3d_jpeg_baseline.dcm"])
+    import_and_open(window, qtbot, [samples / "ultrasound" / "pydicom-data__color3d_jpeg_baseline.dcm"])
     cine = window.cine_view
     assert cine.clip.n_frames == 120 and cine.clip.is_calibrated
     image = cine.canvas.image.convertToFormat(cine.canvas.image.Format.Format_RGB888)
@@ -191,7 +170,7 @@ def test_vendor_cines_play_in_colour_and_an_uncalibrated_clip_measures_in_pixels
     cine.pause()
     assert cine.time_label.text().startswith(f"{cine.player.time_of(cine.player.frame) / 1000:.2f}")
 
-    _import_and_open(window, qtbot, [samples / "ultrasound" / "dcm4che__US-PAL-8-10x-echo"])
+    import_and_open(window, qtbot, [samples / "ultrasound" / "dcm4che__US-PAL-8-10x-echo"])
     assert not cine.clip.is_calibrated
     cine.add_measurement("distance", [(10.0, 10.0), (40.0, 50.0)])
     m = [m for m in window.context.measurements if m.sop_instance_uid == cine.clip.sop_instance_uid][0]
@@ -223,7 +202,7 @@ def test_two_by_two_screenshot_has_image_content_in_every_view(make_window, qtbo
     from ui.snapshot import widget_image
 
     window = make_window("2x2")
-    _import_and_open(window, qtbot, [demo_study / "MR"], ["SAG T2 TSE", "AX T2 TSE L5-S1"])
+    import_and_open(window, qtbot, [demo_study / "MR"], ["SAG T2 TSE", "AX T2 TSE L5-S1"])
     image = widget_image(window)
     path = tmp_path / "shot.png"
     assert image.save(str(path))
@@ -254,7 +233,7 @@ def test_layout_is_restored_on_the_next_start(qtbot, tmp_path):
 
 def test_view_export_with_and_without_annotations(make_window, qtbot, demo_study, tmp_path):
     window = make_window("1x3")
-    _import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"])
+    import_and_open(window, qtbot, [demo_study / "MR" / "SAG_T2"])
     view = window.slice_views[View.SAGITTAL]
     window.context.measurements.add("distance", [window.context.mpr.center, window.context.mpr.center + [0, 20, 0]], "lps",
                                     series_instance_uid=view.volume.series_instance_uid)
