@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from planner.errors import PlanFormatError, PlannerError
-from planner.export.bundle import ExportSource, export_to, make_export_source
+from planner.export.bundle import ExportSource, export_to
 from planner.viewing.mpr import View, axial_looking_along
 from planner.pacs import network
 from planner.pacs.outbox import Outbox
@@ -159,13 +159,10 @@ class PlanActions:
             dialogs.show_error(self, "Nothing to export: open a study and make or open a plan first.")
             return None
         plan = session.plan
-        if self.primary.loaded.headers[0].study_instance_uid != plan.study.study_instance_uid:
-            dialogs.show_error(self, "The plan belongs to another study than the one shown: open its study to export it.")
-            return None
-        model = self.context.disc
-        blocked = level_blocked(model, plan)
-        if blocked:
-            dialogs.show_error(self, blocked)
+        try:
+            source = self.study_session().export_source(session, self.context.disc, instances=self.db.instances)
+        except PlannerError as error:
+            dialogs.show_error(self, str(error))
             return None
         if not plan.approved and QMessageBox.question(
             self, "Export a draft",
@@ -173,13 +170,7 @@ class PlanActions:
             QMessageBox.Yes | QMessageBox.No, QMessageBox.No,
         ) != QMessageBox.Yes:
             return None
-        mask = model.segmentation.series_mask(self.primary.volume) if model is not None else None
-        metrics = {t.id: m.as_dict() for t in plan.trajectories if (m := session.metrics(t.id)) is not None}
-        warnings = list(session.anatomy.warnings) if session.anatomy is not None else []
-        warnings += [w for m in metrics.values() for w in m["warnings"]]
-        analysis = model.finding.as_dict() if model is not None else None
-        return make_export_source(plan, self.primary.volume, self.primary.loaded.headers, mask, metrics, warnings,
-                                  analysis, instances=self.db.instances)
+        return source
 
     def send_plan_to_pacs(self, node: network.PacsNode | None = None, on_done=None):
         """One action: build the export and send it to the first configured PACS (folder export when none)."""

@@ -139,6 +139,30 @@ class StudySession:
         through = [uid for uid in self.roles.axials if slices_cross(self.series[uid], centre)]
         return sorted(through, key=lambda uid: uid != measured)
 
+    def export_source(self, plan_session, disc_model=None, instances=None):
+        """What an export of ``plan_session``'s plan needs, as the workstation holds it: the analysed series, the
+        disc mask as corrected (``disc_model``), the numbers on the live safety anatomy, the finding.
+        ``instances(series_uid)`` finds the plan's ultrasound image. :class:`~planner.errors.ExportError` says
+        why there is nothing to export (another study; a level nobody has settled)."""
+        from planner.errors import ExportError
+        from planner.export.bundle import make_export_source
+        from planner.plan.planning import level_blocked
+
+        plan = plan_session.plan
+        volume = self.sagittal()
+        headers = self.series[self.roles.sagittal]
+        if headers[0].study_instance_uid != plan.study.study_instance_uid:
+            raise ExportError("the plan belongs to another study than the one open: open its study to export it")
+        blocked = level_blocked(disc_model, plan)
+        if blocked:
+            raise ExportError(blocked)
+        mask = disc_model.segmentation.series_mask(volume) if disc_model is not None else None
+        metrics = {t.id: m.as_dict() for t in plan.trajectories if (m := plan_session.metrics(t.id)) is not None}
+        warnings = list(plan_session.anatomy.warnings) if plan_session.anatomy is not None else []
+        warnings += [w for m in metrics.values() for w in m["warnings"]]
+        analysis = disc_model.finding.as_dict() if disc_model is not None else None
+        return make_export_source(plan, volume, headers, mask, metrics, warnings, analysis, instances=instances)
+
     def study_ref(self, analysis):
         """How a plan refers to this study: the sagittal series analysed and the axial one measured on."""
         from planner.plan.planning import study_ref

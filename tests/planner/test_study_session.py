@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from planner.dicom.header import read_header
@@ -66,3 +67,32 @@ def test_the_cli_analysis_goes_through_the_session(demo_study):
     assert [s.description for s in study.axial] == ["AX T2 TSE L5-S1"]
     assert study.analysis.axial is not None and study.analysis.axial.description == "AX T2 TSE L5-S1"
     assert len(other_mr_volumes(study)) == 2 and study.warnings == []
+
+
+def test_the_export_source_is_the_corrected_mask_and_the_live_numbers(demo_study):
+    from dataclasses import replace as replaced
+
+    from planner.disc.model import DiscModel
+    from planner.errors import ExportError
+    from planner.plan.planning import draft_plan
+    from planner.plan.session import PlanSession
+    from planner.plan.suggest import suggest_trajectory
+    from planner.undo import UndoStack
+
+    session = StudySession.from_path(demo_study / "MR")
+    undo = UndoStack()
+    model = DiscModel(session.analyse(), undo)
+    anatomy = session.build_anatomy(model.analysis)
+    plan = draft_plan(session.study_ref(model.analysis), model.finding, "transforaminal-s1", "left", "tester",
+                      suggest_trajectory(anatomy, "transforaminal-s1", "left"), level_check=model.level_check())
+    plans = PlanSession(plan, undo, anatomy=anatomy, recovery_dir=None)
+    source = session.export_source(plans, model)
+    assert np.array_equal(source.disc_mask, model.segmentation.series_mask(session.sagittal()))
+    (needle,) = plan.trajectories
+    assert source.metrics == {needle.id: plans.metrics(needle.id).as_dict()}
+    assert source.headers == session.series[session.roles.sagittal]
+    other = PlanSession(replaced(plan, study=replaced(plan.study, study_instance_uid="1.2.3")), undo, anatomy=anatomy)
+    with pytest.raises(ExportError, match="another study"):
+        session.export_source(other, model)
+    plans.close()
+    other.close()
