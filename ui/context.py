@@ -7,6 +7,7 @@ from PySide6.QtCore import QObject, Signal
 
 from planner.disc.model import DiscModel
 from planner.fasciculation.session import TwitchSession
+from planner.study.session import StudySession
 from planner.viewing.measurements import MeasurementSet
 from planner.viewing.mpr import MprState
 from planner.undo import Command, UndoStack
@@ -38,9 +39,9 @@ class ViewerContext(QObject):
         self.show_annotations = True
         self.selected: int | None = None
         self._plane_providers: dict = {}
-        self.disc: DiscModel | None = None
+        #: the study worked on (the primary series'): it owns the disc model and the plan being edited
+        self.study = StudySession({}, undo=self.undo_stack)
         self.brush_radius_mm = 3.0
-        self.plan = None  # PlanSession
         self.dragging_view = None  # the view whose needle end is being dragged: others redraw throttled
         self.selected_trajectory: str | None = None
         self.twitches = TwitchSession(self.undo_stack)  # fasciculation findings of the study's cines
@@ -58,6 +59,32 @@ class ViewerContext(QObject):
         else:
             self._plane_providers[view] = provider
 
+    @property
+    def disc(self) -> DiscModel | None:
+        """The study's disc analysis, as the user corrects it."""
+        return self.study.disc
+
+    @property
+    def plan(self):
+        """The study's plan being edited (a :class:`~planner.plan.session.PlanSession`), or None."""
+        return self.study.plan
+
+    def set_study(self, study: StudySession) -> None:
+        """Work on ``study`` (another primary series' study): its disc model is shown; the plan being edited
+        stays open (it is saved, closed or replaced by the user, not by opening a series)."""
+        if study is self.study:
+            return
+        old_disc, plan = self.study.disc, self.study.plan
+        if old_disc is not None:
+            old_disc.unsubscribe(self.disc_edited.emit)
+        self.study = study
+        if study.plan is None:
+            study.plan = plan
+        if study.disc is not None:
+            study.disc.subscribe(self.disc_edited.emit)
+        if study.disc is not old_disc:
+            self.disc_changed.emit()
+
     def set_disc(self, model: DiscModel | None, undo_text: str = "") -> None:
         """Show ``model`` (the analysis of the primary series); with ``undo_text`` the change is undoable."""
         old = self.disc
@@ -71,7 +98,7 @@ class ViewerContext(QObject):
             return
         if self.disc is not None:
             self.disc.unsubscribe(self.disc_edited.emit)
-        self.disc = model
+        self.study.set_disc(model)
         if model is not None:
             model.subscribe(self.disc_edited.emit)
         self.disc_changed.emit()
@@ -80,7 +107,7 @@ class ViewerContext(QObject):
         """Show ``session`` (a :class:`~planner.plan.session.PlanSession`) in every view and the plan panel."""
         if self.plan is not None:
             self.plan.unsubscribe(self._plan_notified)
-        self.plan = session
+        self.study.set_plan(session)
         self.selected_trajectory = session.plan.trajectories[0].id if session and session.plan.trajectories else None
         if session is not None:
             session.subscribe(self._plan_notified)

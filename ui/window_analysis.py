@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.disc.model import DiscModel, resegment_from_seed
+from planner.disc.model import resegment_from_seed
 from planner.viewing.mpr import axial_looking_along, contains, volume_center
 from planner.study.session import StudySession
 from planner.volume import Volume
@@ -46,7 +46,7 @@ class AnalysisActions:
                 return  # a newer analysis replaced this one
             if self.primary is None or self.primary.volume is not volume:
                 return  # another series was opened meanwhile
-            model = DiscModel(analysis, self.context.undo_stack)
+            model = session.adopt(analysis)  # its edits on the study's (the window's) undo stack
             old = self.context.disc
             if old is None:
                 undo_text = ""
@@ -98,15 +98,17 @@ class AnalysisActions:
 
     def study_session(self) -> StudySession:
         """The headless session of the primary series' study (its series from the database), with the series on
-        screen lent to it; made again when another series becomes the primary one."""
+        screen lent to it, worked on by the views (``context.study``); made again when another series becomes
+        the primary one."""
         primary = self.primary
         key = (primary.volume.series_instance_uid, id(primary.volume))
         if self._study is None or self._study_key != key:
             headers = primary.loaded.headers
-            self._study = StudySession.from_database(self.db, headers[0].study_instance_uid)
+            self._study = StudySession.from_database(self.db, headers[0].study_instance_uid, undo=self.context.undo_stack)
             self._study.use_volume(primary.volume, headers)
             self._study.sagittal_uid = primary.volume.series_instance_uid
             self._study_key = key
+            self.context.set_study(self._study)
         if self.secondary is not None:
             self._study.use_volume(self.secondary.volume, self.secondary.loaded.headers)
         return self._study

@@ -160,7 +160,7 @@ class PlanActions:
             return None
         plan = session.plan
         try:
-            source = self.study_session().export_source(session, self.context.disc, instances=self.db.instances)
+            source = self.study_session().export_source(instances=self.db.instances)
         except PlannerError as error:
             dialogs.show_error(self, str(error))
             return None

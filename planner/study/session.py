@@ -2,14 +2,20 @@
 
     session = StudySession.from_path("study/")          # or .from_database(db, study_uid)
     analysis = session.analyse(level_shift=0)           # the levels, the L5-S1 disc and its bulge
+    session.set_disc(session.adopt(analysis))           # the analysis the user corrects (undoable edits)
     anatomy = session.build_anatomy(analysis)           # bone, crests, sac and roots from the study's MR series
     ref = session.study_ref(analysis)                   # how a plan names the series it stood on
+    session.set_plan(PlanSession(plan, session.undo, anatomy=anatomy))
+    source = session.export_source()                    # what an export of the plan needs
 
 `main.py analyze` and `main.py plan`, the workstation's analysis and plan, and an
 export that must recompute all go through this object, so that one study gives
 the same numbers wherever it is opened. Series are loaded when first needed
 and kept; a series that cannot be loaded is left out with a sentence in
-:attr:`warnings`. Safe to call from one worker thread at a time.
+:attr:`warnings`. The session owns the disc model the user corrects (its level
+confirmation included) and the plan being edited; listeners hear ``"disc"`` and
+``"plan"`` when another one takes their place. Slow calls are safe from one
+worker thread at a time.
 """
 
 from __future__ import annotations
@@ -20,21 +26,29 @@ from collections.abc import Mapping, Sequence
 from planner.disc import segmenters
 from planner.dicom.header import InstanceHeader
 from planner.errors import AnalysisError, PlannerError
+from planner.observable import Observable
 from planner.dicom.loader import load_series, read_path_series
 from planner.progress import CancelToken, ProgressCallback
 from planner.study.roles import SeriesRoles, assign_roles, series_name
+from planner.undo import UndoStack
 from planner.volume import Volume
 
 
-class StudySession:
+class StudySession(Observable):
     def __init__(self, series: Mapping[str, Sequence[InstanceHeader]], study_path: str = "",
-                 rejected: Sequence[tuple[str, str]] = ()) -> None:
+                 rejected: Sequence[tuple[str, str]] = (), undo: UndoStack | None = None) -> None:
         self.series = {uid: list(headers) for uid, headers in series.items() if headers}
         self.study_path = str(study_path)
         #: (path, reason) of files under the study's folder that are not DICOM images
         self.rejected = list(rejected)
         #: the series the user chose to analyse (None: the rule's choice)
         self.sagittal_uid: str | None = None
+        #: the one undo stack of the study's edits (the workstation shares its own)
+        self.undo = undo if undo is not None else UndoStack()
+        #: the analysis the user corrects (:class:`~planner.disc.model.DiscModel`), and the plan being edited
+        #: (:class:`~planner.plan.session.PlanSession`)
+        self.disc = None
+        self.plan = None
         self._volumes: dict[str, Volume] = {}
         self._load_warnings: dict[str, str] = {}
         self._lock = threading.RLock()
@@ -42,15 +56,35 @@ class StudySession:
     # ------------------------------------------------------------------ making one
 
     @classmethod
-    def from_path(cls, path) -> "StudySession":
+    def from_path(cls, path, undo: UndoStack | None = None) -> "StudySession":
         """Every DICOM file under ``path`` (a folder, a file, an archive) as one study."""
         series, rejected = read_path_series(path)
-        return cls(series, str(path), rejected)
+        return cls(series, str(path), rejected, undo)
 
     @classmethod
-    def from_database(cls, db, study_instance_uid: str) -> "StudySession":
+    def from_database(cls, db, study_instance_uid: str, undo: UndoStack | None = None) -> "StudySession":
         """One study of the study database (headers only; pixels are read when a series is needed)."""
-        return cls({uid: db.instances(uid) for uid in db.series_uids(study_instance_uid)})
+        return cls({uid: db.instances(uid) for uid in db.series_uids(study_instance_uid)}, undo=undo)
+
+    # ------------------------------------------------------------------ what the user works on
+
+    def adopt(self, analysis):
+        """A :class:`~planner.disc.model.DiscModel` of ``analysis`` whose edits go on the study's undo stack."""
+        from planner.disc.model import DiscModel
+
+        return DiscModel(analysis, self.undo)
+
+    def set_disc(self, model) -> None:
+        """Make ``model`` the study's disc analysis (None: none); listeners hear ``"disc"``."""
+        if model is not self.disc:
+            self.disc = model
+            self._notify("disc")
+
+    def set_plan(self, plan_session) -> None:
+        """Make ``plan_session`` the plan being edited (None: none); listeners hear ``"plan"``."""
+        if plan_session is not self.plan:
+            self.plan = plan_session
+            self._notify("plan")
 
     # ------------------------------------------------------------------ series
 
@@ -139,15 +173,18 @@ class StudySession:
         through = [uid for uid in self.roles.axials if slices_cross(self.series[uid], centre)]
         return sorted(through, key=lambda uid: uid != measured)
 
-    def export_source(self, plan_session, disc_model=None, instances=None):
-        """What an export of ``plan_session``'s plan needs, as the workstation holds it: the analysed series, the
-        disc mask as corrected (``disc_model``), the numbers on the live safety anatomy, the finding.
-        ``instances(series_uid)`` finds the plan's ultrasound image. :class:`~planner.errors.ExportError` says
-        why there is nothing to export (another study; a level nobody has settled)."""
+    def export_source(self, instances=None):
+        """What an export of the plan being edited needs: the analysed series, the disc mask as corrected, the
+        numbers on the live safety anatomy, the finding. ``instances(series_uid)`` finds the plan's ultrasound
+        image. :class:`~planner.errors.ExportError` says why there is nothing to export (no plan; another
+        study; a level nobody has settled)."""
         from planner.errors import ExportError
         from planner.export.bundle import make_export_source
         from planner.plan.planning import level_blocked
 
+        plan_session, disc_model = self.plan, self.disc
+        if plan_session is None:
+            raise ExportError("nothing to export: make or open a plan first")
         plan = plan_session.plan
         volume = self.sagittal()
         headers = self.series[self.roles.sagittal]

@@ -72,27 +72,33 @@ def test_the_cli_analysis_goes_through_the_session(demo_study):
 def test_the_export_source_is_the_corrected_mask_and_the_live_numbers(demo_study):
     from dataclasses import replace as replaced
 
-    from planner.disc.model import DiscModel
     from planner.errors import ExportError
     from planner.plan.planning import draft_plan
     from planner.plan.session import PlanSession
     from planner.plan.suggest import suggest_trajectory
-    from planner.undo import UndoStack
 
     session = StudySession.from_path(demo_study / "MR")
-    undo = UndoStack()
-    model = DiscModel(session.analyse(), undo)
+    with pytest.raises(ExportError, match="make or open a plan first"):
+        session.export_source()
+    heard = []
+    session.subscribe(heard.append)
+    model = session.adopt(session.analyse())
+    session.set_disc(model)
+    assert model.undo_stack is session.undo  # its corrections undo on the study's stack
     anatomy = session.build_anatomy(model.analysis)
     plan = draft_plan(session.study_ref(model.analysis), model.finding, "transforaminal-s1", "left", "tester",
                       suggest_trajectory(anatomy, "transforaminal-s1", "left"), level_check=model.level_check())
-    plans = PlanSession(plan, undo, anatomy=anatomy, recovery_dir=None)
-    source = session.export_source(plans, model)
+    plans = PlanSession(plan, session.undo, anatomy=anatomy)
+    session.set_plan(plans)
+    assert heard == ["disc", "plan"]
+    source = session.export_source()
     assert np.array_equal(source.disc_mask, model.segmentation.series_mask(session.sagittal()))
     (needle,) = plan.trajectories
     assert source.metrics == {needle.id: plans.metrics(needle.id).as_dict()}
     assert source.headers == session.series[session.roles.sagittal]
-    other = PlanSession(replaced(plan, study=replaced(plan.study, study_instance_uid="1.2.3")), undo, anatomy=anatomy)
+    other = PlanSession(replaced(plan, study=replaced(plan.study, study_instance_uid="1.2.3")), session.undo, anatomy=anatomy)
+    session.set_plan(other)
     with pytest.raises(ExportError, match="another study"):
-        session.export_source(other, model)
+        session.export_source()
     plans.close()
     other.close()
