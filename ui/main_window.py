@@ -105,6 +105,7 @@ class MainWindow(BrowserActions, AnalysisActions, PlanActions, QMainWindow):
         self._analysis_task: Task | None = None  # the running L5-S1 analysis: a newer one replaces it
         self._study = None  # the headless StudySession of the primary series' study (window_analysis.study_session)
         self._study_key = None
+        self.reopen_notes: list[str] = []  # what the last reopened plan's evidence says (images changed, another disc)
         self._disc_rotation = np.eye(3)  # the plane rotation the last analysis set (onto its disc)
         self._current_task: Task | None = None  # the task on the status bar: the newest running
         self._task_progress: dict[Task, tuple[int, int, str]] = {}  # running tasks, oldest first: done, total, text

@@ -144,13 +144,20 @@ class PlanActions:
             return
         study = self.study_session()  # the safety anatomy from the study's MR series, as everywhere else
 
-        def done(anatomy) -> None:
+        def done(result) -> None:
+            anatomy, notes = result
             if self.context.plan is session:
                 session.set_anatomy(anatomy)
+                self.reopen_notes = notes
+                if notes:  # the images changed since the save, or the disc shown is not the saved one
+                    self.status_text.setText(f"Note: {notes[0]}")
+                    if "do not stand for these images" in notes[0]:
+                        dialogs.show_error(self, f"{session.path}: {notes[0]}.")
             if on_done:
                 on_done(session)
 
-        self.run_task(Task(study.build_anatomy, model.analysis), "Estimating the safety anatomy...", done)
+        task = Task(study.reopen, model.analysis, str(session.path) if session.path else "")
+        self.run_task(task, "Estimating the safety anatomy...", done)
 
     def export_source(self) -> ExportSource | None:
         """The current plan with the images, disc mask and numbers it was planned on (None: say what is missing)."""

@@ -35,7 +35,7 @@ from planner.export.key_images import KeyImage, render_key_images
 from planner.export.report_pdf import PatientInfo, ReportContent, encapsulated_pdf, plan_report_pdf
 from planner.export.sr import _person_name, build_plan_sr
 from planner.plan.model import Plan
-from planner.plan.evidence import source_changed
+from planner.plan.evidence import saved_disc_mask, source_changed
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.volume import Volume
 
@@ -371,7 +371,7 @@ def load_export_source(plan_path, db_path=None, progress: ProgressCallback | Non
     seg_file = path.parent / saved_seg if saved_seg else analysis_file.parent / "l5s1_disc_seg.dcm"
     if saved_seg and not seg_file.exists():
         raise ExportError(f"{path}: the disc segmentation saved with the plan ({seg_file}) is missing")
-    disc_mask = _mask_from_seg(seg_file, volume) if seg_file.exists() else None
+    disc_mask = saved_disc_mask(seg_file, volume) if seg_file.exists() else None
     fresh = computed and computed.get("computed_at", "") >= plan.modified and \
         set(computed.get("trajectories", {})) == {t.id for t in plan.trajectories}
     if fresh:
@@ -408,32 +408,6 @@ def _find_study_series(plan_path: Path, plan: Plan, db_path) -> dict[str, list[I
             return {uid: db.instances(uid) for uid in db.series_uids(plan.study.study_instance_uid)}
     except PlannerError:
         return {}
-
-
-def _mask_from_seg(seg_file: Path, volume: Volume, label: str = "L5-S1 disc") -> np.ndarray | None:
-    """The segment labelled ``label`` (else the first) of a SEG, on ``volume``'s grid (frames matched by source
-    SOP Instance UID). The SEG also holds the L5 and S1 bodies: only the disc's frames are the disc."""
-    seg = hd.seg.segread(seg_file)
-    numbers = {str(item.SegmentLabel): int(item.SegmentNumber) for item in seg.SegmentSequence}
-    wanted = numbers.get(label, min(numbers.values()) if numbers else 1)
-    frames = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns).astype(bool)
-    mask = np.zeros(volume.shape, bool)
-    index = {uid: k for k, uid in enumerate(volume.sop_instance_uids)}
-    found = False
-    shared = seg.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in seg else pydicom.Dataset()
-    for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence):
-        # a SEG of one segment may name it once, in the shared functional groups
-        identification = item.get("SegmentIdentificationSequence") or shared.get("SegmentIdentificationSequence")
-        if identification and int(identification[0].ReferencedSegmentNumber) != wanted:
-            continue
-        derivation = item.get("DerivationImageSequence") or shared.get("DerivationImageSequence")
-        if not derivation:
-            continue
-        source = derivation[0].SourceImageSequence[0].ReferencedSOPInstanceUID
-        if source in index:
-            mask[index[source]] |= frame
-            found = True
-    return mask if found else None
 
 
 def _recompute(plan: Plan, volume: Volume, series: dict) -> tuple[dict, list[str], np.ndarray]:

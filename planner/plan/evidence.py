@@ -65,3 +65,63 @@ def write_evidence(plan_path: str | Path, disc_model, headers: Sequence[Instance
         write_segmentation(volume, list(headers), masks, Path(plan_path).parent / name, algorithm=disc_model.analysis.segmenter)
         evidence["disc_seg_file"] = name
     return evidence
+
+
+def saved_disc_mask(seg_file: Path, volume: Volume, label: str = "L5-S1 disc") -> np.ndarray | None:
+    """The segment labelled ``label`` (else the first) of a SEG, on ``volume``'s grid (frames matched by source
+    SOP Instance UID). The SEG also holds the L5 and S1 bodies: only the disc's frames are the disc."""
+    import highdicom as hd
+    import pydicom
+
+    seg = hd.seg.segread(seg_file)
+    numbers = {str(item.SegmentLabel): int(item.SegmentNumber) for item in seg.SegmentSequence}
+    wanted = numbers.get(label, min(numbers.values()) if numbers else 1)
+    frames = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns).astype(bool)
+    mask = np.zeros(volume.shape, bool)
+    index = {uid: k for k, uid in enumerate(volume.sop_instance_uids)}
+    found = False
+    shared = seg.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in seg else pydicom.Dataset()
+    for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence):
+        # a SEG of one segment may name it once, in the shared functional groups
+        identification = item.get("SegmentIdentificationSequence") or shared.get("SegmentIdentificationSequence")
+        if identification and int(identification[0].ReferencedSegmentNumber) != wanted:
+            continue
+        derivation = item.get("DerivationImageSequence") or shared.get("DerivationImageSequence")
+        if not derivation:
+            continue
+        source = derivation[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        if source in index:
+            mask[index[source]] |= frame
+            found = True
+    return mask if found else None
+
+
+def reopen_notes(plan_path: str | Path, evidence: dict | None, volume: Volume, disc_mask: np.ndarray | None) -> list[str]:
+    """What a person reopening a saved plan on ``volume`` must know of its evidence: the images changed since the
+    save, or the disc on screen is not the one saved with the plan (which the export uses). Empty: as saved."""
+    if not evidence:
+        return []
+    changed = source_changed(evidence.get("source"), volume)
+    if changed:
+        return [f"{changed}: the plan's numbers and disc do not stand for these images; check the plan and save it again"]
+    name = evidence.get("disc_seg_file")
+    if not name:
+        return []
+    seg_file = Path(plan_path).parent / name
+    if not seg_file.exists():
+        return [f"the disc segmentation saved with the plan ({seg_file.name}) is missing; the export will refuse"]
+    saved = saved_disc_mask(seg_file, volume)
+    if saved is None or disc_mask is None or np.array_equal(saved, disc_mask):
+        return []
+    overlap = 2.0 * float((saved & disc_mask).sum()) / max(float(saved.sum() + disc_mask.sum()), 1.0)
+    return [f"the disc on screen is not the one saved with the plan (Dice {overlap:.2f}): the export uses the saved "
+            f"one ({seg_file.name}); correct the disc and save the plan to replace it"]
+
+
+def read_evidence(plan_path: str | Path) -> dict | None:
+    """The ``evidence`` section of a plan file (a version-1 file's, migrated), or None."""
+    from planner.plan.model import migrate_plan_dict
+    from planner.plan.store import read_json_file
+
+    return migrate_plan_dict(read_json_file(plan_path)).get("evidence")
+

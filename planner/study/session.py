@@ -161,6 +161,22 @@ class StudySession(Observable):
 
         return build_anatomy(analysis, self.anatomy_volumes(), progress=progress, cancel=cancel)
 
+    def reopen(self, analysis, plan_path, progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
+        """For a worker, when a saved plan is opened on this study: (its safety anatomy, what its evidence says:
+        the images changed since the save, or the disc shown is not the one saved with the plan)."""
+        from planner.plan.evidence import read_evidence, reopen_notes
+
+        anatomy = self.build_anatomy(analysis, progress=progress, cancel=cancel)
+        if not plan_path:
+            return anatomy, []
+        try:
+            evidence = read_evidence(plan_path)
+        except PlannerError as error:
+            return anatomy, [str(error)]
+        volume = self.sagittal()
+        mask = self.disc.segmentation.series_mask(volume) if self.disc is not None else None
+        return anatomy, reopen_notes(plan_path, evidence, volume, mask)
+
     def axial_series(self, analysis) -> list[str]:
         """The axial series whose slices pass through the L5-S1 disc, the one its displacement was measured on
         first (judged by their headers: none is loaded for this)."""

@@ -103,3 +103,18 @@ def test_a_version_1_plan_file_is_read_and_exported_with_its_evidence_and_left_u
     assert old.read_text() == text  # reading never changes the file
     session.save(tmp_path / "plan" / "v2.json")
     assert json.loads((tmp_path / "plan" / "v2.json").read_text())["schema_version"] == 2
+
+
+def test_reopening_says_when_the_images_or_the_disc_are_not_the_saved_ones(study_copy, tmp_path):
+    from planner.plan.evidence import read_evidence, reopen_notes, saved_disc_mask
+
+    plan_path, corrected, volume = _corrected_save(study_copy, tmp_path / "plan")
+    evidence = read_evidence(plan_path)
+    assert reopen_notes(plan_path, evidence, volume, corrected) == []  # as saved
+    fresh = saved_disc_mask(plan_path.parent / evidence["disc_seg_file"], volume).copy()
+    fresh[fresh.nonzero()[0][0]] = False  # another disc on screen
+    (note,) = reopen_notes(plan_path, evidence, volume, fresh)
+    assert "not the one saved with the plan (Dice 0.9" in note
+    changed = dict(evidence, source=dict(evidence["source"], pixels_sha256="0" * 64))
+    (note,) = reopen_notes(plan_path, changed, volume, corrected)
+    assert "changed since the plan was saved" in note and "do not stand for these images" in note

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pydicom
 
-from planner.export.bundle import _mask_from_seg
+from planner.plan.evidence import saved_disc_mask
 from planner.geometry import ijk_to_lps
 from tests.conftest import ROOT
 from tests.ui.actions import import_and_open
@@ -65,6 +65,9 @@ def test_corrected_confirmed_approved_plan_exports_exactly_what_was_approved(mak
     again.open_plan(str(plan_path), on_done=opened.append)
     qtbot.waitUntil(lambda: bool(opened) and not again._tasks, timeout=120000)
     assert again.context.plan.plan == approved
+    # the disc on screen is the new analysis, not the brushed one: said, and the export keeps the saved one
+    (note,) = again.reopen_notes
+    assert "not the one saved with the plan" in note and "plan.disc-seg.dcm" in note
 
     # the command line exports it: the corrected mask and the approved numbers, nothing recomputed
     out = tmp_path / "export"
@@ -73,7 +76,7 @@ def test_corrected_confirmed_approved_plan_exports_exactly_what_was_approved(mak
     assert done.returncode == 0, done.stderr
     segs = [p for p in out.rglob("*") if p.is_file() and _modality(p) == "SEG"]
     assert len(segs) == 1, [p.name for p in out.rglob("*")]
-    assert np.array_equal(_mask_from_seg(segs[0], volume), corrected)
+    assert np.array_equal(saved_disc_mask(segs[0], volume), corrected)
     saved = json.loads(plan_path.read_text())
     assert _json(saved["computed"]["trajectories"]) == _json(approved_metrics)
     assert saved["level_check"]["confirmed_by"] == model.confirmed_by
