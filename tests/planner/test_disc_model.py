@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -25,8 +27,8 @@ def analysis(sagittal):
 
 @pytest.fixture
 def model(analysis):
-    analysis.segmentation = analysis.segmentation.copy()  # each test edits its own masks
-    return DiscModel(analysis, UndoStack())
+    # each test edits its own copy: the module's analysis is never changed
+    return DiscModel(dataclasses.replace(analysis, segmentation=analysis.segmentation.copy()), UndoStack())
 
 
 def test_analyze_volume_reports_progress_and_finds_the_protrusion(sagittal):
