@@ -14,7 +14,8 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from planner.cli import build_parser, main as cli_main
+    from planner.cli import build_parser
+    from planner.cli import main as cli_main
 
     argv = sys.argv[1:] if argv is None else argv
     args, _ = build_parser().parse_known_args(argv)

@@ -71,8 +71,8 @@ def study_arguments(name: str) -> dict:
 
 def evaluate(name: str) -> dict:
     """Write the case's study, analyse it, compare with its truth."""
-    from planner.disc.analysis import analyze_study_series
     from planner.demo import write_demo_study
+    from planner.disc.analysis import analyze_study_series
 
     with tempfile.TemporaryDirectory() as tmp:
         truth = write_demo_study(Path(tmp), **study_arguments(name))

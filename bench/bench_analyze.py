@@ -73,8 +73,8 @@ def run() -> list[dict]:
 def _seed_click(folder: Path) -> float:
     import numpy as np
 
-    from planner.disc.model import DiscModel, analyze_volume, resegment_from_seed
     from planner.dicom.loader import load_series, read_path_series
+    from planner.disc.model import DiscModel, analyze_volume, resegment_from_seed
     from planner.undo import UndoStack
 
     series, _ = read_path_series(folder)

@@ -36,8 +36,8 @@ def run() -> list[dict]:
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from planner.dicom.database import StudyDatabase
     from planner.demo import write_demo_study
+    from planner.dicom.database import StudyDatabase
     from planner.viewing.mpr import View
     from ui.main_window import MainWindow
 

@@ -10,11 +10,20 @@ import platform
 import sys
 
 
-
 def main(argv: list[str]) -> int:
     # Imported here, not at module level: worker processes re-import the main module,
     # and the application's own entry point (main.py) is kept just as light.
-    from bench import bench_analyze, bench_cine_soak, bench_fasciculation, bench_gui, bench_index, bench_load_mr, bench_pacs, bench_plan_drag, bench_us_decode
+    from bench import (
+        bench_analyze,
+        bench_cine_soak,
+        bench_fasciculation,
+        bench_gui,
+        bench_index,
+        bench_load_mr,
+        bench_pacs,
+        bench_plan_drag,
+        bench_us_decode,
+    )
 
     rows = [bench_index.run(), bench_load_mr.run(), *bench_us_decode.run(), *bench_gui.run(), *bench_analyze.run(), *bench_plan_drag.run(), *bench_pacs.run(), *bench_cine_soak.run(), *bench_fasciculation.run()]
     print(f"Machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}\n")

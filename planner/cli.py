@@ -26,6 +26,7 @@ from pathlib import Path
 
 from planner.errors import PlannerError
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="main.py",
@@ -182,8 +183,8 @@ def _import(args) -> int:
 
 
 def _info(args) -> int:
-    from planner.errors import DicomInputError
     from planner.dicom.loader import load_series, read_path_series
+    from planner.errors import DicomInputError
 
     series, rejected = read_path_series(args.path)
     if not series:

@@ -20,9 +20,9 @@ from typing import Sequence
 import numpy as np
 
 from planner.dicom.header import InstanceHeader, read_dataset
+from planner.dicom.pixels import FrameSource
 from planner.errors import DecodeError, DicomInputError, InconsistentSeriesError
 from planner.geometry import affine_from_attributes, orientation_label, slice_normal
-from planner.dicom.pixels import FrameSource
 from planner.progress import CancelToken, ProgressCallback, check, report
 
 SPACING_TOLERANCE_MM = 0.1

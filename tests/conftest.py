@@ -166,13 +166,12 @@ def uncertain_demo_study(tmp_path_factory) -> Path:
     """The demo study with its sagittal series cut to start 8 mm above L5: only a sliver of L4 is in view, so
     the count cannot be checked against it (the plan's anatomy is the phantom's, so a plan can be made)."""
     import shutil
+    from dataclasses import replace
 
     import numpy as np
     import pydicom
 
     from planner.demo import write_demo_study
-    from dataclasses import replace
-
     from planner.dicom.loader import load_series, read_path_series
 
     out = tmp_path_factory.mktemp("uncertain")

@@ -25,13 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from planner.errors import PlanLockedError, UncalibratedError
+from planner.plan.model import UltrasoundApproach
+from planner.plan.us_approach import ultrasound_approach
 from planner.viewing.cine import SPEEDS, CinePlayer
 from planner.viewing.display import to_display_uint8
-from planner.errors import PlanLockedError, UncalibratedError
 from planner.viewing.measurements import evaluate
-from planner.plan.model import UltrasoundApproach
 from planner.viewing.ultrasound import UltrasoundClip
-from planner.plan.us_approach import ultrasound_approach
 from planner.viewing.us_calibration import depth_ticks
 from ui.context import ViewerContext
 from ui.twitch_panel import TwitchTimeline, paint_twitch_overlay

@@ -8,9 +8,9 @@ from PySide6.QtCore import QObject, Signal
 from planner.disc.model import DiscModel
 from planner.fasciculation.session import TwitchSession
 from planner.study.session import StudySession
+from planner.undo import Command, UndoStack
 from planner.viewing.measurements import MeasurementSet
 from planner.viewing.mpr import MprState
-from planner.undo import Command, UndoStack
 
 TOOLS = ("crosshair", "window", "pan", "zoom", "rotate", "distance", "angle", "seed", "brush", "eraser", "us-needle")
 

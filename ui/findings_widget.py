@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from planner.viewing.display import DISPLACEMENT_COLOR_STOPS, displacement_color
 from planner.disc.finding_text import describe
+from planner.viewing.display import DISPLACEMENT_COLOR_STOPS, displacement_color
 from ui.context import ViewerContext
 
 EDIT_TOOLS = {"seed": "Seed", "brush": "Brush", "eraser": "Eraser"}

@@ -21,7 +21,7 @@ import), :class:`~ui.window_analysis.AnalysisActions` (the L5-S1 analysis), :cla
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, QSize, QThreadPool, QTimer, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -41,14 +41,12 @@ from PySide6.QtWidgets import (
 )
 
 from planner.dicom.database import StudyDatabase
-from planner.viewing.display import PRESETS, WindowLevel, auto_window, window_preset
 from planner.dicom.loader import LoadedSeries, load_series
 from planner.pacs.outbox import Outbox
+from planner.viewing.display import PRESETS, WindowLevel, auto_window, window_preset
 from planner.viewing.mpr import View, volume_center
-from planner.plan.session import PlanSession
 from ui import dialogs, gc_guard
 from ui.cine_view import CineView
-from ui.twitch_panel import TwitchPanel
 from ui.context import TOOLS, ViewerContext
 from ui.findings_widget import FindingsWidget
 from ui.measurement_panel import MeasurementPanel
@@ -57,6 +55,7 @@ from ui.render.scene_view import SceneView
 from ui.render.slice_view import SliceView
 from ui.render.vtk_image import VtkVolume
 from ui.snapshot import widget_image
+from ui.twitch_panel import TwitchPanel
 from ui.window_analysis import AnalysisActions
 from ui.window_browser import BrowserActions, patient_text
 from ui.window_plan import PlanActions
@@ -103,8 +102,7 @@ class MainWindow(BrowserActions, AnalysisActions, PlanActions, QMainWindow):
         self.resize(1500, 900)
         self._tasks: set[Task] = set()
         self._analysis_task: Task | None = None  # the running L5-S1 analysis: a newer one replaces it
-        self._study = None  # the headless StudySession of the primary series' study (window_analysis.study_session)
-        self._study_key = None
+        self._study_key = None  # the primary series whose StudySession the context holds (window_analysis.study_session)
         self.reopen_notes: list[str] = []  # what the last reopened plan's evidence says (images changed, another disc)
         self._disc_rotation = np.eye(3)  # the plane rotation the last analysis set (onto its disc)
         self._current_task: Task | None = None  # the task on the status bar: the newest running

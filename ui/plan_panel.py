@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 
 from planner.errors import PlanLockedError
 from planner.plan.model import INJECTATES, Needle
-from planner.plan.suggest import STANDARD_NEEDLES_MM
 from planner.plan.planning import level_blocked
+from planner.plan.suggest import STANDARD_NEEDLES_MM
 from ui.context import ViewerContext
 
 PROCEDURE_LABELS = {

@@ -11,8 +11,7 @@ from __future__ import annotations
 from html import escape
 
 import numpy as np
-
-from PySide6.QtCore import QEvent, QObject, QRectF, QThreadPool, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,

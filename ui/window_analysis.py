@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from planner.disc.model import resegment_from_seed
-from planner.viewing.mpr import axial_looking_along, contains, volume_center
 from planner.study.session import StudySession
+from planner.viewing.mpr import axial_looking_along, contains, volume_center
 from planner.volume import Volume
 from ui import dialogs
 from ui.worker import Task
@@ -102,16 +102,17 @@ class AnalysisActions:
         the primary one."""
         primary = self.primary
         key = (primary.volume.series_instance_uid, id(primary.volume))
-        if self._study is None or self._study_key != key:
+        if self._study_key != key:
             headers = primary.loaded.headers
-            self._study = StudySession.from_database(self.db, headers[0].study_instance_uid, undo=self.context.undo_stack)
-            self._study.use_volume(primary.volume, headers)
-            self._study.sagittal_uid = primary.volume.series_instance_uid
+            study = StudySession.from_database(self.db, headers[0].study_instance_uid, undo=self.context.undo_stack)
+            study.use_volume(primary.volume, headers)
+            study.sagittal_uid = primary.volume.series_instance_uid
             self._study_key = key
-            self.context.set_study(self._study)
+            self.context.set_study(study)
+        study = self.context.study
         if self.secondary is not None:
-            self._study.use_volume(self.secondary.volume, self.secondary.loaded.headers)
-        return self._study
+            study.use_volume(self.secondary.volume, self.secondary.loaded.headers)
+        return study
 
     def _analysis_ended(self, task: Task) -> bool:
         """Forget ``task`` as the running analysis; False when a newer one had already replaced it."""

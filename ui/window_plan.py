@@ -8,15 +8,22 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from planner.errors import PlanFormatError, PlannerError
 from planner.export.bundle import ExportSource, export_to
-from planner.viewing.mpr import View, axial_looking_along
 from planner.pacs import network
-from planner.pacs.outbox import Outbox
+from planner.plan.evidence import IMAGES_CHANGED
 from planner.plan.model import SIDED
+from planner.plan.planning import (
+    anatomy_and_suggestion,
+    approval_blocked,
+    default_author,
+    draft_plan,
+    level_blocked,
+    plan_side,
+)
 from planner.plan.session import PlanSession
 from planner.plan.store import load_plan, recovery_files
-from planner.plan.planning import anatomy_and_suggestion, approval_blocked, default_author, draft_plan, level_blocked, plan_side
+from planner.viewing.mpr import View, axial_looking_along
 from ui import dialogs
-from ui.window_browser import patient_text, is_dicom
+from ui.window_browser import is_dicom, patient_text
 from ui.worker import Task
 
 
@@ -151,7 +158,7 @@ class PlanActions:
                 self.reopen_notes = notes
                 if notes:  # the images changed since the save, or the disc shown is not the saved one
                     self.status_text.setText(f"Note: {notes[0]}")
-                    if "do not stand for these images" in notes[0]:
+                    if IMAGES_CHANGED in notes[0]:
                         dialogs.show_error(self, f"{session.path}: {notes[0]}.")
             if on_done:
                 on_done(session)

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.demo.phantom import Anatomy, Finding, SpinePhantom
 from planner.demo import ultrasound_phantom as usp
+from planner.demo.phantom import Anatomy, Finding, SpinePhantom
 from planner.demo.writer import DemoWriter, MRGrid
 
 #: bumped whenever the phantom changes, so that a cached demo study is written again

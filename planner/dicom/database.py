@@ -23,10 +23,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from planner.dicom.header import InstanceHeader, header_from_json, header_to_json
 from planner.app_paths import data_folder
-from planner.errors import DatabaseError
+from planner.dicom.header import InstanceHeader, header_from_json, header_to_json
 from planner.dicom.series_index import SeriesSummary, summarize, summary_from_json, summary_to_json
+from planner.errors import DatabaseError
 
 SCHEMA_VERSION = 1
 

@@ -27,6 +27,7 @@ from pydicom.filereader import read_partial
 from pydicom.uid import UID
 
 from planner.dicom import transfer_syntax as ts
+from planner.dicom.guards import open_checked, refuse_deflate_bomb
 from planner.dicom.pixel_data import (
     PIXEL_DATA_TAG,
     _at_pixel_data,
@@ -36,6 +37,7 @@ from planner.dicom.pixel_data import (
     _tag_at,
     native_frame_bytes,
 )
+from planner.dicom.read_errors import describe, printable
 from planner.dicom.values import (
     _floats,
     _has,
@@ -54,9 +56,7 @@ from planner.errors import (
     NotAnImageError,
     NotDicomError,
 )
-from planner.dicom.guards import open_checked, refuse_deflate_bomb
-from planner.dicom.read_errors import describe, printable
-from planner.viewing.us_calibration import regions_from_dataset, UltrasoundRegion
+from planner.viewing.us_calibration import UltrasoundRegion, regions_from_dataset
 
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 

@@ -25,10 +25,10 @@ from typing import Iterable, Sequence
 
 from planner.dicom.database import StudyDatabase
 from planner.dicom.header import InstanceHeader, read_header
+from planner.dicom.series_index import SeriesSummary, summarize
 from planner.errors import DicomInputError, OperationCancelled
 from planner.logs import protect
 from planner.progress import CancelToken, ProgressCallback, check, report
-from planner.dicom.series_index import SeriesSummary, summarize
 
 #: Below this many files the start-up of worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 400

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from planner.dicom.header import InstanceHeader, read_header
-from planner.errors import DicomInputError
 from planner.dicom.importer import collect_files
+from planner.dicom.series_index import is_ultrasound, series_kind
+from planner.errors import DicomInputError
 from planner.logs import protect
 from planner.progress import CancelToken, ProgressCallback
-from planner.dicom.series_index import is_ultrasound, series_kind
 from planner.viewing.ultrasound import UltrasoundClip
 from planner.volume import Volume, load_volumes
 

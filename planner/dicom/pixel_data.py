@@ -9,8 +9,8 @@ from typing import Any
 import pydicom
 
 from planner.dicom import transfer_syntax as ts
-from planner.errors import DecodeError, MissingPixelDataError, PixelDataSizeError, TruncatedFileError
 from planner.dicom.j2k_codestream import FragmentReader, codestream_problem
+from planner.errors import DecodeError, MissingPixelDataError, PixelDataSizeError, TruncatedFileError
 
 PIXEL_DATA_TAG = 0x7FE00010
 ITEM_TAG = 0xFFFEE000

@@ -30,9 +30,9 @@ from pydicom.pixels import get_decoder
 from planner.dicom import transfer_syntax as ts
 from planner.dicom.header import InstanceHeader, read_dataset
 from planner.dicom.pixel_data import ITEM_TAG, SEQUENCE_DELIMITER_TAG, human_bytes
+from planner.dicom.read_errors import describe
 from planner.errors import DecodeError, DicomInputError
 from planner.logs import native_output_to_log
-from planner.dicom.read_errors import describe
 
 GDCM_TIMEOUT_S = 120
 GDCM_LIMIT_ENV = "SPINE_PLANNER_GDCM_MEMORY_LIMIT"

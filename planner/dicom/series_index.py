@@ -15,7 +15,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
-
 from planner.dicom.header import InstanceHeader, region_from_json
 from planner.geometry import orientation_label
 from planner.viewing.us_calibration import UltrasoundRegion

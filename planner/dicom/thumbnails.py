@@ -7,8 +7,8 @@ from typing import Sequence
 import numpy as np
 
 from planner.dicom.header import InstanceHeader
-from planner.viewing.display import to_display_uint8
 from planner.dicom.pixels import FrameSource, apply_palette
+from planner.viewing.display import to_display_uint8
 
 SIZE = 64
 

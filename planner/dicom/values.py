@@ -12,6 +12,7 @@ from pydicom.tag import BaseTag
 
 from planner.errors import InvalidAttributeError
 
+
 def _value_representation(element) -> str | None:
     """The VR of a raw or converted element; implicit-VR raw elements take it from the dictionary."""
     if element.VR is not None:

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from planner.geometry import sample_bilinear
 from planner.disc.segmentation import (
     FRAGMENT_GAP_MM,
     FRAGMENT_MM3,
@@ -45,6 +44,7 @@ from planner.disc.segmentation import (
     where_fragments_lie,
 )
 from planner.disc.segmentation.masks import _connected_to
+from planner.geometry import sample_bilinear
 
 THRESHOLD_MM = 1.5
 #: displaced material is measured in the disc's height less this share at either endplate

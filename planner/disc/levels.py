@@ -28,9 +28,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import SimpleITK as sitk
 
+from planner.errors import LevelError  # noqa: F401 - re-exported where it was defined
 from planner.geometry import sample_bilinear
 from planner.volume import Volume
-from planner.errors import LevelError  # noqa: F401 - re-exported where it was defined
 
 TILTS_DEG = tuple(range(-50, 51, 10))
 #: Tilts for following the column caudally: the lowest lumbar discs and the sacrum turn further.

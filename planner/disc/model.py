@@ -26,15 +26,21 @@ from typing import Sequence
 import numpy as np
 import SimpleITK as sitk
 
+from planner.dicom.header import InstanceHeader
+from planner.dicom.loader import load_series
 from planner.disc import segmenters
 from planner.disc.bulge import BulgeFinding, analyse_bulge, ray_extent_mm
+from planner.disc.levels import Level, LevelError, LevelResult
+from planner.disc.segmentation import (
+    STEP_MM,
+    DiscSegmentation,
+    SegmentationFailed,
+    direction_degrees,
+    displaced_on_axial,
+)
 from planner.errors import DiscAnalysisError, PlannerError
-from planner.dicom.header import InstanceHeader
-from planner.disc.levels import Level, LevelError, LevelResult, find_levels
-from planner.dicom.loader import load_series
 from planner.observable import Observable
 from planner.progress import CancelToken, ProgressCallback, check, report
-from planner.disc.segmentation import STEP_MM, DiscSegmentation, SegmentationFailed, direction_degrees, displaced_on_axial
 from planner.undo import Command, UndoStack
 from planner.volume import Volume
 

@@ -16,7 +16,6 @@ plan version exported twice gives the same objects; a changed plan new ones.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +33,8 @@ from planner.export.identity import SERIES_NUMBERS, SOFTWARE, ExportIdentity, co
 from planner.export.key_images import KeyImage, render_key_images
 from planner.export.report_pdf import PatientInfo, ReportContent, encapsulated_pdf, plan_report_pdf
 from planner.export.sr import _person_name, build_plan_sr
-from planner.plan.model import Plan
 from planner.plan.evidence import saved_disc_mask, source_changed
+from planner.plan.model import Plan
 from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.volume import Volume
 
@@ -327,10 +326,8 @@ def load_export_source(plan_path, db_path=None, progress: ProgressCallback | Non
     otherwise the analysis and the safety anatomy are recomputed (a few seconds).
     """
     from planner.dicom.loader import load_series
-    from planner.plan.model import plan_from_dict
-
     from planner.errors import PlanFormatError
-    from planner.plan.model import migrate_plan_dict, validate_plan_dict
+    from planner.plan.model import migrate_plan_dict, plan_from_dict, validate_plan_dict
     from planner.plan.store import read_json_file
 
     path = Path(plan_path)
@@ -413,7 +410,7 @@ def _find_study_series(plan_path: Path, plan: Plan, db_path) -> dict[str, list[I
 def _recompute(plan: Plan, volume: Volume, series: dict) -> tuple[dict, list[str], np.ndarray]:
     """The analysis and safety numbers again, from the study session's series roles (as the CLI and the
     workstation chose them) at the level the plan was made at."""
-    from planner.plan.planning import plan_metrics
+    from planner.plan.planning import computed_section
     from planner.study.session import StudySession
 
     session = StudySession(series)
@@ -421,8 +418,5 @@ def _recompute(plan: Plan, volume: Volume, series: dict) -> tuple[dict, list[str
     session.use_volume(volume)
     shift = plan.level_check.level_shift if plan.level_check is not None else 0
     analysis = session.analyse(level_shift=shift)  # the level the plan was made at, not the default
-    anatomy = session.build_anatomy(analysis)
-    metrics = plan_metrics(plan, anatomy)
-    warnings = list(anatomy.warnings) + [w for m in metrics.values() for w in m.warnings]
-    mask = analysis.segmentation.series_mask(volume)
-    return {tid: m.as_dict() for tid, m in metrics.items()}, warnings, mask
+    computed = computed_section(plan, session.build_anatomy(analysis))
+    return computed["trajectories"], computed["warnings"], analysis.segmentation.series_mask(volume)

@@ -25,10 +25,10 @@ import numpy as np
 import SimpleITK as sitk
 from PIL import Image, ImageDraw, ImageFont
 
-from planner.viewing.display import auto_window
-from planner.geometry import direction_letters
 from planner.disc.levels import sitk_image
+from planner.geometry import direction_letters
 from planner.plan.model import Plan, Trajectory
+from planner.viewing.display import auto_window
 from planner.volume import Volume
 
 SIZE_PX = 512

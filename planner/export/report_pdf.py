@@ -23,9 +23,9 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from planner.disc.finding_text import describe
 from planner.export.identity import SERIES_NUMBERS, SOFTWARE, SOFTWARE_VERSION, ExportIdentity, copy_study_attributes
 from planner.export.key_images import KeyImage, ultrasound_summary
-from planner.disc.finding_text import describe
 from planner.plan.model import Plan
 
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"

@@ -17,7 +17,6 @@ TEXT item ("Plan document (JSON)"), checked against the SCOORD3D geometry:
 from __future__ import annotations
 
 import datetime
-
 import json
 from typing import Mapping, Sequence
 
@@ -28,8 +27,8 @@ from pydicom.sr.codedict import codes
 
 from planner.errors import PlanFormatError
 from planner.export import codes as c
-from planner.fasciculation.analysis import CRITERION_PER_MIN
 from planner.export.identity import SERIES_NUMBERS, SOFTWARE, ExportIdentity, copy_study_attributes, dicom_date_time
+from planner.fasciculation.analysis import CRITERION_PER_MIN
 from planner.plan.model import Plan, plan_from_dict, plan_to_dict
 
 #: the tolerance within which the SR's coordinates must agree with its plan document

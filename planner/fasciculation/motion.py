@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 import cv2
+import numpy as np
 
 #: Edge of the averaging blocks.
 BLOCK_MM = 2.0

@@ -34,9 +34,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from planner.disc.levels import sitk_image
-from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.disc.segmentation import STEP_MM as FRAME_STEP_MM
 from planner.plan.trajectory import Structure
+from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.volume import Volume
 
 STEP_MM = 1.5
@@ -230,11 +230,10 @@ def build_anatomy(
         region &= (post > posterior_margin - 4.0) & (post < posterior_margin + 32.0)
         grown = sitk.ConnectedThreshold(sitk.GetImageFromArray(region.astype(np.uint8)), seedList=[tuple(int(v) for v in seed)], lower=1, upper=1)
         sac = sitk.GetArrayFromImage(grown) > 0
-        canal_front = posterior_margin + 1.0 + first * 0.5
         canal_back = posterior_margin + 1.0 + run_end * 0.5
     else:
         warnings.append("No CSF-bright thecal sac behind the L5-S1 disc: distances to the dura are not checked.")
-        canal_front, canal_back = posterior_margin + 2.0, posterior_margin + 2.0 + 0.45 * depth
+        canal_back = posterior_margin + 2.0 + 0.45 * depth
     bone &= ~sac
 
     # --- iliac bones: bone further from the midline than a body's full width

@@ -44,6 +44,13 @@ def source_changed(recorded: dict | None, volume: Volume) -> str:
     return ""
 
 
+def source_evidence(volume: Volume) -> dict:
+    """A plan file's ``evidence`` of the images it is saved on: their fingerprint, and now."""
+    from planner.plan.model import now_iso
+
+    return {"source": source_fingerprint(volume), "saved_at": now_iso()}
+
+
 def seg_file_name(plan_path: str | Path) -> str:
     name = Path(plan_path).name
     stem = name[: -len(".json")] if name.endswith(".json") else name
@@ -57,9 +64,7 @@ def write_evidence(plan_path: str | Path, disc_model, headers: Sequence[Instance
 
     volume = disc_model.volume
     masks = disc_model.analysis.series_masks()
-    from planner.plan.model import now_iso
-
-    evidence = {"source": source_fingerprint(volume), "saved_at": now_iso()}
+    evidence = source_evidence(volume)
     if masks.get("L5-S1 disc") is not None and masks["L5-S1 disc"].any():
         name = seg_file_name(plan_path)
         write_segmentation(volume, list(headers), masks, Path(plan_path).parent / name, algorithm=disc_model.analysis.segmenter)
@@ -96,6 +101,10 @@ def saved_disc_mask(seg_file: Path, volume: Volume, label: str = "L5-S1 disc") -
     return mask if found else None
 
 
+#: the words of a reopening note that says the images changed since the save (the workstation asks, not notes)
+IMAGES_CHANGED = "the plan's numbers and disc do not stand for these images"
+
+
 def reopen_notes(plan_path: str | Path, evidence: dict | None, volume: Volume, disc_mask: np.ndarray | None) -> list[str]:
     """What a person reopening a saved plan on ``volume`` must know of its evidence: the images changed since the
     save, or the disc on screen is not the one saved with the plan (which the export uses). Empty: as saved."""
@@ -103,7 +112,7 @@ def reopen_notes(plan_path: str | Path, evidence: dict | None, volume: Volume, d
         return []
     changed = source_changed(evidence.get("source"), volume)
     if changed:
-        return [f"{changed}: the plan's numbers and disc do not stand for these images; check the plan and save it again"]
+        return [f"{changed}: {IMAGES_CHANGED}; check the plan and save it again"]
     name = evidence.get("disc_seg_file")
     if not name:
         return []
@@ -113,8 +122,9 @@ def reopen_notes(plan_path: str | Path, evidence: dict | None, volume: Volume, d
     saved = saved_disc_mask(seg_file, volume)
     if saved is None or disc_mask is None or np.array_equal(saved, disc_mask):
         return []
-    overlap = 2.0 * float((saved & disc_mask).sum()) / max(float(saved.sum() + disc_mask.sum()), 1.0)
-    return [f"the disc on screen is not the one saved with the plan (Dice {overlap:.2f}): the export uses the saved "
+    from planner.disc.segmentation.masks import dice
+
+    return [f"the disc on screen is not the one saved with the plan (Dice {dice(saved, disc_mask):.2f}): the export uses the saved "
             f"one ({seg_file.name}); correct the disc and save the plan to replace it"]
 
 

@@ -13,15 +13,14 @@ path raises :class:`~planner.plan.suggest.NoSafePathError` and writes no plan.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
-from planner.plan.anatomy import SafetyAnatomy
 from planner.disc.analysis import StudyAnalysis, analyze_study_series, write_analysis
 from planner.errors import LevelNotConfirmed, PlannerError
+from planner.plan.anatomy import SafetyAnatomy
 from planner.plan.model import SIDED, LevelCheck, Plan, StudyRef, now_iso, plan_to_dict
-from planner.plan.store import atomic_write_text
+from planner.plan.store import save_plan
 from planner.plan.suggest import NoSafePathError, Suggestion, metrics_for, suggest_trajectory
 from planner.plan.trajectory import TrajectoryMetrics
 from planner.volume import Volume
@@ -212,13 +211,12 @@ def plan_study(
     plan = draft_plan(ref, finding, procedure, side, author, suggestion, analysis_file.name, check)
     if fasciculation is not None:  # planner.fasciculation.record.plan_record of the study's muscle cines
         plan = replace(plan, fasciculation=fasciculation)
-    data = plan_json(plan, anatomy, analysis_file.name)
-    from planner.plan.evidence import source_fingerprint
+    from planner.plan.evidence import source_evidence
 
-    # an export checks that the images are these
-    data["evidence"] = {"source": source_fingerprint(study.sagittal.volume), "saved_at": now_iso()}
-    atomic_write_text(out / "plan.json", json.dumps(data, indent=1))
-    return data
+    computed = computed_section(plan, anatomy, analysis_file.name)
+    evidence = source_evidence(study.sagittal.volume)  # an export checks that the images are these
+    save_plan(plan, out / "plan.json", computed, evidence)
+    return {**plan_to_dict(plan), "computed": computed, "evidence": evidence}
 
 
 def anatomy_and_suggestion(session, analysis, procedure: str, side: str, progress=None, cancel=None):

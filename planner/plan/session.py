@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from planner.plan.anatomy import SafetyAnatomy
 from planner.observable import Observable
-from planner.plan.model import Plan
+from planner.plan.anatomy import SafetyAnatomy
 from planner.plan.document import PlanDocument
+from planner.plan.model import Plan
 from planner.plan.store import Autosaver, load_plan, save_plan
 from planner.plan.suggest import metrics_for
 from planner.plan.trajectory import TrajectoryMetrics

@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from planner.plan.anatomy import SafetyAnatomy
 from planner.errors import NoSafePathError
+from planner.plan.anatomy import SafetyAnatomy
 from planner.plan.model import Needle, Trajectory
 from planner.plan.trajectory import DEFAULT_THRESHOLDS_MM, NEEDLE_MARGIN_MM, TrajectoryMetrics, trajectory_metrics
 

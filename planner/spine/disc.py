@@ -26,10 +26,10 @@ import SimpleITK as sitk
 
 from planner.disc.segmentation import (
     STEP_MM,
-    body_section,
     DiscFrame,
     DiscSegmentation,
     SegmentationFailed,
+    body_section,
     distance_outside_mm,
 )
 from planner.disc.segmentation.displaced import _displaced

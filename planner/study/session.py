@@ -23,11 +23,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 
-from planner.disc import segmenters
 from planner.dicom.header import InstanceHeader
+from planner.dicom.loader import load_series, read_path_series
+from planner.disc import segmenters
 from planner.errors import AnalysisError, PlannerError
 from planner.observable import Observable
-from planner.dicom.loader import load_series, read_path_series
 from planner.progress import CancelToken, ProgressCallback
 from planner.study.roles import SeriesRoles, assign_roles, series_name
 from planner.undo import UndoStack
@@ -41,8 +41,8 @@ class StudySession(Observable):
         self.study_path = str(study_path)
         #: (path, reason) of files under the study's folder that are not DICOM images
         self.rejected = list(rejected)
-        #: the series the user chose to analyse (None: the rule's choice)
-        self.sagittal_uid: str | None = None
+        self._sagittal_uid: str | None = None
+        self._roles: SeriesRoles | None = None
         #: the one undo stack of the study's edits (the workstation shares its own)
         self.undo = undo if undo is not None else UndoStack()
         #: the analysis the user corrects (:class:`~planner.disc.model.DiscModel`), and the plan being edited
@@ -89,8 +89,20 @@ class StudySession(Observable):
     # ------------------------------------------------------------------ series
 
     @property
+    def sagittal_uid(self) -> str | None:
+        """The series the user chose to analyse (None: the rule's choice)."""
+        return self._sagittal_uid
+
+    @sagittal_uid.setter
+    def sagittal_uid(self, uid: str | None) -> None:
+        self._sagittal_uid, self._roles = uid, None
+
+    @property
     def roles(self) -> SeriesRoles:
-        return assign_roles(self.series, self.sagittal_uid)
+        """The series' roles (:func:`~planner.study.roles.assign_roles`), judged once per set of series."""
+        if self._roles is None:
+            self._roles = assign_roles(self.series, self._sagittal_uid)
+        return self._roles
 
     @property
     def warnings(self) -> list[str]:
@@ -102,8 +114,9 @@ class StudySession(Observable):
         """A series already loaded elsewhere (the workstation's open series): kept instead of read again."""
         with self._lock:
             uid = volume.series_instance_uid
-            if headers:
-                self.series.setdefault(uid, list(headers))
+            if headers and uid not in self.series:
+                self.series[uid] = list(headers)
+                self._roles = None
             self._volumes[uid] = volume
 
     def volume(self, uid: str) -> Volume | None:
@@ -149,8 +162,11 @@ class StudySession(Observable):
         with self._lock:
             loaded = [self._volumes[uid] for uid in roles.axials if uid in self._volumes]
             lazy = [self.series[uid] for uid in roles.axials if uid not in self._volumes]
-        return analyze_volume(volume, level_shift=level_shift, segmenter=segmenter, progress=progress,
-                              cancel=cancel, axials=loaded, axial_headers=lazy)
+        analysis = analyze_volume(volume, level_shift=level_shift, segmenter=segmenter, progress=progress,
+                                  cancel=cancel, axials=loaded, axial_headers=lazy)
+        if analysis.axial is not None:
+            self.use_volume(analysis.axial)  # loaded for the measurement: kept for the safety anatomy
+        return analysis
 
     def anatomy_volumes(self) -> list[Volume]:
         """The study's other MR volumes in the analysed series' world: the safety anatomy's inputs."""
@@ -182,8 +198,6 @@ class StudySession(Observable):
         first (judged by their headers: none is loaded for this)."""
         from planner.disc.model import slices_cross
 
-        if analysis.axial is not None:
-            self.use_volume(analysis.axial)
         centre = analysis.levels.level("L5-S1").center_lps
         measured = analysis.axial.series_instance_uid if analysis.axial is not None else ""
         through = [uid for uid in self.roles.axials if slices_cross(self.series[uid], centre)]

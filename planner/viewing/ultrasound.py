@@ -16,8 +16,8 @@ from typing import Sequence
 import numpy as np
 
 from planner.dicom.header import InstanceHeader, read_dataset
-from planner.errors import DicomInputError
 from planner.dicom.pixels import FrameSource, apply_palette
+from planner.errors import DicomInputError
 from planner.viewing.us_calibration import UltrasoundRegion, distance_mm, spatial_region_at
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from planner.export.bundle import ExportSource, load_export_source
 from planner.dicom.loader import read_path_series
-from planner.plan.model import UltrasoundApproach
+from planner.export.bundle import ExportSource, load_export_source
 from planner.plan.document import PlanDocument
+from planner.plan.model import UltrasoundApproach
 from planner.viewing.ultrasound import UltrasoundClip
 
 

@@ -8,8 +8,8 @@ import highdicom as hd
 import numpy as np
 import pytest
 
-from planner.dicom.seg import SegmentationError, write_segmentation
 from planner.dicom.loader import load_series, read_path_series
+from planner.dicom.seg import SegmentationError, write_segmentation
 
 
 @pytest.fixture(scope="module")

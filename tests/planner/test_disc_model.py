@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from planner.disc.model import LABELS, DiscAnalysisError, DiscModel, analyze_volume, resegment_from_seed
 from planner.dicom.loader import load_series, read_path_series
+from planner.disc.model import LABELS, DiscAnalysisError, DiscModel, analyze_volume, resegment_from_seed
+from planner.errors import OperationCancelled
 from planner.progress import CancelToken
 from planner.undo import UndoStack
-from planner.errors import OperationCancelled
 
 
 @pytest.fixture(scope="module")

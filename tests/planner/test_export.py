@@ -16,8 +16,8 @@ import pytest
 from planner.errors import ExportError, PlanFormatError
 from planner.export.bundle import build_export, load_export_source, write_export_folder
 from planner.export.sr import is_plan_sr, plan_from_sr, sr_geometry
-from planner.plan.model import plan_to_dict
 from planner.plan.document import PlanDocument
+from planner.plan.model import plan_to_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import zipfile
 
 import pytest
 
 from planner.dicom.database import StudyDatabase
-from planner.errors import DicomInputError
 from planner.dicom.importer import import_paths
+from planner.errors import DicomInputError
 from planner.progress import CancelToken
 from tests.conftest import SAMPLES, make_stack, require_shared
 

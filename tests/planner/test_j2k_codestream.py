@@ -9,12 +9,11 @@ import struct
 import pytest
 
 from planner import logs
-
 from planner.dicom import pixel_data as dicom_pixel_data
 from planner.dicom.header import read_header
-from planner.errors import DecodeError
 from planner.dicom.j2k_codestream import FragmentReader, codestream_problem
 from planner.dicom.loader import load_series
+from planner.errors import DecodeError
 from tests.conftest import SAMPLES, require_shared
 
 CORRUPT = SAMPLES / "broken" / "pylibjpeg-data__966.dcm"

@@ -9,8 +9,8 @@ import pytest
 
 from planner.demo import write_demo_study
 from planner.demo.phantom import Finding
-from planner.disc.levels import LevelError, find_levels
 from planner.dicom.loader import load_series, read_path_series
+from planner.disc.levels import LevelError, find_levels
 from planner.volume import Volume
 
 DISC_LIKE = "S1-S2 junction looks disc-like"

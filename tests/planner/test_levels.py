@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.disc.levels import find_disc_chain, midsagittal
-from planner.dicom.loader import load_series, read_path_series
 from bench.shared_labels import S1, corrected
+from planner.dicom.loader import load_series, read_path_series
+from planner.disc.levels import find_disc_chain, midsagittal
 from tests.conftest import LUMBAR, require_shared
 
 CASES = ("vb1-02", "vb1-03", "vb1-06", "vb1-07", "vb1-08")

@@ -7,6 +7,8 @@ import logging
 import pytest
 
 from planner import logs
+
+
 @pytest.fixture
 def log_file(tmp_path):
     logs.reset_logging()

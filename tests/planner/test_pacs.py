@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 import time
+from pathlib import Path
 
 import pydicom
 import pytest

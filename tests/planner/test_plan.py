@@ -11,10 +11,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
-import numpy as np
 import pytest
 
 from planner.errors import PlanFormatError, PlanLockedError
+from planner.plan.document import PlanDocument
 from planner.plan.model import (
     Injectate,
     Needle,
@@ -26,7 +26,6 @@ from planner.plan.model import (
     plan_schema,
     plan_to_dict,
 )
-from planner.plan.document import PlanDocument
 from planner.plan.store import Autosaver, load_plan, recovery_files, save_plan
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import pydicom
 import pytest
 
-from planner.plan.anatomy import build_anatomy
+from planner.dicom.loader import load_series, read_path_series
 from planner.disc.model import DiscModel, analyze_volume
 from planner.errors import ExportError
-from planner.geometry import ijk_to_lps
 from planner.export.bundle import load_export_source
-from planner.dicom.loader import load_series, read_path_series
+from planner.geometry import ijk_to_lps
+from planner.plan.anatomy import build_anatomy
 from planner.plan.evidence import seg_file_name, source_changed, source_fingerprint, write_evidence
 from planner.plan.session import PlanSession
 from planner.undo import UndoStack

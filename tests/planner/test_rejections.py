@@ -10,6 +10,7 @@ from pydicom.uid import generate_uid
 
 from planner.dicom import pixel_data as dicom_pixel_data
 from planner.dicom.header import read_header
+from planner.dicom.pixels import FrameSource
 from planner.errors import (
     DecodeError,
     DicomInputError,
@@ -22,7 +23,6 @@ from planner.errors import (
     TruncatedFileError,
     UnsupportedTransferSyntaxError,
 )
-from planner.dicom.pixels import FrameSource
 from tests.conftest import make_mr_slice
 
 

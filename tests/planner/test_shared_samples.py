@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from planner.dicom.header import read_header
-from planner.errors import DicomInputError
 from planner.dicom.loader import load_series
+from planner.errors import DicomInputError
 from tests.conftest import SAMPLES, require_shared
 
 ENTRIES = json.loads((SAMPLES / "expected.json").read_text()) if (SAMPLES / "expected.json").exists() else [None]

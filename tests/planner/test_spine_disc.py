@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.spine.disc import _snap
 from planner.disc.segmentation import STEP_MM
 from planner.disc.segmentation.masks import dice
+from planner.spine.disc import _snap
 
 
 def _column(disc: float, cortex: float, marrow: float) -> np.ndarray:
@@ -62,8 +62,8 @@ def test_where_the_classical_disc_agrees_its_sharper_margins_are_used(demo_study
     overlaps: the learned segmenter returns the classical disc (traced on the image's 0.5 mm frame)."""
     from planner.disc.levels import find_levels
     from planner.disc.segmentation import segment_disc
-    from plugins.learned import AGREE_DICE, SEGMENTER
     from planner.spine.disc import segment_from_parts
+    from plugins.learned import AGREE_DICE, SEGMENTER
 
     volume = _sagittal(demo_study / "MR" / "SAG_T2")
     levels = SEGMENTER.find_levels(volume)
@@ -79,9 +79,9 @@ def test_where_the_classical_disc_agrees_its_sharper_margins_are_used(demo_study
 @pytest.mark.shared
 def test_where_the_classical_disc_disagrees_the_models_stands():
     """vb2-05 (real, Siemens 1.5 T): the classical disc differs from the model's; the model's is kept."""
-    from tests.conftest import LUMBAR, require_shared
-    from plugins.learned import SEGMENTER
     from planner.spine.disc import segment_from_parts
+    from plugins.learned import SEGMENTER
+    from tests.conftest import LUMBAR, require_shared
 
     volume = _sagittal(require_shared(LUMBAR) / "vb2-05" / "dicom" / "sag_t2")
     levels = SEGMENTER.find_levels(volume)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from planner.dicom.header import read_header
+from planner.disc.analysis import analyze_study_series
 from planner.errors import AnalysisError
 from planner.plan.planning import other_mr_volumes
-from planner.disc.analysis import analyze_study_series
 from planner.study.roles import assign_roles
 from planner.study.session import StudySession
 from tests.conftest import make_stack

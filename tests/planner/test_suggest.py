@@ -7,17 +7,17 @@ phantom's own bone, iliac, thecal sac and root masks (not against our estimate).
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 import subprocess
 import sys
+from collections import defaultdict
 
 import numpy as np
 import pytest
 
-from planner.plan.anatomy import build_anatomy
-from planner.disc.analysis import analyze_study_series
 from planner.demo import write_demo_study
 from planner.demo.phantom import Finding, SpinePhantom
+from planner.disc.analysis import analyze_study_series
+from planner.plan.anatomy import build_anatomy
 from planner.plan.model import plan_from_dict
 from planner.plan.planning import other_mr_volumes
 from planner.plan.suggest import NoSafePathError, suggest_trajectory

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from planner.dicom.thumbnails import series_thumbnail
+from planner.undo import Command, UndoStack
 from planner.viewing import mpr
 from planner.viewing.cine import CinePlayer
 from planner.viewing.display import PRESETS, WindowLevel, window_preset
 from planner.viewing.measurements import Measurement, MeasurementSet, evaluate
 from planner.viewing.mpr import MprState, View
-from planner.dicom.thumbnails import series_thumbnail
-from planner.undo import Command, UndoStack
 from planner.viewing.us_calibration import UltrasoundRegion
 from planner.volume import Volume
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from planner.dicom.header import read_header
+from planner.dicom.loader import load_series, read_path_series
 from planner.errors import InconsistentSeriesError
 from planner.geometry import affine_from_attributes, ijk_to_lps, lps_to_ijk, orientation_label
-from planner.dicom.loader import load_series, read_path_series
 from planner.volume import load_volume, load_volumes
 from tests.conftest import make_stack
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.ui.actions import import_and_open
 
+from tests.ui.actions import import_and_open
 
 
 def test_an_uncertain_count_blocks_planning_until_confirmed(make_window, qtbot, uncertain_demo_study, monkeypatch):

@@ -11,9 +11,9 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from planner.viewing.mpr import View
 from planner.plan.model import Plan, StudyRef, plan_to_dict
 from planner.plan.store import recovery_files
+from planner.viewing.mpr import View
 from tests.ui.actions import analysed, import_and_open
 
 

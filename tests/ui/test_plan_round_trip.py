@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pydicom
 
-from planner.plan.evidence import saved_disc_mask
 from planner.geometry import ijk_to_lps
+from planner.plan.evidence import saved_disc_mask
 from tests.conftest import ROOT
 from tests.ui.actions import import_and_open
 

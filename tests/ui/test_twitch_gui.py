@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt
-from tests.ui.actions import import_and_open
 
+from tests.ui.actions import import_and_open
 
 
 def _analyse(window, qtbot):

@@ -10,6 +10,8 @@ a safety warning); other surfaces are added by :meth:`SceneView.add_surface`.
 from __future__ import annotations
 
 import numpy as np
+import vtkmodules.vtkRenderingFreeType  # noqa: F401
+import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPlane, vtkPolyData
@@ -19,9 +21,6 @@ from vtkmodules.vtkInteractionWidgets import vtkOrientationMarkerWidget
 from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
 from vtkmodules.vtkRenderingCore import vtkActor, vtkImageSlice, vtkPolyDataMapper, vtkRenderer
 from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
-
-import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
-import vtkmodules.vtkRenderingFreeType  # noqa: F401
 
 from planner.viewing.display import WindowLevel
 from planner.viewing.mpr import View

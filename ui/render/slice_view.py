@@ -16,6 +16,8 @@ to planner objects, which hold and measure them.
 from __future__ import annotations
 
 import numpy as np
+import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text)
+import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL backend)
 from PySide6.QtCore import Qt, Signal
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkCommonCore import vtkPoints
@@ -30,9 +32,6 @@ from vtkmodules.vtkRenderingCore import (
     vtkTextActor,
 )
 from vtkmodules.vtkRenderingImage import vtkImageResliceMapper, vtkImageStack
-
-import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL backend)
-import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text)
 
 from planner.viewing import mpr as mprlib
 from planner.viewing.display import WindowLevel

@@ -42,27 +42,6 @@ search and :func:`segment_disc`), :mod:`.displaced` (displaced material and frag
 
 from __future__ import annotations
 
-from planner.disc.segmentation.frame import (  # noqa: F401
-    DiscFrame,
-    DiscSegmentation,
-    endplate_planes_mm,
-    LATERAL_MM,
-    NORMAL_MM,
-    POSTERIOR_MM,
-    SegmentationFailed,
-    STEP_MM,
-)
-from planner.disc.segmentation.masks import (  # noqa: F401
-    comes_within,
-    distance_outside_mm,
-)
-from planner.disc.segmentation.endplates import (  # noqa: F401
-    body_section,
-    CORTEX_MM,
-    RAY_MAX_MM,
-    RAYS,
-    segment_disc,
-)
 from planner.disc.segmentation.axial import (  # noqa: F401
     displaced_on_axial,
 )
@@ -72,7 +51,6 @@ from planner.disc.segmentation.displaced import (  # noqa: F401
     BASE_EDGE,
     CANAL_HALF_WIDTH_MM,
     CENTRAL_CANAL_HALF_WIDTH_MM,
-    direction_degrees,
     FRAGMENT_GAP_MM,
     FRAGMENT_HEIGHT_MM,
     FRAGMENT_MIDLINE_MM,
@@ -80,7 +58,6 @@ from planner.disc.segmentation.displaced import (  # noqa: F401
     MIGRATION_MM,
     MIN_DISPLACED_MM3,
     REACH_MM,
-    reach_mm,
     RECESS_REACH_MM,
     SAC_BESIDE_MM,
     SAC_SEARCH_MM,
@@ -88,7 +65,30 @@ from planner.disc.segmentation.displaced import (  # noqa: F401
     STRAND_RADIUS_MM,
     STRAND_RUN_MM,
     VERTICAL_MARGIN_MM,
+    direction_degrees,
+    reach_mm,
     where_fragments_lie,
+)
+from planner.disc.segmentation.endplates import (  # noqa: F401
+    CORTEX_MM,
+    RAY_MAX_MM,
+    RAYS,
+    body_section,
+    segment_disc,
+)
+from planner.disc.segmentation.frame import (  # noqa: F401
+    LATERAL_MM,
+    NORMAL_MM,
+    POSTERIOR_MM,
+    STEP_MM,
+    DiscFrame,
+    DiscSegmentation,
+    SegmentationFailed,
+    endplate_planes_mm,
+)
+from planner.disc.segmentation.masks import (  # noqa: F401
+    comes_within,
+    distance_outside_mm,
 )
 
 __all__ = ['ANTERIOR_FROM_DEG', 'ANTERIOR_REACH_MM', 'BASE_EDGE', 'body_section', 'CANAL_HALF_WIDTH_MM', 'CENTRAL_CANAL_HALF_WIDTH_MM', 'comes_within', 'CORTEX_MM', 'direction_degrees', 'DiscFrame', 'DiscSegmentation', 'displaced_on_axial', 'distance_outside_mm', 'endplate_planes_mm', 'FRAGMENT_GAP_MM', 'FRAGMENT_HEIGHT_MM', 'FRAGMENT_MIDLINE_MM', 'FRAGMENT_MM3', 'LATERAL_MM', 'MIGRATION_MM', 'MIN_DISPLACED_MM3', 'NORMAL_MM', 'POSTERIOR_MM', 'RAY_MAX_MM', 'RAYS', 'REACH_MM', 'reach_mm', 'RECESS_REACH_MM', 'SAC_BESIDE_MM', 'SAC_SEARCH_MM', 'segment_disc', 'SegmentationFailed', 'SIMILAR_FLOOR', 'STEP_MM', 'STRAND_RADIUS_MM', 'STRAND_RUN_MM', 'VERTICAL_MARGIN_MM', 'where_fragments_lie']

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from planner.geometry import sample_trilinear
 from planner.disc.segmentation.displaced import _displaced
 from planner.disc.segmentation.endplates import _between, _bodies_beside, _bodies_over, _fill_surface, body_section
-from planner.disc.segmentation.frame import DiscFrame, DiscSegmentation, STEP_MM, endplate_planes_mm
+from planner.disc.segmentation.frame import STEP_MM, DiscFrame, DiscSegmentation, endplate_planes_mm
 from planner.disc.segmentation.masks import _erode_3d, _fill_holes_2d, _largest_component_2d, _ones_like, _smoothed
+from planner.geometry import sample_trilinear
 from planner.volume import Volume
 
 

@@ -9,7 +9,6 @@ import SimpleITK as sitk
 from planner.disc.segmentation.frame import STEP_MM, endplate_planes_mm
 from planner.disc.segmentation.masks import _at_least, _connected_to, _morph, comes_within, distance_outside_mm
 
-
 REACH_MM = 20.0  # how far displaced material may extend beyond the outline, posteriorly and laterally
 #: laterally and anteriorly (beyond 60 degrees from posterior) only a bulge's few mm: at L5-S1 herniations
 #: there are rare (far-lateral ones lie beyond the S1 root's course), and the psoas and prevertebral tissue

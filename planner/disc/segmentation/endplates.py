@@ -7,10 +7,15 @@ import numpy as np
 import SimpleITK as sitk
 
 from planner.disc.segmentation.displaced import MIGRATION_MM, _displaced
-from planner.disc.segmentation.frame import DiscFrame, DiscSegmentation, SegmentationFailed, STEP_MM, endplate_planes_mm
-from planner.disc.segmentation.masks import _erode2d, _fill_holes_2d, _largest_component_2d, _smoothed, distance_outside_mm
+from planner.disc.segmentation.frame import STEP_MM, DiscFrame, DiscSegmentation, SegmentationFailed, endplate_planes_mm
+from planner.disc.segmentation.masks import (
+    _erode2d,
+    _fill_holes_2d,
+    _largest_component_2d,
+    _smoothed,
+    distance_outside_mm,
+)
 from planner.volume import Volume
-
 
 CORTEX_MM = 1.0  # the dark endplate line belongs to the body; its thickness where its disc side is unclear
 

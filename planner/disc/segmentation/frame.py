@@ -9,9 +9,8 @@ import SimpleITK as sitk
 
 from planner.disc.levels import sitk_image
 from planner.disc.segmentation.masks import STEP_MM, _erode2d
-from planner.volume import Volume
 from planner.errors import SegmentationFailed  # noqa: F401 - re-exported where it was defined
-
+from planner.volume import Volume
 
 LATERAL_MM = (-40.0, 40.0)
 POSTERIOR_MM = (-38.0, 45.0)

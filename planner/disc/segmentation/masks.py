@@ -9,7 +9,6 @@ import SimpleITK as sitk
 
 from planner.volume import Volume
 
-
 #: the disc frame's grid step (mm): every mask and distance here is on it
 STEP_MM = 0.5
 
