@@ -3,9 +3,12 @@
 Every sample is one sagittal slice of a study (or the mean of up to five
 neighbouring 1 mm slices: a thick slice's partial volume), resampled to the
 model's pixel size through a random affine (rotation +-20 degrees, anatomy 0.8
-to 1.25 times the size, +-10 % aspect), centred near L5 so that the crop always
-shows the top of the sacrum but ends anywhere from L3 upwards; then a random
-gain, gamma, smooth coil field (+-35 %), blur and Rician noise.
+to 1.25 times the size, +-10 % aspect), centred near L5 so that the crop mostly
+shows the top of the sacrum and ends anywhere from L3 upwards, in one slice of
+six cut between mid-L4 and just under L5-S1 or starting under L5 (a field of
+view that misses the junction); then a random gain, gamma or contrast curve (one
+in five not monotonic: another sequence's tissue order), smooth coil field
+(+-35 %), blur and Rician noise.
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ def prepare(case: Case, target: np.ndarray) -> Prepared:
     bottom = float(np.argwhere(l5)[:, 1].max())
     image = torch.from_numpy(normalise(case.image))
     return Prepared(case.name, case.source, image, torch.from_numpy(target), slices, centres, bottom)
+
+
+#: shares of training slices whose field of view is cut under (or starts under) L5, and whose contrast is
+#: scrambled
+CUT_BELOW = 0.12
+CUT_ABOVE = 0.04
+SCRAMBLED = 0.2
 
 
 def _field(rng: np.random.Generator, size: int, amplitude: float) -> torch.Tensor:
@@ -96,10 +106,31 @@ def sample(case: Prepared, rng: np.random.Generator, size: int) -> tuple[torch.T
     out = F.grid_sample(image[None, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)[0, 0]
     # outside the study: nothing there (a field of view ending), so supervised as 0
     label = F.grid_sample(target[None], grid, mode="nearest", padding_mode="zeros", align_corners=True)[0]
+    # a field of view that misses the junction: cut anywhere from mid-L4 to just under the L5-S1 disc (the
+    # lowest body in view is then not always S1), or starting under L5 (the sacrum alone: no L5 anywhere)
+    cut = rng.random()
+    if cut < CUT_BELOW:
+        edge = case.l5_bottom_row + rng.uniform(-45.0, 12.0)
+        gone = source_row > edge
+    elif cut < CUT_BELOW + CUT_ABOVE:
+        edge = case.l5_bottom_row + rng.uniform(2.0, 25.0)
+        gone = source_row < edge
+    else:
+        gone = None
+    if gone is not None:
+        out = torch.where(gone, torch.zeros_like(out), out)
+        label = torch.where(gone[None], torch.zeros_like(label), label)
     # intensity: gain, gamma or a random monotonic curve (scanners and sequences order the tissues alike but
     # space them differently), coil field, blur, noise
     out = out * float(rng.uniform(0.75, 1.3))
-    if rng.random() < 0.4:
+    contrast = rng.random()
+    if contrast < SCRAMBLED:
+        # another sequence's contrast (T1, water-only, fat-only): tissues reordered, so that shape, not
+        # brightness, names them; a smooth random curve through random levels, air kept dark
+        knots = np.array([0.0, 0.15, 0.35, 0.6, 0.85, 1.1, 1.4, 2.0], np.float32)
+        values = np.concatenate([[0.0], rng.uniform(0.1, 1.3, len(knots) - 1)]).astype(np.float32)
+        out = torch.from_numpy(np.interp(out.clamp(0.0, 2.0).numpy(), knots, values).astype(np.float32))
+    elif contrast < SCRAMBLED + 0.4:
         knots = np.array([0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0], np.float32)
         steps = rng.uniform(0.3, 1.7, len(knots) - 1).astype(np.float32) * np.diff(knots)
         values = np.concatenate([[0.0], np.cumsum(steps)]).astype(np.float32)

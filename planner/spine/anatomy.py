@@ -47,6 +47,8 @@ S1_DEPTH_MM = 35.0
 SACRUM_MIN_MM = 3.0
 #: the series must reach this far under L5 (the L5-S1 disc and the first sacral segment) for S1 to count as seen
 SACRUM_SEEN_MM = 45.0
+#: the L5-S1 disc space reaches at most this far under L5 (its anterior height, the promontory's tilt: mm)
+DISC_DEPTH_MM = 18.0
 #: L4 counts as seen when at least this share of L5's volume is in view
 L4_SEEN = 0.5
 LUMBAR_BODIES = ("L5", "L4", "L3", "L2", "L1", "T12", "T11", "T10", "T9", "T8", "T7", "T6")
@@ -183,21 +185,66 @@ def _in_column(part: Part, l5: Part, across_mm: float = 30.0) -> bool:
     return bool(np.linalg.norm(offset - along * l5.axis_lps) <= across_mm)
 
 
-def _top_of(spine_grid: SagittalGrid, part: Part, below_of: Part, depth_mm: float) -> Part:
-    """``part`` cut to its voxels within ``depth_mm`` under the centre of ``below_of`` (along ``below_of``'s
-    axis): the top of the sacrum, not the whole bone."""
+def _points(grid: SagittalGrid, part: Part) -> tuple[np.ndarray, np.ndarray]:
+    """(grid indices, LPS points) of ``part``'s voxels."""
     index = np.argwhere(part.mask) + np.array([b.start for b in part.box])
-    points = (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ spine_grid.index_to_lps.T)[:, :3]
-    depth = (below_of.centre_lps - points) @ below_of.axis_lps
-    keep = depth <= depth_mm
+    return index, (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ grid.index_to_lps.T)[:, :3]
+
+
+def _subset(grid: SagittalGrid, part: Part, index: np.ndarray, keep: np.ndarray) -> Part:
+    """``part`` with only its voxels ``index[keep]`` (itself when all or none are kept), geometry recomputed."""
     if keep.all() or not keep.any():
         return part
     mask = np.zeros_like(part.mask)
     kept = index[keep] - np.array([b.start for b in part.box])
     mask[tuple(kept.T)] = True
-    centre, axis = _geometry(spine_grid, mask, part.box, part.kind)
-    voxel_ml = spine_grid.pixel_mm**2 * spine_grid.lateral_mm / 1000.0
+    centre, axis = _geometry(grid, mask, part.box, part.kind)
+    voxel_ml = grid.pixel_mm**2 * grid.lateral_mm / 1000.0
     return Part(part.kind, part.label, part.box, mask, centre, axis, float(mask.sum()) * voxel_ml, part.probability)
+
+
+def _top_of(spine_grid: SagittalGrid, part: Part, below_of: Part, depth_mm: float) -> Part:
+    """``part`` cut to its voxels within ``depth_mm`` under the centre of ``below_of`` (along ``below_of``'s
+    axis): the top of the sacrum, not the whole bone."""
+    index, points = _points(spine_grid, part)
+    depth = (below_of.centre_lps - points) @ below_of.axis_lps
+    return _subset(spine_grid, part, index, depth <= depth_mm)
+
+
+def _under(grid: SagittalGrid, disc: Part, body: Part, depth_mm: float = DISC_DEPTH_MM, margin_mm: float = 3.0) -> Part:
+    """``disc`` cut to the disc space under ``body``: its voxels under the body's footprint (``margin_mm``
+    wider), at most ``depth_mm`` under the body's lowest voxel there, each column along the body's axis.
+
+    The model's disc output runs on, in some series, into the grey tissue in front of the sacrum: joined to
+    the L5-S1 disc, it tilted the disc's plane and moved its centre (a level one or two high by the labels)."""
+    axis = body.axis_lps
+    e1 = np.cross(axis, [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(axis, e1)
+    cell = grid.pixel_mm
+
+    def columns(points):
+        offset = points - body.centre_lps
+        return np.floor(np.c_[offset @ e1, offset @ e2] / cell).astype(int), offset @ axis
+
+    _, body_points = _points(grid, body)
+    body_cells, body_along = columns(body_points)
+    index, disc_points = _points(grid, disc)
+    disc_cells, disc_along = columns(disc_points)
+    lo = np.minimum(body_cells.min(axis=0), disc_cells.min(axis=0))
+    shape = np.maximum(body_cells.max(axis=0), disc_cells.max(axis=0)) - lo + 1
+    lowest = np.full(shape, np.inf)  # the body's lowest point, column by column
+    np.minimum.at(lowest, tuple((body_cells - lo).T), body_along)
+    reach = int(np.ceil(margin_mm / cell))
+    padded = np.pad(lowest, reach, constant_values=np.inf)
+    footprint = lowest.copy()
+    for di in range(-reach, reach + 1):
+        for dj in range(-reach, reach + 1):
+            if di * di + dj * dj <= reach * reach:
+                footprint = np.minimum(footprint, padded[reach + di : reach + di + shape[0], reach + dj : reach + dj + shape[1]])
+    floor = footprint[tuple((disc_cells - lo).T)]
+    keep = np.isfinite(floor) & (disc_along >= floor - depth_mm)
+    return _subset(grid, disc, index, keep)
 
 
 def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
@@ -218,7 +265,11 @@ def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
     bodies = [p for p in parts if p.label == BODY]
     # the L5-S1 disc touches L5 from below; S1 is the body under it (or right under L5 when no disc was seen)
     under = [d for d in discs if _below(d, l5) > 0 and _in_column(d, l5) and _gap_mm(grid, d, l5) <= TOUCH_MM]
-    disc = max(under, key=lambda d: d.volume_ml) if under else None
+    disc = None
+    if under:
+        chosen = max(under, key=lambda d: d.volume_ml)
+        disc = _under(grid, chosen, l5)
+        discs[discs.index(chosen)] = disc
     candidates = [b for b in bodies if _below(b, l5) > 0 and _in_column(b, l5, 40.0)]
     if disc is not None:
         touching = [b for b in candidates if _gap_mm(grid, b, disc) <= TOUCH_MM and _below(b, l5) > _below(disc, l5)]

@@ -170,6 +170,29 @@ def _plane_only(surface_mm: np.ndarray, p_mm: np.ndarray, l_mm: np.ndarray) -> n
     return coefficients[0] + coefficients[1] * p_grid + coefficients[2] * l_grid
 
 
+def _flattened(surface_mm: np.ndarray, middle: np.ndarray, p_mm: np.ndarray, l_mm: np.ndarray, sign: float) -> np.ndarray:
+    """``surface_mm`` kept within :data:`FLAT_MM` of the plane fitted robustly through its ``middle`` columns,
+    on its body's side (``sign``: +1 for L5's endplate, which may not run further up into L5; -1 for S1's)."""
+    central = np.where(middle, surface_mm, np.nan)
+    if np.isfinite(central).sum() < 10:
+        return surface_mm
+    plane = _plane_only(central, p_mm, l_mm)
+    limited = np.minimum(surface_mm, plane + FLAT_MM) if sign > 0 else np.maximum(surface_mm, plane - FLAT_MM)
+    return np.where(np.isfinite(surface_mm), limited, surface_mm)
+
+
+def _no_taller_behind(upper_mm: np.ndarray, lower_mm: np.ndarray, middle: np.ndarray, behind: np.ndarray) -> np.ndarray:
+    """L5's endplate ``upper_mm`` lowered where, in the ``behind`` columns, the disc is taller than the median
+    height of its ``middle`` columns. Lordosis makes L5-S1 taller in front, never behind: a taller column
+    behind met L5's endplate too high, up the body's rounded posterior corner."""
+    height = upper_mm - lower_mm
+    central = height[middle & np.isfinite(height)]
+    if central.size < 10:
+        return upper_mm
+    excess = np.where(behind & np.isfinite(height), height - float(np.median(central)), 0.0)
+    return upper_mm - np.clip(excess, 0.0, None)
+
+
 def _image_beyond(image: np.ndarray, surface_mm: np.ndarray, sign: float, n_mm: np.ndarray) -> np.ndarray:
     """[posterior, lateral]: the image averaged 1.5-4.5 mm beyond the endplate ``surface_mm``, column by column."""
     rows, columns = np.indices(surface_mm.shape)
@@ -210,6 +233,8 @@ S1_BELOW_MM = 8.0
 STRONG = 0.8
 #: how far an endplate column may lie from the plane through the others (mm)
 FLAT_MM = 3.0
+#: the endplates' middle (mm either way of the disc's centre): their plane, which the margins may not leave
+CENTRAL_MM = 12.0
 #: the same evidence from the image's signal alone (marrow like L5's beneath, unlike it above)
 IMAGE_STRONG = 1.0
 
@@ -332,6 +357,15 @@ def segment_from_parts(
     tight = np.isfinite(tight_upper) & np.isfinite(tight_lower) & (tight_upper - tight_lower > 0.5)
     tight_upper = _fill_surface(np.where(good & tight & outline, tight_upper, np.nan), outline)
     tight_lower = _fill_surface(np.where(good & tight & outline, tight_lower, np.nan), outline)
+    # the endplates are nearly flat here too: a column filled or snapped far off the plane through the others
+    # ran up the body's rounded posterior corner (the mask climbed behind L5 in a thin, degenerate disc)
+    middle = (np.abs(p_mm) <= CENTRAL_MM)[:, None] & (np.abs(l_mm) <= CENTRAL_MM)[None, :]
+    upper_mm, tight_upper = (_flattened(surface, middle, p_mm, l_mm, +1.0) for surface in (upper_mm, tight_upper))
+    lower_mm, tight_lower = (_flattened(surface, middle, p_mm, l_mm, -1.0) for surface in (lower_mm, tight_lower))
+    # and behind its middle no taller than there
+    behind = (p_mm > 0.0)[:, None] & outline
+    upper_mm = _no_taller_behind(upper_mm, lower_mm, middle & outline, behind)
+    tight_upper = _no_taller_behind(tight_upper, tight_lower, middle & outline, behind)
     n_grid = n_mm[:, None, None]
     # the space between the edges the displaced-material rules were tuned on (its signal range, its slab)
     core = outline[None] & (n_grid >= lower_mm[None] - 1e-6) & (n_grid <= upper_mm[None] + 1e-6)

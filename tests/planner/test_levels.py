@@ -89,19 +89,8 @@ def _plane_sides(labels: np.ndarray, volume, value: int, level) -> np.ndarray:
     return (points[:, :3] - np.array(level.center_lps)) @ np.array(level.normal_lps)
 
 
-#: the learned segmenter's disc on two VB1 patients (issue 23 open): vb1-07's wedge-shaped disc has anterior
-#: columns 15 mm tall against a median of 8.7 mm; on vb1-08 L5 overhangs the sacrum in front (the outline
-#: follows L5's margin where S1's disagrees) and 8 % of the disc core lies in the L5 label
-BAND_NOT_MET = {
-    "vb1-07": "issue 23 open: wedge-shaped disc, 95th percentile height 15.4 mm against a median of 8.7 mm",
-    "vb1-08": "issue 23 open: L5 overhangs the sacrum; 8 % of the disc core in the L5 label",
-}
-
-
 @pytest.mark.shared
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=BAND_NOT_MET[c])) if c in BAND_NOT_MET else c for c in CASES]
-)
+@pytest.mark.parametrize("case", CASES)
 def test_l5_s1_disc_mask_is_a_band_under_the_l5_body(case):
     """On real thin, dark discs the endplate search once wandered into the blurred lateral margins
     (columns 12-15 mm tall beside 2 mm ones) and displaced material grew into the psoas and the roots."""

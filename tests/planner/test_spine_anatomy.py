@@ -1,0 +1,89 @@
+"""Naming the model's parts (planner/spine/anatomy.py) and shaping the disc between them (planner/spine/disc.py)
+on hand-made maps, where the right answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.spine.anatomy import DISC_DEPTH_MM, Part, _geometry, _under
+from planner.spine.disc import _no_taller_behind
+from planner.spine.grid import SagittalGrid
+from planner.spine.model import DISC, L5
+
+#: 1.5 mm pixels, 3 mm between lateral planes; rows run superior to inferior, columns anterior to posterior
+GRID = SagittalGrid((-30.0, -60.0, 60.0), (21, 90, 80), 1.5, 3.0)
+
+
+def _part(mask: np.ndarray, label: int, kind: str) -> Part:
+    where = np.nonzero(mask)
+    box = tuple(slice(int(w.min()), int(w.max()) + 1) for w in where)
+    part_mask = mask[box]
+    centre, axis = _geometry(GRID, part_mask, box, kind)
+    volume = float(part_mask.sum()) * GRID.pixel_mm**2 * GRID.lateral_mm / 1000.0
+    return Part(kind, label, box, part_mask, centre, axis, volume, 0.95)
+
+
+def _points(part: Part) -> np.ndarray:
+    index = np.argwhere(part.mask) + np.array([b.start for b in part.box])
+    return (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ GRID.index_to_lps.T)[:, :3]
+
+
+def _l5_and_disc(tail: bool) -> tuple[Part, Part]:
+    """An L5 body (24 mm tall, 36 mm deep, 45 mm wide), the disc under it (10.5 mm), and, with ``tail``, grey
+    tissue joined to the disc's front running 30 mm down in front of the sacrum, as the model's disc output
+    sometimes does."""
+    l5 = np.zeros(GRID.shape, bool)
+    l5[3:18, 20:36, 14:38] = True
+    disc = np.zeros(GRID.shape, bool)
+    disc[3:18, 36:43, 14:38] = True
+    if tail:
+        disc[3:18, 43:64, 8:18] = True
+    return _part(l5, L5, "body"), _part(disc, DISC, "disc")
+
+
+def test_tissue_joined_to_the_disc_below_its_space_is_cut_off():
+    l5, joined = _l5_and_disc(tail=True)
+    _, alone = _l5_and_disc(tail=False)
+    disc = _under(GRID, joined, l5)
+    below = (l5.centre_lps - disc.centre_lps) @ l5.axis_lps
+    assert disc.volume_ml < 0.8 * joined.volume_ml
+    # what is kept lies in the disc space: its centre within 3 mm of the disc's own (the tail pulled it 10 mm
+    # and more down and forward), its plane tilted by a few degrees where the tail tilted it by tens
+    assert np.linalg.norm(joined.centre_lps - alone.centre_lps) > 10.0
+    assert np.linalg.norm(disc.centre_lps - alone.centre_lps) < 3.0, (disc.centre_lps, alone.centre_lps)
+    tilt = [np.degrees(np.arccos(min(abs(part.axis_lps @ alone.axis_lps), 1.0))) for part in (disc, joined)]
+    assert tilt[0] < 12.0 and tilt[1] > 30.0, tilt
+    assert 15.0 < below < 25.0
+    # nothing deeper than the disc space under the body is kept
+    depth = (l5.centre_lps - _points(disc)) @ l5.axis_lps
+    assert depth.max() <= 12.0 + DISC_DEPTH_MM + 1.5
+    untouched = _under(GRID, alone, l5)
+    assert untouched is alone
+
+
+def test_a_disc_part_beside_the_body_is_not_kept():
+    """Disc output outside L5's footprint (a psoas, bowel) is not part of the disc space under it."""
+    l5, disc = _l5_and_disc(tail=False)
+    mask = np.zeros(GRID.shape, bool)
+    mask[3:18, 36:43, 60:75] = True  # 33 mm behind the body's back
+    mask |= disc.full_mask(GRID.shape)
+    trimmed = _under(GRID, _part(mask, DISC, "disc"), l5)
+    assert np.array_equal(trimmed.full_mask(GRID.shape), disc.full_mask(GRID.shape))
+
+
+def test_the_disc_is_no_taller_behind_its_middle_than_there():
+    """A thin disc whose L5 endplate was met up the body's rounded posterior corner (columns 12 mm tall behind
+    a 5 mm middle): the endplate comes down onto the middle's height there, and nowhere else."""
+    p_mm = np.arange(-20.0, 20.5, 0.5)
+    l_mm = np.arange(-20.0, 20.5, 0.5)
+    lower = np.full((len(p_mm), len(l_mm)), -2.5)
+    upper = np.full_like(lower, 2.5)
+    upper[p_mm > 10.0] = 9.5
+    middle = (np.abs(p_mm) <= 8.0)[:, None] & (np.abs(l_mm) <= 8.0)[None, :]
+    behind = np.broadcast_to((p_mm > 0.0)[:, None], lower.shape)
+    lowered = _no_taller_behind(upper, lower, middle, behind)
+    assert np.allclose(lowered - lower, 5.0)
+    wedge = upper.copy()
+    wedge[p_mm < -10.0] = 9.5  # taller in front: lordosis, kept
+    assert np.array_equal(_no_taller_behind(wedge, lower, middle, behind)[p_mm < -10.0], wedge[p_mm < -10.0])
+
