@@ -330,6 +330,13 @@ def segment_from_parts(
     # the disc itself ends at the cortex (a reader's disc mask excludes the endplates' dark line)
     tight_upper = n_mm[0] + _snap(image, (upper_mm - n_mm[0]) / STEP_MM, +1) * STEP_MM
     tight_lower = n_mm[0] + _snap(image, (lower_mm - n_mm[0]) / STEP_MM, -1) * STEP_MM
+    # the endplates are nearly flat: a column far off the plane through their middle, or making the disc taller
+    # behind its middle than there, ran up L5's rounded posterior corner; the bodies' sections beyond them
+    # would then be taken in the pedicles' bases
+    middle = (np.abs(p_mm) <= CENTRAL_MM)[:, None] & (np.abs(l_mm) <= CENTRAL_MM)[None, :]
+    upper_mm = _flattened(upper_mm, middle, p_mm, l_mm, +1.0)
+    lower_mm = _flattened(lower_mm, middle, p_mm, l_mm, -1.0)
+    upper_mm = _no_taller_behind(upper_mm, lower_mm, middle, (p_mm > 0.0)[:, None] & np.isfinite(upper_mm))
     height = upper_mm - lower_mm
     # the outline: half-way between the bodies' sections 1.5-4.5 mm beyond their own endplates, column by
     # column (the L5-S1 endplates are not parallel: a plane parallel to the disc cuts the sacrum's tilted top

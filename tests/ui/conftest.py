@@ -10,6 +10,30 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from planner.dicom.database import StudyDatabase  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def no_unexpected_dialog(qapp):
+    """A modal dialog no test asked for (an error box from a failed step) would wait for a click forever and
+    hang the suite: it is recorded, closed, and fails the test with its text."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    seen: list[str] = []
+
+    def close_modal() -> None:
+        dialog = QApplication.activeModalWidget()
+        if dialog is not None:
+            text = dialog.text() if hasattr(dialog, "text") else ""
+            seen.append(f"{type(dialog).__name__} {dialog.windowTitle()!r}: {text}")
+            dialog.close()
+
+    timer = QTimer()
+    timer.timeout.connect(close_modal)
+    timer.start(1000)
+    yield
+    timer.stop()
+    assert not seen, f"an unexpected modal dialog was shown: {seen}"
+
+
 @pytest.fixture
 def make_window(qtbot, tmp_path):
     from ui.main_window import MainWindow
