@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 from planner.errors import SpineNotFound
 from planner.spine.grid import SagittalGrid
@@ -185,8 +186,8 @@ def _in_column(part: Part, l5: Part, across_mm: float = 30.0) -> bool:
     return bool(np.linalg.norm(offset - along * l5.axis_lps) <= across_mm)
 
 
-def _points(grid: SagittalGrid, part: Part) -> tuple[np.ndarray, np.ndarray]:
-    """(grid indices, LPS points) of ``part``'s voxels."""
+def part_points(grid: SagittalGrid, part: Part) -> tuple[np.ndarray, np.ndarray]:
+    """(grid indices [lateral, row, column], LPS points) of ``part``'s voxels."""
     index = np.argwhere(part.mask) + np.array([b.start for b in part.box])
     return index, (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ grid.index_to_lps.T)[:, :3]
 
@@ -206,7 +207,7 @@ def _subset(grid: SagittalGrid, part: Part, index: np.ndarray, keep: np.ndarray)
 def _top_of(spine_grid: SagittalGrid, part: Part, below_of: Part, depth_mm: float) -> Part:
     """``part`` cut to its voxels within ``depth_mm`` under the centre of ``below_of`` (along ``below_of``'s
     axis): the top of the sacrum, not the whole bone."""
-    index, points = _points(spine_grid, part)
+    index, points = part_points(spine_grid, part)
     depth = (below_of.centre_lps - points) @ below_of.axis_lps
     return _subset(spine_grid, part, index, depth <= depth_mm)
 
@@ -227,21 +228,18 @@ def _under(grid: SagittalGrid, disc: Part, body: Part, depth_mm: float = DISC_DE
         offset = points - body.centre_lps
         return np.floor(np.c_[offset @ e1, offset @ e2] / cell).astype(int), offset @ axis
 
-    _, body_points = _points(grid, body)
+    _, body_points = part_points(grid, body)
     body_cells, body_along = columns(body_points)
-    index, disc_points = _points(grid, disc)
+    index, disc_points = part_points(grid, disc)
     disc_cells, disc_along = columns(disc_points)
     lo = np.minimum(body_cells.min(axis=0), disc_cells.min(axis=0))
     shape = np.maximum(body_cells.max(axis=0), disc_cells.max(axis=0)) - lo + 1
     lowest = np.full(shape, np.inf)  # the body's lowest point, column by column
     np.minimum.at(lowest, tuple((body_cells - lo).T), body_along)
     reach = int(np.ceil(margin_mm / cell))
-    padded = np.pad(lowest, reach, constant_values=np.inf)
-    footprint = lowest.copy()
-    for di in range(-reach, reach + 1):
-        for dj in range(-reach, reach + 1):
-            if di * di + dj * dj <= reach * reach:
-                footprint = np.minimum(footprint, padded[reach + di : reach + di + shape[0], reach + dj : reach + dj + shape[1]])
+    offsets = np.arange(-reach, reach + 1)
+    disk = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= reach * reach
+    footprint = ndimage.minimum_filter(lowest, footprint=disk, mode="constant", cval=np.inf)
     floor = footprint[tuple((disc_cells - lo).T)]
     keep = np.isfinite(floor) & (disc_along >= floor - depth_mm)
     return _subset(grid, disc, index, keep)

@@ -35,7 +35,7 @@ from planner.disc.segmentation import (
 from planner.disc.segmentation.displaced import _displaced
 from planner.disc.segmentation.endplates import _bodies_beside, _fill_surface
 from planner.disc.segmentation.masks import _erode2d, _fill_holes_2d, _largest_component_2d, _morph, _smoothed
-from planner.spine.anatomy import Part, SpineLabels, part_probability
+from planner.spine.anatomy import Part, SpineLabels, part_points, part_probability
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import BODY, DISC, L5
 from planner.volume import Volume
@@ -181,6 +181,14 @@ def _flattened(surface_mm: np.ndarray, middle: np.ndarray, p_mm: np.ndarray, l_m
     return np.where(np.isfinite(surface_mm), limited, surface_mm)
 
 
+def _kept_flat(upper_mm, lower_mm, middle, behind, p_mm, l_mm) -> tuple[np.ndarray, np.ndarray]:
+    """Both endplates :func:`_flattened` about their ``middle`` columns, then L5's lowered where the disc is
+    taller ``behind`` its middle (:func:`_no_taller_behind`): columns that ran up L5's rounded posterior corner."""
+    upper_mm = _flattened(upper_mm, middle, p_mm, l_mm, +1.0)
+    lower_mm = _flattened(lower_mm, middle, p_mm, l_mm, -1.0)
+    return _no_taller_behind(upper_mm, lower_mm, middle, behind), lower_mm
+
+
 def _no_taller_behind(upper_mm: np.ndarray, lower_mm: np.ndarray, middle: np.ndarray, behind: np.ndarray) -> np.ndarray:
     """L5's endplate ``upper_mm`` lowered where, in the ``behind`` columns, the disc is taller than the median
     height of its ``middle`` columns. Lordosis makes L5-S1 taller in front, never behind: a taller column
@@ -277,8 +285,7 @@ def segment_from_parts(
         centre, normal = disc.centre_lps, disc.axis_lps
     else:  # a thin disc the model barely saw: just under the upper body, along its axis
         normal = upper.axis_lps
-        index = np.argwhere(upper.mask) + np.array([b.start for b in upper.box])
-        points = (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ grid.index_to_lps.T)[:, :3]
+        _, points = part_points(grid, upper)
         depth = (points - upper.centre_lps) @ normal
         centre = upper.centre_lps + (float(np.percentile(depth, 2)) - 4.0) * normal
     if seed_lps is not None:
@@ -334,9 +341,8 @@ def segment_from_parts(
     # behind its middle than there, ran up L5's rounded posterior corner; the bodies' sections beyond them
     # would then be taken in the pedicles' bases
     middle = (np.abs(p_mm) <= CENTRAL_MM)[:, None] & (np.abs(l_mm) <= CENTRAL_MM)[None, :]
-    upper_mm = _flattened(upper_mm, middle, p_mm, l_mm, +1.0)
-    lower_mm = _flattened(lower_mm, middle, p_mm, l_mm, -1.0)
-    upper_mm = _no_taller_behind(upper_mm, lower_mm, middle, (p_mm > 0.0)[:, None] & np.isfinite(upper_mm))
+    behind = (p_mm > 0.0)[:, None]
+    upper_mm, lower_mm = _kept_flat(upper_mm, lower_mm, middle, behind, p_mm, l_mm)
     height = upper_mm - lower_mm
     # the outline: half-way between the bodies' sections 1.5-4.5 mm beyond their own endplates, column by
     # column (the L5-S1 endplates are not parallel: a plane parallel to the disc cuts the sacrum's tilted top
@@ -364,15 +370,10 @@ def segment_from_parts(
     tight = np.isfinite(tight_upper) & np.isfinite(tight_lower) & (tight_upper - tight_lower > 0.5)
     tight_upper = _fill_surface(np.where(good & tight & outline, tight_upper, np.nan), outline)
     tight_lower = _fill_surface(np.where(good & tight & outline, tight_lower, np.nan), outline)
-    # the endplates are nearly flat here too: a column filled or snapped far off the plane through the others
-    # ran up the body's rounded posterior corner (the mask climbed behind L5 in a thin, degenerate disc)
-    middle = (np.abs(p_mm) <= CENTRAL_MM)[:, None] & (np.abs(l_mm) <= CENTRAL_MM)[None, :]
-    upper_mm, tight_upper = (_flattened(surface, middle, p_mm, l_mm, +1.0) for surface in (upper_mm, tight_upper))
-    lower_mm, tight_lower = (_flattened(surface, middle, p_mm, l_mm, -1.0) for surface in (lower_mm, tight_lower))
-    # and behind its middle no taller than there
-    behind = (p_mm > 0.0)[:, None] & outline
-    upper_mm = _no_taller_behind(upper_mm, lower_mm, middle & outline, behind)
-    tight_upper = _no_taller_behind(tight_upper, tight_lower, middle & outline, behind)
+    # kept flat here too, within the outline: columns filled or snapped onto the cortex may again run off the
+    # plane or up L5's posterior corner (the mask climbed behind L5 in a thin, degenerate disc)
+    upper_mm, lower_mm = _kept_flat(upper_mm, lower_mm, middle & outline, behind & outline, p_mm, l_mm)
+    tight_upper, tight_lower = _kept_flat(tight_upper, tight_lower, middle & outline, behind & outline, p_mm, l_mm)
     n_grid = n_mm[:, None, None]
     # the space between the edges the displaced-material rules were tuned on (its signal range, its slab)
     core = outline[None] & (n_grid >= lower_mm[None] - 1e-6) & (n_grid <= upper_mm[None] + 1e-6)

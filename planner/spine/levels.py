@@ -14,7 +14,7 @@ import numpy as np
 
 from planner.disc.levels import Level, LevelError, LevelResult
 from planner.progress import CancelToken, ProgressCallback, check, report
-from planner.spine.anatomy import LUMBAR_BODIES, Part, SpineLabels, SpineNotFound, label_spine
+from planner.spine.anatomy import LUMBAR_BODIES, Part, SpineLabels, SpineNotFound, label_spine, part_points
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import PIXEL_MM, SpineModel
 from planner.volume import Volume
@@ -26,8 +26,7 @@ def disc_height_mm(spine: SpineLabels, disc: Part, central_mm: float = 8.0) -> f
     """A disc part's height: its thickness along its normal, median over the columns within ``central_mm``
     of its centre (the model's 1.5 mm pixels: about a pixel either way)."""
     grid = spine.grid
-    index = np.argwhere(disc.mask).astype(float) + np.array([b.start for b in disc.box], float)
-    points = (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ grid.index_to_lps.T)[:, :3]
+    _, points = part_points(grid, disc)
     offset = points - disc.centre_lps
     along = offset @ disc.axis_lps
     across = offset - along[:, None] * disc.axis_lps
