@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.spine.anatomy import DISC_DEPTH_MM, Part, _geometry, _under
+from planner.spine.anatomy import DISC_DEPTH_MM, Part, _geometry, _under, part_points
 from planner.spine.disc import _no_taller_behind
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import DISC, L5
@@ -21,11 +21,6 @@ def _part(mask: np.ndarray, label: int, kind: str) -> Part:
     centre, axis = _geometry(GRID, part_mask, box, kind)
     volume = float(part_mask.sum()) * GRID.pixel_mm**2 * GRID.lateral_mm / 1000.0
     return Part(kind, label, box, part_mask, centre, axis, volume, 0.95)
-
-
-def _points(part: Part) -> np.ndarray:
-    index = np.argwhere(part.mask) + np.array([b.start for b in part.box])
-    return (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ GRID.index_to_lps.T)[:, :3]
 
 
 def _l5_and_disc(tail: bool) -> tuple[Part, Part]:
@@ -55,7 +50,7 @@ def test_tissue_joined_to_the_disc_below_its_space_is_cut_off():
     assert tilt[0] < 12.0 and tilt[1] > 30.0, tilt
     assert 15.0 < below < 25.0
     # nothing deeper than the disc space under the body is kept
-    depth = (l5.centre_lps - _points(disc)) @ l5.axis_lps
+    depth = (l5.centre_lps - part_points(GRID, disc)[1]) @ l5.axis_lps
     assert depth.max() <= 12.0 + DISC_DEPTH_MM + 1.5
     untouched = _under(GRID, alone, l5)
     assert untouched is alone
