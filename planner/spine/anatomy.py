@@ -68,6 +68,8 @@ class Part:
     volume_ml: float
     probability: float  # mean probability of its class over its voxels
     name: str = ""
+    #: the outputs whose highest probability is the part's map (:func:`part_probability`); () is ``(label,)``
+    outputs: tuple[int, ...] = ()
 
     def full_mask(self, shape) -> np.ndarray:
         out = np.zeros(shape, bool)
@@ -201,7 +203,46 @@ def _subset(grid: SagittalGrid, part: Part, index: np.ndarray, keep: np.ndarray)
     mask[tuple(kept.T)] = True
     centre, axis = _geometry(grid, mask, part.box, part.kind)
     voxel_ml = grid.pixel_mm**2 * grid.lateral_mm / 1000.0
-    return Part(part.kind, part.label, part.box, mask, centre, axis, float(mask.sum()) * voxel_ml, part.probability)
+    return Part(
+        part.kind, part.label, part.box, mask, centre, axis, float(mask.sum()) * voxel_ml, part.probability,
+        outputs=part.outputs,
+    )
+
+
+def _whole_body(grid: SagittalGrid, l5: Part, bodies: list[Part], discs: list[Part]) -> tuple[Part, list[Part]]:
+    """L5 with the vertebral-body parts that are the rest of the same bone: touching it (within a voxel), their
+    centre within its superior-inferior extent, no disc between (a disc touching both with its centre between
+    theirs: an L5 output that ran on over a disc into L4). Returns the whole L5 and the parts it took in.
+
+    The model's L5 output can mark only part of the body (its marrow on one side) while its body output marks
+    the rest: on vb3-05 left out, L5 was a 9 ml patch of a 26 ml body, its geometry and the disc under it
+    taken from the patch."""
+    _, points = part_points(grid, l5)
+    low, high = float(points[:, 2].min()), float(points[:, 2].max())
+
+    def between(disc: Part, body: Part) -> bool:
+        ends = sorted((float(l5.centre_lps[2]), float(body.centre_lps[2])))
+        return ends[0] < float(disc.centre_lps[2]) < ends[1] and max(_gap_mm(grid, disc, l5), _gap_mm(grid, disc, body)) <= TOUCH_MM
+
+    taken = [
+        b for b in bodies
+        if b.label == BODY and low <= float(b.centre_lps[2]) <= high and _gap_mm(grid, l5, b) <= 1.01 * max(grid.pixel_mm, grid.lateral_mm)
+        and not any(between(d, b) for d in discs)
+    ]
+    if not taken:
+        return l5, []
+    lo = [min(p.box[a].start for p in (l5, *taken)) for a in range(3)]
+    hi = [max(p.box[a].stop for p in (l5, *taken)) for a in range(3)]
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    mask = np.zeros(tuple(b - a for a, b in zip(lo, hi)), bool)
+    for p in (l5, *taken):
+        mask[tuple(slice(s.start - a, s.stop - a) for s, a in zip(p.box, lo))] |= p.mask
+    centre, axis = _geometry(grid, mask, box, l5.kind)
+    voxel_ml = grid.pixel_mm**2 * grid.lateral_mm / 1000.0
+    whole = Part(
+        l5.kind, l5.label, box, mask, centre, axis, float(mask.sum()) * voxel_ml, l5.probability, outputs=(L5, BODY)
+    )
+    return whole, taken
 
 
 def _top_of(spine_grid: SagittalGrid, part: Part, below_of: Part, depth_mm: float) -> Part:
@@ -261,6 +302,9 @@ def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
         reasons.append(f"The model is not sure of the L5 body (mean probability {l5.probability:.2f}).")
     discs = [p for p in parts if p.label == DISC]
     bodies = [p for p in parts if p.label == BODY]
+    l5, taken = _whole_body(grid, l5, bodies, discs)
+    # another component of L5 signal is another body (S1, say, when the model called it L5 in part)
+    bodies = [b for b in bodies if b not in taken] + l5s[1:]
     # the L5-S1 disc touches L5 from below; S1 is the body under it (or right under L5 when no disc was seen)
     under = [d for d in discs if _below(d, l5) > 0 and _in_column(d, l5) and _gap_mm(grid, d, l5) <= TOUCH_MM]
     disc = None
@@ -379,7 +423,8 @@ def part_probability(spine: SpineLabels, part: Part) -> np.ndarray:
     mask = np.zeros(tuple(b - a for a, b in zip(lo, hi)), bool)
     mask[tuple(slice(b.start - a, b.stop - a) for b, a in zip(part.box, lo))] = part.mask
     grown = sitk.GetArrayFromImage(sitk.BinaryDilate(sitk.GetImageFromArray(mask.astype(np.uint8)), [1, 1, 1])) > 0
-    probability[box] = np.where(grown, spine.probabilities[part.label][box], 0.0)
+    outputs = list(part.outputs or (part.label,))
+    probability[box] = np.where(grown, spine.probabilities[outputs][(slice(None), *box)].max(axis=0), 0.0)
     return probability
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.spine.anatomy import DISC_DEPTH_MM, Part, _geometry, _under, part_points
+from planner.spine.anatomy import DISC_DEPTH_MM, Part, _geometry, _under, label_spine, part_points, part_probability
 from planner.spine.disc import _no_taller_behind
 from planner.spine.grid import SagittalGrid
-from planner.spine.model import DISC, L5
+from planner.spine.model import BODY, DISC, L5
 
 #: 1.5 mm pixels, 3 mm between lateral planes; rows run superior to inferior, columns anterior to posterior
 GRID = SagittalGrid((-30.0, -60.0, 60.0), (21, 90, 80), 1.5, 3.0)
@@ -82,3 +82,40 @@ def test_the_disc_is_no_taller_behind_its_middle_than_there():
     wedge[p_mm < -10.0] = 9.5  # taller in front: lordosis, kept
     assert np.array_equal(_no_taller_behind(wedge, lower, middle, behind)[p_mm < -10.0], wedge[p_mm < -10.0])
 
+
+
+def _column_maps() -> tuple[np.ndarray, dict[str, tuple[slice, slice]]]:
+    """The model's maps of a column of hand-made parts (rows, columns within planes 3-17): L4, the L4-L5 disc, L5,
+    the L5-S1 disc and the top of the sacrum, each body in the body output, each disc in the disc output."""
+    rows = {"L4": slice(5, 21), "L4-L5": slice(21, 27), "L5": slice(27, 43), "L5-S1": slice(43, 49), "S1": slice(49, 75)}
+    maps = np.zeros((3,) + GRID.shape, np.float32)
+    for name, row in rows.items():
+        maps[DISC if "-" in name else BODY][3:18, row, 14:38] = 0.95
+    return maps, rows
+
+
+def test_l5_is_the_whole_body_when_the_model_marks_l5_in_part():
+    """The L5 output marks only the back half of the body (its marrow on one side, as on a real study left out
+    of training) while the body output marks all of it: L5 is the whole body, counted from the sacrum."""
+    maps, rows = _column_maps()
+    maps[L5][3:18, rows["L5"], 26:38] = 0.95
+    spine = label_spine(GRID, maps)
+    l5 = spine.part("L5")
+    whole = np.zeros(GRID.shape, bool)
+    whole[3:18, rows["L5"], 14:38] = True
+    assert np.array_equal(l5.full_mask(GRID.shape), whole)
+    assert np.array_equal(part_probability(spine, l5) >= 0.5, whole)
+    assert [p.name for p in spine.parts] == ["S1", "L5-S1", "L5", "L4-L5", "L4"]
+    assert spine.confidence == "high", spine.reasons
+
+
+def test_l5_does_not_take_in_the_body_above_across_a_disc():
+    """The L5 output runs on, in the outer planes, over the L4-L5 disc into L4: the rest of L4 (body output,
+    touching that L5 component and centred within its height) lies across the disc and stays L4."""
+    maps, rows = _column_maps()
+    maps[L5][3:18, rows["L5"], 14:38] = 0.95
+    maps[L5][3:6, 5:43, 14:38] = 0.95  # L4, the disc and L5 in the outer three planes
+    spine = label_spine(GRID, maps)
+    l5 = spine.part("L5").full_mask(GRID.shape)
+    assert not l5[6:18, rows["L4"]].any()
+    assert l5[6:18, rows["L5"], 14:38].all()
