@@ -152,6 +152,7 @@ def summary(rows: list[Row], title: str) -> tuple[str, bool]:
     dice = np.array([r.dice_l5 for r in rows if np.isfinite(r.dice_l5)])
     healthy = [r for r in rows if r.study.split("-")[0] in HEALTHY]
     plausible = sum(r.healthy_plausible for r in healthy)
+    unjudged = sum(r.healthy_plausible and not r.reliable for r in healthy)  # refused, or no finding given
     reliable = sum(r.reliable for r in rows)
     ok = (
         right >= len(rows) - 1
@@ -167,6 +168,7 @@ def summary(rows: list[Row], title: str) -> tuple[str, bool]:
         f"L5 Dice mean {dice.mean() if len(dice) else float('nan'):.3f}, min {dice.min() if len(dice) else float('nan'):.3f}; "
         f"disc measurement reliable in {reliable} of {len(rows)}; healthy volunteers plausible (no extrusion or "
         f"sequestration, <= 5 mm) {plausible} of {len(healthy)}"
+        + (f" ({unjudged} of them refused or not reliable: no finding to judge)" if unjudged else "")
     )
     return text, ok
 
