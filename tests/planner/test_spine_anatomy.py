@@ -119,3 +119,23 @@ def test_l5_does_not_take_in_the_body_above_across_a_disc():
     l5 = spine.part("L5").full_mask(GRID.shape)
     assert not l5[6:18, rows["L4"]].any()
     assert l5[6:18, rows["L5"], 14:38].all()
+
+
+def test_the_count_runs_along_the_column_when_l5_is_taller_than_deep():
+    """An L5 33 mm tall and 24 mm deep: its least spread direction points forward, not up. Above and below are
+    told along the column (the bodies' and discs' longest spread), so the disc under it is L5-S1, the one above
+    L4-L5, and the count is sure."""
+    rows = {"L4": slice(2, 20), "L4-L5": slice(20, 26), "L5": slice(26, 48), "L5-S1": slice(48, 54), "S1": slice(54, 80)}
+    maps = np.zeros((3,) + GRID.shape, np.float32)
+    for name, row in rows.items():
+        maps[DISC if "-" in name else BODY][3:18, row, 14:38] = 0.95
+    maps[BODY][3:18, rows["L5"]] = 0.0
+    maps[BODY][3:18, rows["L5"], 20:36] = 0.95
+    maps[L5][3:18, rows["L5"], 20:36] = 0.95
+    spine = label_spine(GRID, maps)
+    l5 = spine.part("L5")
+    assert abs(l5.axis_lps[2]) < 0.5  # the body's own least spread direction: forward
+    assert [p.name for p in spine.parts] == ["S1", "L5-S1", "L5", "L4-L5", "L4"]
+    assert spine.confidence == "high", spine.reasons
+    below = {p.name: float((l5.centre_lps - p.centre_lps) @ np.array([0.0, 0.0, 1.0])) for p in spine.parts}
+    assert below["L5-S1"] > 0 > below["L4-L5"]
