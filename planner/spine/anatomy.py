@@ -461,8 +461,8 @@ def part_probability(spine: SpineLabels, part: Part) -> np.ndarray:
     mask = np.zeros(tuple(b - a for a, b in zip(lo, hi)), bool)
     mask[tuple(slice(b.start - a, b.stop - a) for b, a in zip(part.box, lo))] = part.mask
     grown = sitk.GetArrayFromImage(sitk.BinaryDilate(sitk.GetImageFromArray(mask.astype(np.uint8)), [1, 1, 1])) > 0
-    outputs = list(part.outputs or (part.label,))
-    probability[box] = np.where(grown, spine.probabilities[outputs][(slice(None), *box)].max(axis=0), 0.0)
+    within = np.max([spine.probabilities[output][box] for output in part.outputs or (part.label,)], axis=0)
+    probability[box] = np.where(grown, within, 0.0)
     return probability
 
 
