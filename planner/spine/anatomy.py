@@ -107,11 +107,14 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, int(labels.max())
 
 
+def _lps(grid: SagittalGrid, index: np.ndarray) -> np.ndarray:
+    """LPS points (mm) of grid indices [lateral, row, column]."""
+    return (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ grid.index_to_lps.T)[:, :3]
+
+
 def _geometry(grid: SagittalGrid, mask: np.ndarray, box, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """(centre LPS, superior unit axis): a body's least spread direction or a disc's normal, from its voxels."""
-    index = np.argwhere(mask).astype(float) + np.array([b.start for b in box], float)
-    points = np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ grid.index_to_lps.T
-    points = points[:, :3]
+    points = _lps(grid, np.argwhere(mask).astype(float) + np.array([b.start for b in box], float))
     centre = points.mean(axis=0)
     if len(points) < 4:
         return centre, np.array([0.0, 0.0, 1.0])
@@ -191,7 +194,15 @@ def _in_column(part: Part, l5: Part, across_mm: float = 30.0) -> bool:
 def part_points(grid: SagittalGrid, part: Part) -> tuple[np.ndarray, np.ndarray]:
     """(grid indices [lateral, row, column], LPS points) of ``part``'s voxels."""
     index = np.argwhere(part.mask) + np.array([b.start for b in part.box])
-    return index, (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ grid.index_to_lps.T)[:, :3]
+    return index, _lps(grid, index)
+
+
+def _remasked(grid: SagittalGrid, part: Part, box, mask: np.ndarray, outputs: tuple[int, ...]) -> Part:
+    """``part`` with the voxels ``mask`` within ``box`` (and the outputs its map is taken from), its geometry and
+    volume recomputed."""
+    centre, axis = _geometry(grid, mask, box, part.kind)
+    voxel_ml = grid.pixel_mm**2 * grid.lateral_mm / 1000.0
+    return Part(part.kind, part.label, box, mask, centre, axis, float(mask.sum()) * voxel_ml, part.probability, outputs=outputs)
 
 
 def _subset(grid: SagittalGrid, part: Part, index: np.ndarray, keep: np.ndarray) -> Part:
@@ -201,12 +212,7 @@ def _subset(grid: SagittalGrid, part: Part, index: np.ndarray, keep: np.ndarray)
     mask = np.zeros_like(part.mask)
     kept = index[keep] - np.array([b.start for b in part.box])
     mask[tuple(kept.T)] = True
-    centre, axis = _geometry(grid, mask, part.box, part.kind)
-    voxel_ml = grid.pixel_mm**2 * grid.lateral_mm / 1000.0
-    return Part(
-        part.kind, part.label, part.box, mask, centre, axis, float(mask.sum()) * voxel_ml, part.probability,
-        outputs=part.outputs,
-    )
+    return _remasked(grid, part, part.box, mask, part.outputs)
 
 
 def _whole_body(grid: SagittalGrid, l5: Part, bodies: list[Part], discs: list[Part]) -> tuple[Part, list[Part]]:
@@ -237,12 +243,7 @@ def _whole_body(grid: SagittalGrid, l5: Part, bodies: list[Part], discs: list[Pa
     mask = np.zeros(tuple(b - a for a, b in zip(lo, hi)), bool)
     for p in (l5, *taken):
         mask[tuple(slice(s.start - a, s.stop - a) for s, a in zip(p.box, lo))] |= p.mask
-    centre, axis = _geometry(grid, mask, box, l5.kind)
-    voxel_ml = grid.pixel_mm**2 * grid.lateral_mm / 1000.0
-    whole = Part(
-        l5.kind, l5.label, box, mask, centre, axis, float(mask.sum()) * voxel_ml, l5.probability, outputs=(L5, BODY)
-    )
-    return whole, taken
+    return _remasked(grid, l5, box, mask, (L5, BODY)), taken
 
 
 def _top_of(spine_grid: SagittalGrid, part: Part, below_of: Part, depth_mm: float) -> Part:
@@ -307,8 +308,7 @@ def _column_axis(grid: SagittalGrid, probabilities: np.ndarray, body: Part) -> n
     hi = np.minimum(np.ceil(centre + reach) + 1, [grid.shape[2], grid.shape[1], grid.shape[0]]).astype(int)
     box = (slice(lo[2], hi[2]), slice(lo[1], hi[1]), slice(lo[0], hi[0]))
     tissue = (probabilities[BODY][box] >= 0.5) | (probabilities[DISC][box] >= 0.5) | (probabilities[L5][box] >= 0.5)
-    index = np.argwhere(tissue) + np.array([lo[2], lo[1], lo[0]])
-    points = (np.c_[index[:, 2], index[:, 1], index[:, 0], np.ones(len(index))] @ grid.index_to_lps.T)[:, :3]
+    points = _lps(grid, np.argwhere(tissue) + np.array([lo[2], lo[1], lo[0]]))
     offset = points - body.centre_lps
     points = points[(np.linalg.norm(offset, axis=1) <= COLUMN_RADIUS_MM) & (np.abs(offset[:, 0]) <= COLUMN_HALF_WIDTH_MM)]
     if len(points) < 100:
