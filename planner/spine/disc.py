@@ -46,6 +46,10 @@ SNAP_MM = 2.5
 DISC_SIDE_MM = (1.0, 3.0)
 #: the cortex is a dark band: its darkest point under this fraction of the disc's signal beside it
 CORTEX_CONTRAST = 0.7
+#: the disc begins at the latest this far beyond the cortex's darkest point (mm): half a bony endplate's
+#: thickness. Between cortex and a hydrated nucleus lie the cartilage endplate and the inner annulus, grey
+#: and disc, whose signal is hardly above the cortex's: half-way to the nucleus' signal lies in or beyond them
+CORTEX_HALF_MM = 0.5
 
 
 def _on_frame(grid: SagittalGrid, array: np.ndarray, frame: DiscFrame) -> np.ndarray:
@@ -74,9 +78,11 @@ def _crossing(profile: np.ndarray, start: int, step: int) -> np.ndarray:
 def _snap(image: np.ndarray, surface_index: np.ndarray, step: int) -> np.ndarray:
     """Each column's endplate moved onto the disc-side edge of the body's cortex, the dark band between disc
     and marrow: within ``SNAP_MM`` of the model's surface the darkest point, then towards the disc the point
-    half-way in signal between it and the disc beside it. The disc excludes the cortex as a reader's disc mask
-    does. ``step`` is the way from the disc into the body (+1 or -1 along axis 0). Columns without a dark
-    band (a dark, degenerated disc against the cortex) keep the model's surface."""
+    half-way in signal between it and the disc beside it, but, where the cortex is a dark line between
+    brighter marrow and the disc, no further than ``CORTEX_HALF_MM`` (the grey cartilage endplate and inner
+    annulus between cortex and nucleus are disc). The disc excludes the cortex
+    as a reader's disc mask does. ``step`` is the way from the disc into the body (+1 or -1 along axis 0).
+    Columns without a dark band (a dark, degenerated disc against the cortex) keep the model's surface."""
     n = image.shape[0]
     reach = int(round(SNAP_MM / STEP_MM))
     near, far = (int(round(v / STEP_MM)) for v in DISC_SIDE_MM)
@@ -104,6 +110,12 @@ def _snap(image: np.ndarray, surface_index: np.ndarray, step: int) -> np.ndarray
         edge = np.where(crossed, darkest - step * (o - 1 + fraction), edge)
         previous = value
     banded = valid & np.isfinite(edge) & (cortex < CORTEX_CONTRAST * disc)
+    # a cortex line between brighter marrow and the disc (T2, not a fat-suppressed image's dark marrow, where the
+    # darkest point may lie in the body): the disc begins at the latest half its thickness beyond it
+    marrow = np.median(np.stack([at(darkest + step * o) for o in range(near, far + 1)]), axis=0)
+    line = cortex < CORTEX_CONTRAST * marrow
+    latest = darkest - step * (CORTEX_HALF_MM / STEP_MM)
+    edge = np.where(line & (step * (latest - edge) > 0), latest, edge)  # the one nearer the body
     return np.where(banded, edge, surface_index)
 
 
