@@ -80,9 +80,9 @@ def _snap(image: np.ndarray, surface_index: np.ndarray, step: int) -> np.ndarray
     and marrow: within ``SNAP_MM`` of the model's surface the darkest point, then towards the disc the point
     half-way in signal between it and the disc beside it, but, where the cortex is a dark line between
     brighter marrow and the disc, no further than ``CORTEX_HALF_MM`` (the grey cartilage endplate and inner
-    annulus between cortex and nucleus are disc). The disc excludes the cortex
-    as a reader's disc mask does. ``step`` is the way from the disc into the body (+1 or -1 along axis 0).
-    Columns without a dark band (a dark, degenerated disc against the cortex) keep the model's surface."""
+    annulus between cortex and nucleus are disc). The disc excludes the cortex as a reader's disc mask does.
+    ``step`` is the way from the disc into the body (+1 or -1 along axis 0). Columns without a dark band (a
+    dark, degenerated disc against the cortex) keep the model's surface."""
     n = image.shape[0]
     reach = int(round(SNAP_MM / STEP_MM))
     near, far = (int(round(v / STEP_MM)) for v in DISC_SIDE_MM)
@@ -93,12 +93,15 @@ def _snap(image: np.ndarray, surface_index: np.ndarray, step: int) -> np.ndarray
     def at(rows: np.ndarray) -> np.ndarray:
         return image[np.clip(rows, 0, n - 1), columns[0], columns[1]]
 
+    def beside(way: int) -> np.ndarray:
+        """The median signal DISC_SIDE_MM from the darkest point, ``way`` along axis 0."""
+        return np.median(np.stack([at(darkest + way * o) for o in range(near, far + 1)]), axis=0)
+
     offsets = np.arange(-reach, reach + 1)
     window = np.stack([at(base + step * o) for o in offsets])
     darkest = base + step * offsets[np.argmin(window, axis=0)]
     cortex = at(darkest)
-    disc_side = np.stack([at(darkest - step * o) for o in range(near, far + 1)])
-    disc = np.median(disc_side, axis=0)
+    disc = beside(-step)
     half = (cortex + disc) / 2.0
     # walk from the darkest point towards the disc until the signal reaches half-way
     edge = np.full(base.shape, np.nan)
@@ -112,8 +115,7 @@ def _snap(image: np.ndarray, surface_index: np.ndarray, step: int) -> np.ndarray
     banded = valid & np.isfinite(edge) & (cortex < CORTEX_CONTRAST * disc)
     # a cortex line between brighter marrow and the disc (T2, not a fat-suppressed image's dark marrow, where the
     # darkest point may lie in the body): the disc begins at the latest half its thickness beyond it
-    marrow = np.median(np.stack([at(darkest + step * o) for o in range(near, far + 1)]), axis=0)
-    line = cortex < CORTEX_CONTRAST * marrow
+    line = cortex < CORTEX_CONTRAST * beside(step)
     latest = darkest - step * (CORTEX_HALF_MM / STEP_MM)
     edge = np.where(line & (step * (latest - edge) > 0), latest, edge)  # the one nearer the body
     return np.where(banded, edge, surface_index)
