@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.spine.anatomy import DISC_DEPTH_MM, Part, _geometry, _under, label_spine, part_points, part_probability
+from planner.spine.anatomy import (
+    DISC_DEPTH_MM,
+    Part,
+    _geometry,
+    _split_at_necks,
+    _under,
+    label_spine,
+    part_points,
+    part_probability,
+)
 from planner.spine.disc import _no_taller_behind
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import BODY, DISC, L5
@@ -119,6 +128,30 @@ def test_l5_does_not_take_in_the_body_above_across_a_disc():
     l5 = spine.part("L5").full_mask(GRID.shape)
     assert not l5[6:18, rows["L4"]].any()
     assert l5[6:18, rows["L5"], 14:38].all()
+
+
+def test_l5_signal_joined_to_a_slice_of_l4_through_a_neck_is_two_bodies():
+    """As on vb2-13 left out: the L5 output marks L5 and the back of L4, joined by a 3 mm neck across the L4-L5
+    disc in a few planes. The neck is no bone: L5 is the body under it, and the L5-like signal in L4 makes the
+    count doubtful."""
+    maps, rows = _column_maps()
+    maps[L5][3:18, rows["L5"], 14:38] = 0.95
+    maps[L5][3:18, rows["L4"], 30:38] = 0.95  # the back of L4
+    maps[L5][8:11, rows["L4-L5"], 36:38] = 0.95  # the neck
+    spine = label_spine(GRID, maps)
+    l5 = spine.part("L5").full_mask(GRID.shape)
+    assert not l5[:, rows["L4"]].any()
+    assert l5[3:18, rows["L5"], 14:38].all()
+    assert spine.part("L5-S1") is not None and spine.part("S1") is not None
+    assert any("two places" in r for r in spine.reasons), spine.reasons
+
+
+def test_a_whole_body_is_not_split():
+    body = np.zeros(GRID.shape, bool)
+    body[3:18, 27:43, 14:38] = True
+    body[3:6, 20:27, 30:38] = True  # a broad lip: no neck
+    (piece,) = _split_at_necks(GRID, body)
+    assert np.array_equal(piece, body)
 
 
 def test_the_count_runs_along_the_column_when_l5_is_taller_than_deep():
