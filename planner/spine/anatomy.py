@@ -283,6 +283,41 @@ def _whole_body(grid: SagittalGrid, l5: Part, bodies: list[Part], discs: list[Pa
     return _remasked(grid, l5, box, mask, (L5, BODY)), taken
 
 
+#: the model sees each sagittal plane alone: beside the body it takes for body, in a few planes, pieces of what
+#: lies there (the pedicle's root, the transverse process, the psoas: on the studies left out L5 grew in the
+#: outer planes where the labelled body ends or shrinks). In an axial plane a lumbar body is some 35 x 45 mm:
+#: an opening by a disc of this radius (mm) removes what is narrower than twice it and keeps the body
+SIDE_PIECE_MM = 4.0
+
+
+def _without_side_pieces(grid: SagittalGrid, part: Part) -> Part:
+    """``part`` opened in each axial plane (lateral x anteroposterior) by a disc of ``SIDE_PIECE_MM``: pieces
+    narrower than twice that, a few sagittal planes thick, dropped. ``part`` itself when nothing is dropped or
+    nothing would be left."""
+    radius = np.array([SIDE_PIECE_MM / grid.lateral_mm, SIDE_PIECE_MM / grid.pixel_mm])
+    reach = np.ceil(radius).astype(int)
+    across, along = np.mgrid[-reach[0] : reach[0] + 1, -reach[1] : reach[1] + 1]
+    disc = (across / max(radius[0], 1e-6)) ** 2 + (along / radius[1]) ** 2 <= 1.0
+    structure = disc[:, None, :]  # [lateral, row, column]: one row, the axial plane
+    pad = [(r, r) for r in (reach[0], 0, reach[1])]
+    opened = ndimage.binary_opening(np.pad(part.mask, pad), structure)
+    opened = opened[reach[0] : opened.shape[0] - reach[0], :, reach[1] : opened.shape[2] - reach[1]]
+    if not opened.any() or np.array_equal(opened, part.mask):
+        return part
+    # what the opening takes is a side piece where, in its axial plane, it is at least as large as the disc; the
+    # slivers it shaves off the body's corners and margin (a quarter of that) stay: the outline of the disc is
+    # drawn from this section, and rounded corners read the disc's own corners as displaced
+    dropped = part.mask & ~opened
+    labels, _ = ndimage.label(dropped, structure=np.array([np.zeros((3, 3)), np.ones((3, 3)), np.zeros((3, 3))]).transpose(1, 0, 2))
+    area_mm2 = np.bincount(labels.ravel()) * grid.lateral_mm * grid.pixel_mm
+    large = area_mm2 >= np.pi * SIDE_PIECE_MM**2
+    large[0] = False
+    kept = part.mask & ~large[labels]
+    if np.array_equal(kept, part.mask):
+        return part
+    return _remasked(grid, part, part.box, kept, part.outputs)
+
+
 def _top_of(spine_grid: SagittalGrid, part: Part, below_of: Part, depth_mm: float) -> Part:
     """``part`` cut to its voxels within ``depth_mm`` under the centre of ``below_of`` (along ``below_of``'s
     axis): the top of the sacrum, not the whole bone."""
@@ -372,6 +407,7 @@ def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
     discs = [p for p in parts if p.label == DISC]
     bodies = [p for p in parts if p.label == BODY]
     l5, taken = _whole_body(grid, l5, bodies, discs)
+    l5 = _without_side_pieces(grid, l5)
     # above and below are told along the column (L5's own axis, its least spread direction, can point forward);
     # the disc part is cut under L5 (_under) along the body's own axis, as it was tuned, unless that is plainly
     # not the body's axis (more than AXIS_OFF_DEG off the column's)
