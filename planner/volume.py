@@ -14,7 +14,7 @@ would not (a missing slice, two frames of reference) raise
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -81,6 +81,22 @@ class Volume:
     def orientation(self) -> str:
         axes = self.axes_lps
         return orientation_label(list(axes[:, 0]) + list(axes[:, 1]))
+
+    def window(self, points_lps: np.ndarray, margin: int = 1) -> "tuple[tuple[slice, slice, slice], Volume] | None":
+        """The voxels [k, j, i] around ``points_lps`` (N x 3: a region's corners), ``margin`` voxels wider, as
+        slices of ``array`` and the sub-volume they make (a view, its own ``image_to_lps``); None when the
+        region lies outside the volume. For resampling onto the part of a series where a region lies."""
+        points = np.c_[np.asarray(points_lps, float), np.ones(len(points_lps))]
+        index = (points @ np.linalg.inv(self.image_to_lps).T)[:, :3]  # (i, j, k)
+        size = np.array(self.shape[::-1])
+        lo = np.clip(np.floor(index.min(axis=0)).astype(int) - margin, 0, size)
+        hi = np.clip(np.ceil(index.max(axis=0)).astype(int) + margin + 1, 0, size)
+        if np.any(hi <= lo):
+            return None
+        shift = np.eye(4)
+        shift[:3, 3] = lo
+        slices = (slice(lo[2], hi[2]), slice(lo[1], hi[1]), slice(lo[0], hi[0]))
+        return slices, replace(self, array=self.array[slices], image_to_lps=self.image_to_lps @ shift)
 
 
 @dataclass(frozen=True)

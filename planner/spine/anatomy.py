@@ -542,4 +542,12 @@ def part_probability(spine: SpineLabels, part: Part) -> np.ndarray:
 def part_on_series(spine: SpineLabels, part: Part, volume) -> np.ndarray:
     """``part`` on ``volume``'s voxels [k, j, i]: its probability resampled (linear) from the model's grid, at
     least one half."""
-    return spine.grid.to_series(part_probability(spine, part), volume) >= 0.5
+    # only the series' voxels around the part are resampled (the whole series took 0.1 s a part on 77 x 381 x 381)
+    corners = np.array([[c, r, l, 1.0] for l in (part.box[0].start - 1, part.box[0].stop)
+                        for r in (part.box[1].start - 1, part.box[1].stop) for c in (part.box[2].start - 1, part.box[2].stop)])
+    out = np.zeros(volume.shape, bool)
+    window = volume.window((corners @ spine.grid.index_to_lps.T)[:, :3], margin=2)
+    if window is not None:
+        slices, sub = window
+        out[slices] = spine.grid.to_series(part_probability(spine, part), sub) >= 0.5
+    return out

@@ -70,3 +70,26 @@ def test_bad_masks_are_refused_with_the_reason(sagittal, tmp_path):
         write_segmentation(volume, headers, {"L4-L5 disc": truth}, tmp_path / "x.dcm")
     with pytest.raises(SegmentationError, match="not known"):
         write_segmentation(volume, headers[:-1], {"L5-S1 disc": truth}, tmp_path / "x.dcm")
+
+
+@pytest.mark.parametrize("overlapping", [False, True])
+def test_several_segments_read_back_whether_or_not_they_overlap(sagittal, tmp_path, overlapping):
+    """Disjoint segments are handed to highdicom as one map of segment numbers (its fast path), overlapping ones
+    as a stack: either way each segment reads back voxel for voxel and the SEG says whether they overlap."""
+    volume, headers, truth = sagittal
+    body = np.roll(truth, 12, axis=1)  # the same shape 12 rows away
+    if overlapping:
+        body |= truth
+    else:
+        body &= ~truth
+    masks = {"L5-S1 disc": truth, "L5 body": body}
+    path = write_segmentation(volume, headers, masks, tmp_path / "two.dcm")
+    result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+    assert [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")] == []
+    seg = hd.seg.segread(path)
+    assert seg.SegmentsOverlap == ("YES" if overlapping else "NO")
+    frames = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=list(volume.sop_instance_uids), segment_numbers=[1, 2], skip_overlap_checks=True
+    )
+    assert np.array_equal(frames[..., 0].astype(bool), truth)
+    assert np.array_equal(frames[..., 1].astype(bool), body)

@@ -116,3 +116,19 @@ def test_enhanced_mr_with_repeated_positions_splits_by_position():
     require_shared(SAMPLES)
     volumes = load_volumes([read_header(SAMPLES / "mr" / "dbdicom__MULTIFRAME_IM_0014")])
     assert len(volumes) == 8 and all(v.shape[0] == 13 for v in volumes)
+
+
+def test_a_window_is_the_voxels_around_a_region_with_their_own_geometry():
+    from planner.volume import Volume
+
+    affine = np.array([[0.0, 0.0, 3.0, -40.0], [0.8, 0.0, 0.0, -90.0], [0.0, -0.8, 0.0, 60.0], [0, 0, 0, 1.0]])
+    volume = Volume(np.arange(10 * 50 * 60, dtype=np.float32).reshape(10, 50, 60), affine)  # [k, j, i]
+    region = np.array([[-34.0, -70.0, 40.0], [-28.0, -60.0, 30.0]])  # LPS corners
+    slices, sub = volume.window(region, margin=1)
+    ijk = np.c_[region, np.ones(2)] @ np.linalg.inv(affine).T
+    for (axis, index) in ((0, 2), (1, 1), (2, 0)):  # k from the third index coordinate, j, i
+        assert slices[axis].start <= ijk[:, index].min() - 1 + 1e-9 and slices[axis].stop > ijk[:, index].max() + 1 - 1e-9
+    assert np.array_equal(sub.array, volume.array[slices])
+    corner = (slices[2].start, slices[1].start, slices[0].start, 1.0)  # (i, j, k) of the window's first voxel
+    assert np.allclose(sub.image_to_lps @ [0, 0, 0, 1.0], affine @ corner)
+    assert volume.window(np.array([[500.0, 500.0, 500.0], [510.0, 510.0, 510.0]])) is None

@@ -104,15 +104,27 @@ class DiscSegmentation:
     def series_mask(self, volume: Volume, mask: np.ndarray | None = None) -> np.ndarray:
         """``mask`` (default: the disc) on the grid of ``volume``: bool [k, j, i]."""
         mask = self.disc if mask is None else mask
+        out = np.zeros(volume.shape, bool)
+        if not mask.any():
+            return out
+        # only the series' voxels around the mask are resampled
+        where = np.nonzero(mask)
+        ends = [(int(w.min()) - 1, int(w.max()) + 1) for w in where]  # n, p, l indices
+        corners = np.array([(a, b, c) for a in ends[0] for b in ends[1] for c in ends[2]], float)
+        corners_mm = (self.frame.axis_mm(a)[0] + corners[:, a] * STEP_MM for a in range(3))
+        window = volume.window(self.frame.to_lps(*corners_mm), margin=2)
+        if window is None:
+            return out
+        slices, sub = window
         source = sitk.GetImageFromArray(mask.astype(np.float32))
-        reference = self.frame.reference()
-        source.CopyInformation(reference)
-        target = sitk.Image(list(volume.shape[::-1]), sitk.sitkFloat32)
-        target.SetSpacing(volume.spacing_mm)
-        target.SetOrigin(volume.origin_lps)
-        target.SetDirection(volume.axes_lps.ravel().tolist())
+        source.CopyInformation(self.frame.reference())
+        target = sitk.Image(list(sub.shape[::-1]), sitk.sitkFloat32)
+        target.SetSpacing(sub.spacing_mm)
+        target.SetOrigin(sub.origin_lps)
+        target.SetDirection(sub.axes_lps.ravel().tolist())
         resampled = sitk.Resample(source, target, sitk.Transform(), sitk.sitkLinear, 0.0)
-        return sitk.GetArrayFromImage(resampled) >= 0.5
+        out[slices] = sitk.GetArrayFromImage(resampled) >= 0.5
+        return out
 
     def core(self) -> np.ndarray:
         """The disc within its endplate outline: the columns of the outline, between the two endplates."""
