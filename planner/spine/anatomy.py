@@ -164,11 +164,7 @@ def _split_at_necks(grid: SagittalGrid, mask: np.ndarray) -> list[np.ndarray]:
     pieces of at least ``PIECE_ML``: each voxel goes with the nearest piece, largest first. ``[mask]`` when it
     holds one body."""
     spacing = np.array([grid.lateral_mm, grid.pixel_mm, grid.pixel_mm])
-    radius = NECK_MM / spacing
-    reach = np.ceil(radius).astype(int)
-    offsets = np.mgrid[tuple(slice(-r, r + 1) for r in reach)]
-    ball = sum((o / max(r, 1e-6)) ** 2 for o, r in zip(offsets, radius)) <= 1.0
-    eroded = ndimage.binary_erosion(mask, ball)
+    eroded = ndimage.binary_erosion(mask, _ellipsoid(NECK_MM / spacing))
     labels, count = ndimage.label(eroded, structure=np.ones((3, 3, 3)))
     if count < 2:
         return [mask]
@@ -181,6 +177,13 @@ def _split_at_necks(grid: SagittalGrid, mask: np.ndarray) -> list[np.ndarray]:
     _, nearest = ndimage.distance_transform_edt(seeds == 0, sampling=spacing, return_indices=True)
     owner = seeds[tuple(nearest)]
     return [mask & (owner == n) for n in kept]
+
+
+def _ellipsoid(radius: np.ndarray) -> np.ndarray:
+    """A structuring element: the voxels within ``radius`` (voxels, per axis) of the centre."""
+    reach = np.ceil(radius).astype(int)
+    offsets = np.mgrid[tuple(slice(-r, r + 1) for r in reach)]
+    return sum((o / max(r, 1e-6)) ** 2 for o, r in zip(offsets, radius)) <= 1.0
 
 
 def _gap_mm(grid: SagittalGrid, a: Part, b: Part) -> float:
@@ -294,21 +297,19 @@ def _without_side_pieces(grid: SagittalGrid, part: Part) -> Part:
     """``part`` opened in each axial plane (lateral x anteroposterior) by a disc of ``SIDE_PIECE_MM``: pieces
     narrower than twice that, a few sagittal planes thick, dropped. ``part`` itself when nothing is dropped or
     nothing would be left."""
-    radius = np.array([SIDE_PIECE_MM / grid.lateral_mm, SIDE_PIECE_MM / grid.pixel_mm])
-    reach = np.ceil(radius).astype(int)
-    across, along = np.mgrid[-reach[0] : reach[0] + 1, -reach[1] : reach[1] + 1]
-    disc = (across / max(radius[0], 1e-6)) ** 2 + (along / radius[1]) ** 2 <= 1.0
-    structure = disc[:, None, :]  # [lateral, row, column]: one row, the axial plane
-    pad = [(r, r) for r in (reach[0], 0, reach[1])]
-    opened = ndimage.binary_opening(np.pad(part.mask, pad), structure)
-    opened = opened[reach[0] : opened.shape[0] - reach[0], :, reach[1] : opened.shape[2] - reach[1]]
+    disc = _ellipsoid(np.array([SIDE_PIECE_MM / grid.lateral_mm, 0.0, SIDE_PIECE_MM / grid.pixel_mm]))  # one row
+    pad = [(r // 2, r // 2) for r in disc.shape]
+    opened = ndimage.binary_opening(np.pad(part.mask, pad), disc)
+    opened = opened[tuple(slice(a, n - b) for (a, b), n in zip(pad, opened.shape))]
     if not opened.any() or np.array_equal(opened, part.mask):
         return part
     # what the opening takes is a side piece where, in its axial plane, it is at least as large as the disc; the
-    # slivers it shaves off the body's corners and margin (a quarter of that) stay: the outline of the disc is
-    # drawn from this section, and rounded corners read the disc's own corners as displaced
+    # slivers it shaves off the body's corners and margin (a few mm² each) stay: the disc's outline is drawn from
+    # this section, and with its corners rounded the disc's own corners read as displaced
     dropped = part.mask & ~opened
-    labels, _ = ndimage.label(dropped, structure=np.array([np.zeros((3, 3)), np.ones((3, 3)), np.zeros((3, 3))]).transpose(1, 0, 2))
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[:, 1, :] = True
+    labels, _ = ndimage.label(dropped, structure=in_plane)
     area_mm2 = np.bincount(labels.ravel()) * grid.lateral_mm * grid.pixel_mm
     large = area_mm2 >= np.pi * SIDE_PIECE_MM**2
     large[0] = False
