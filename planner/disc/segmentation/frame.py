@@ -118,11 +118,7 @@ class DiscSegmentation:
         slices, sub = window
         source = sitk.GetImageFromArray(mask.astype(np.float32))
         source.CopyInformation(self.frame.reference())
-        target = sitk.Image(list(sub.shape[::-1]), sitk.sitkFloat32)
-        target.SetSpacing(sub.spacing_mm)
-        target.SetOrigin(sub.origin_lps)
-        target.SetDirection(sub.axes_lps.ravel().tolist())
-        resampled = sitk.Resample(source, target, sitk.Transform(), sitk.sitkLinear, 0.0)
+        resampled = sitk.Resample(source, sitk_image(sub), sitk.Transform(), sitk.sitkLinear, 0.0)  # its geometry
         out[slices] = sitk.GetArrayFromImage(resampled) >= 0.5
         return out
 
