@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 from PySide6.QtCore import QPoint, Qt
 
-from tests.ui.actions import import_and_open
+from tests.ui.actions import import_and_open, rgb_array
 
 
 def _analyse(window, qtbot):
@@ -78,9 +77,9 @@ def test_analyse_twitches_marks_the_known_events_and_compares_with_the_control(m
     # the motion map paints on the frame of a twitch
     import_and_open(window, qtbot, [twitch_cines["gastrocnemius"]])
     cine.show_frame(fourth.frame)
-    plain = np.array(cine.canvas.grab().toImage().convertToFormat(cine.canvas.grab().toImage().Format.Format_RGB888).constBits()).copy()
+    plain = rgb_array(cine.canvas.grab().toImage())
     panel.motion_box.setChecked(True)
-    shown = np.array(cine.canvas.grab().toImage().convertToFormat(cine.canvas.grab().toImage().Format.Format_RGB888).constBits()).copy()
+    shown = rgb_array(cine.canvas.grab().toImage())
     assert (plain != shown).sum() > 100
 
 

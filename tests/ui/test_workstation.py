@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from planner.dicom.database import StudyDatabase
 from planner.viewing.mpr import View
 from tests.conftest import SAMPLES, make_stack, require_shared
-from tests.ui.actions import import_and_open, view_pixels
+from tests.ui.actions import import_and_open, rgb_array, view_pixels
 
 
 def _wheel(widget, steps: int) -> None:
@@ -239,10 +239,7 @@ def test_view_export_with_and_without_annotations(make_window, qtbot, demo_study
                                     series_instance_uid=view.volume.series_instance_uid)
 
     def colourful(image) -> int:  # overlays are coloured, the MR is grey
-        rgb = image.convertToFormat(image.Format.Format_RGB888)
-        data = np.frombuffer(rgb.constBits(), dtype=np.uint8, count=rgb.sizeInBytes())
-        data = data.reshape(rgb.height(), rgb.bytesPerLine())[:, : rgb.width() * 3].reshape(rgb.height(), rgb.width(), 3).astype(int)
-        return int((np.ptp(data, axis=2) > 40).sum())
+        return int((np.ptp(rgb_array(image).astype(int), axis=2) > 40).sum())
 
     with_annotations = window.view_image(view, annotations=True)
     without = window.view_image(view, annotations=False)
