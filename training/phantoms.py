@@ -26,9 +26,14 @@ def random_phantom(rng: np.random.Generator) -> SpinePhantom:
     )
 
 
-def phantom_case(index: int, seed: int = 20261201) -> Case:
-    """Training phantom number ``index`` (deterministic), cached like the real studies."""
-    name = f"phantom3-{index:03d}"
+#: the training phantoms are one fixed set of draws, whatever a run's own ``--seed`` (which draws its crops)
+PHANTOM_SEED = 20261201
+
+
+def phantom_case(index: int, seed: int = PHANTOM_SEED) -> Case:
+    """Training phantom number ``index`` of ``seed`` (deterministic), cached like the real studies (the seed in
+    the cache's name: the cache once held one set whatever seed asked for it)."""
+    name = f"phantom3-{seed}-{index:03d}"
     cached = CACHE / f"{name}.npz"
     if cached.exists():
         with np.load(cached) as data:

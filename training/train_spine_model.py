@@ -112,7 +112,7 @@ def main(argv=None) -> int:
         parser.error(f"no study of source {args.holdout!r}")
     print(f"training on {len(names)} real studies ({', '.join(names)}) and {args.phantoms} phantoms", flush=True)
     real = [load_case(name) for name in names]
-    phantoms = [phantom_case(i, args.seed) for i in range(args.phantoms)]
+    phantoms = [phantom_case(i) for i in range(args.phantoms)]  # one fixed set (training.phantoms.PHANTOM_SEED)
     cases = [prepare(c, targets(c)) for c in real + phantoms]
     train(cases, args.out, args.iterations, args.seed, weights={"phantom": 0.5}, threads=args.threads)
     return 0
