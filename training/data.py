@@ -17,6 +17,7 @@ lateral towards the left), with its vertebral-body labels (1 = L5, 2 = L4, ...).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,14 @@ def case_names(include_duplicates: bool = False) -> list[str]:
     return names if include_duplicates else [n for n in names if n not in DUPLICATES]
 
 
+def save_cache(path: Path, **arrays) -> None:
+    """``arrays`` to ``path`` (.npz) whole or not at all: written aside, then renamed (runs started together
+    read each other's cache)."""
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+    np.savez_compressed(partial, **arrays)
+    os.replace(partial, path)
+
+
 def load_case(name: str, use_cache: bool = True) -> Case:
     """The study ``name`` on the canonical 1 mm grid (cached in ``training/.cache``), its labels in one
     convention (:func:`bench.shared_labels.corrected`: 1 = L5 upwards, ``S1`` where S1 is labelled)."""
@@ -79,7 +88,7 @@ def load_case(name: str, use_cache: bool = True) -> Case:
     image = grid.resample(volume)
     label_grid = grid.resample(replace(volume, array=labels), labels=True)
     CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(cached, image=image, labels=label_grid)
+    save_cache(cached, image=image, labels=label_grid)
     return Case(name, source_of(name), image, corrected(name, label_grid))
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from planner.demo.draws import random_finding
 from planner.demo.phantom import Anatomy, SpinePhantom
 from planner.spine.model import BODY, DISC, L5, OUTPUTS
-from training.data import CACHE, IGNORE, Case
+from training.data import CACHE, IGNORE, Case, save_cache
 
 def random_phantom(rng: np.random.Generator) -> SpinePhantom:
     return SpinePhantom(
@@ -62,5 +62,5 @@ def phantom_case(index: int, seed: int = PHANTOM_SEED) -> Case:
         core = phantom.disc_mask_without_finding(upright)
         disc[masks["L5-S1_disc"] & ~core] = IGNORE
     CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(cached, image=image, labels=labels)
+    save_cache(cached, image=image, labels=labels)
     return Case(name, "phantom", image, labels)

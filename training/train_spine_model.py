@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from planner.spine.model import OUTPUTS
 from training.augment import batch, prepare
-from training.data import CACHE, IGNORE, case_names, load_case, source_of, targets
+from training.data import IGNORE, case_names, load_case, source_of, targets
 from training.model import SpineNet
 from training.phantoms import phantom_case
 
