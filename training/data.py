@@ -32,6 +32,12 @@ SHARED = ROOT.parent / "shared" / "lumbar-mri"
 CACHE = ROOT / "training" / ".cache"
 
 IGNORE = 255
+#: sources whose body labels may be drawn inside the cortex (``--inner-labels`` of the training script): VB1's L5
+#: labels hold 22-24 ml against VB2's and VB3's 27-49 ml, and their inferior margin lies 2-3 mm above the L5
+#: endplate the analysis finds, against 0.3-1.5 mm on VB2 and VB3. Taught as background, that rim may shrink the
+#: bodies a model sees elsewhere (trained without VB3, its L5 sections on VB3 lie 1-2.5 mm inside the labels just
+#: above the L5-S1 disc). Not used by the shipped models.
+INNER_LABELS_VB1 = {"vb1": 2}
 
 
 @dataclass
@@ -182,7 +188,7 @@ def below_l5(labels: np.ndarray, depth_mm: float = 35.0, margin_mm: float = 8.0)
     return region.reshape(labels.shape) & ~l5
 
 
-def targets(case: Case) -> np.ndarray:
+def targets(case: Case, inner_labels: dict[str, int] | None = None) -> np.ndarray:
     """The model's three targets for ``case``: uint8 [output, lateral, row, column], 1 / 0 / ``IGNORE``.
 
     - L5: known everywhere (the sacrum and every other body are not L5);
@@ -190,6 +196,9 @@ def targets(case: Case) -> np.ndarray:
       above the highest labelled one and in the rest of the sacrum;
     - disc: the space between consecutive labelled bodies (L5-S1 too where S1
       is labelled); unknown above the highest labelled body and in the sacrum.
+
+    ``inner_labels`` {source: voxels}: for those sources the rim that many voxels outside the labels is left
+    unsupervised in every output (labels drawn inside the cortex, :data:`INNER_LABELS_VB1`).
 
     A phantom's labels (:mod:`training.phantoms`) are its targets already.
     """
@@ -218,6 +227,11 @@ def targets(case: Case) -> np.ndarray:
     sacrum = below_l5(lumbar, depth_mm=120.0, margin_mm=25.0) & (labels == 0)
     out[BODY][sacrum & (out[BODY] == 0)] = IGNORE
     out[DISC][sacrum & (out[DISC] == 0)] = IGNORE
+    if inner_labels and case.source in inner_labels:
+        # a source whose labels stop short of the cortex: just outside them is neither body nor not body
+        rim = ndimage.binary_dilation(labels > 0, iterations=inner_labels[case.source]) & (labels == 0)
+        for output in (L5, BODY, DISC):
+            out[output][rim] = IGNORE
     return out
 
 

@@ -106,14 +106,25 @@ def main(argv=None) -> int:
         "--threads", type=int, default=2,
         help="PyTorch threads (two runs of 1 thread each finish sooner on 2 cores than one after another)",
     )
+    parser.add_argument(
+        "--inner-labels", default="", metavar="SOURCE:VOXELS,...",
+        help="leave this many voxels outside a source's labels unsupervised (labels drawn inside the cortex), "
+        "e.g. vb1:2; none by default (the shipped models)",
+    )
     args = parser.parse_args(argv)
+    inner = {}
+    for item in filter(None, args.inner_labels.split(",")):
+        source, _, voxels = item.partition(":")
+        if source not in {"vb1", "vb2", "vb3"} or not voxels.isdigit():
+            parser.error(f"--inner-labels: {item!r} is not SOURCE:VOXELS with a source vb1, vb2 or vb3 (e.g. vb1:2)")
+        inner[source] = int(voxels)
     names = [n for n in case_names() if source_of(n) != args.holdout]
     if args.holdout and len(names) == len(case_names()):
         parser.error(f"no study of source {args.holdout!r}")
     print(f"training on {len(names)} real studies ({', '.join(names)}) and {args.phantoms} phantoms", flush=True)
     real = [load_case(name) for name in names]
     phantoms = [phantom_case(i) for i in range(args.phantoms)]  # one fixed set (training.phantoms.PHANTOM_SEED)
-    cases = [prepare(c, targets(c)) for c in real + phantoms]
+    cases = [prepare(c, targets(c, inner)) for c in real + phantoms]
     train(cases, args.out, args.iterations, args.seed, weights={"phantom": 0.5}, threads=args.threads)
     return 0
 
