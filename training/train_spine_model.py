@@ -75,7 +75,10 @@ def train(
         if step % log_every == 0:
             print(f"step {step}/{iterations} loss {running / log_every:.4f} ({time.time() - started:.0f} s)", flush=True)
             running = 0.0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out.with_suffix(".pt"))  # kept should the export fail
     export(model, out)
+    out.with_suffix(".pt").unlink()
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) after {time.time() - started:.0f} s", flush=True)
 
 
@@ -112,6 +115,10 @@ def main(argv=None) -> int:
         "e.g. vb1:2; none by default (the shipped models)",
     )
     args = parser.parse_args(argv)
+    try:  # the export needs it: found out now, not after the training's half hour
+        import onnx  # noqa: F401
+    except ImportError:
+        parser.error('the onnx package is missing; install the training extra: pip install -e ".[train]"')
     inner = {}
     for item in filter(None, args.inner_labels.split(",")):
         source, _, voxels = item.partition(":")
