@@ -34,3 +34,8 @@ def view_pixels(view) -> np.ndarray:
     from ui.snapshot import vtk_widget_image
 
     return rgb_array(vtk_widget_image(view))
+
+
+def analysed(window, qtbot, study) -> None:
+    import_and_open(window, qtbot, [study / "MR" / "SAG_T2", study / "MR" / "AX_T2_L5S1"], ["SAG T2 TSE", "AX T2 TSE L5-S1"])
+    qtbot.waitUntil(lambda: window.context.disc is not None and not window._tasks, timeout=60000)
