@@ -84,7 +84,6 @@ def train(
 
 def export(model: SpineNet, out: Path) -> None:
     model.eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros(1, 1, SIZE, SIZE)
     torch.onnx.export(
         model,
@@ -120,10 +119,11 @@ def main(argv=None) -> int:
     except ImportError:
         parser.error('the onnx package is missing; install the training extra: pip install -e ".[train]"')
     inner = {}
+    sources = sorted({source_of(name) for name in case_names()})
     for item in filter(None, args.inner_labels.split(",")):
         source, _, voxels = item.partition(":")
-        if source not in {"vb1", "vb2", "vb3"} or not voxels.isdigit():
-            parser.error(f"--inner-labels: {item!r} is not SOURCE:VOXELS with a source vb1, vb2 or vb3 (e.g. vb1:2)")
+        if source not in sources or not voxels.isdigit():
+            parser.error(f"--inner-labels: {item!r} is not SOURCE:VOXELS with a source of {', '.join(sources)} (e.g. vb1:2)")
         inner[source] = int(voxels)
     names = [n for n in case_names() if source_of(n) != args.holdout]
     if args.holdout and len(names) == len(case_names()):
