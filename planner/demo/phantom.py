@@ -360,7 +360,7 @@ class SpinePhantom:
     def sample(self, points: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """T2 intensity (0..1) and label masks at LPS ``points`` (..., 3)."""
         points = self.to_phantom(points)  # into the phantom's upright frame
-        x, y, z = points[..., 0], points[..., 1], points[..., 2]
+        x, y = points[..., 0], points[..., 1]
         t2 = self.anatomy.t2
         image = np.full(points.shape[:-1], t2["background"], dtype=np.float32)
         # the trunk: skin 100 mm behind the S1 endplate centre (about 20 mm beyond the spinous processes)

@@ -301,11 +301,11 @@ SAC_BESIDE_MM = 8.0
 
 
 def _in_front_of_the_sac(plane: np.ndarray, outline: np.ndarray, bright: float) -> np.ndarray:
-    """[posterior, lateral]: where displaced disc may lie, as far as the thecal sac is concerned. The sac is the
-    bright (CSF) region behind the disc's posterior margin nearest the midline, within ``SAC_SEARCH_MM``; in its
-    columns displaced disc lies in front of it, in the columns beside it (within ``SAC_BESIDE_MM``) in front of
-    its nearest column's front; further out anywhere (the foramina are limited by :func:`reach_mm`).
-    ``plane``: the image at the disc's height."""
+    """[posterior, lateral]: where displaced disc may lie, as far as the thecal sac, CSF and fat are concerned.
+    In every column, in front of the first bright (CSF, fat) voxels behind the disc's posterior margin within
+    ``SAC_SEARCH_MM``. The sac is the largest such region near the midline; in the columns beside it (within
+    ``SAC_BESIDE_MM``) displaced disc lies in front of its nearest column's front too; further out the foramina
+    are limited by :func:`reach_mm`. ``plane``: the image at the disc's height."""
     allowed = np.ones(outline.shape, bool)
     if not outline.any():
         return allowed
@@ -317,6 +317,11 @@ def _in_front_of_the_sac(plane: np.ndarray, outline: np.ndarray, bright: float) 
     bright_plane = _morph(plane > bright, 1, "open") & search & (rows > margin[None, :])
     if not bright_plane.any():
         return allowed
+    # in every column, disc material lies in front of the first CSF or fat behind the disc: it pushes them
+    # back, it does not pass them (on a patient's T2 series, a largest bright region taken for the sac in
+    # the posterior fat let tissue behind the real sac, up to the laminae, read as a 21.6 mm extrusion)
+    first = np.where(bright_plane.any(axis=0), np.argmax(bright_plane, axis=0), outline.shape[0])
+    allowed = rows < first[None, :]
     labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(bright_plane.astype(np.uint8)), True))
     centre = np.argwhere(outline).mean(axis=0)
     central = (np.abs(columns - centre[1]) * STEP_MM <= CENTRAL_CANAL_HALF_WIDTH_MM)[None, :]
@@ -334,7 +339,7 @@ def _in_front_of_the_sac(plane: np.ndarray, outline: np.ndarray, bright: float) 
         nearest = sac_columns[np.argmin(np.abs(sac_columns - column))]
         if abs(nearest - column) <= beside:
             limit[column] = front[nearest]
-    return rows < limit[None, :]
+    return allowed & (rows < limit[None, :])
 
 
 def reach_mm(outline: np.ndarray) -> np.ndarray:

@@ -1,0 +1,55 @@
+"""Where displaced disc material may lie behind the disc, as far as CSF and fat are concerned
+(``planner.disc.segmentation.displaced._in_front_of_the_sac``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.disc.segmentation.displaced import _in_front_of_the_sac
+from planner.disc.segmentation.frame import STEP_MM
+
+SHAPE = (167, 161)  # [posterior, lateral] on the disc frame's 0.5 mm grid
+CENTRE = (83, 80)
+GREY, BRIGHT = 100.0, 300.0
+
+
+def _plane_and_outline():
+    """A 40 x 48 mm elliptical disc section on grey tissue; its posterior margin at row 123."""
+    rows, columns = np.indices(SHAPE)
+    outline = ((rows - CENTRE[0]) / 40.0) ** 2 + ((columns - CENTRE[1]) / 48.0) ** 2 <= 1.0
+    return np.full(SHAPE, GREY, np.float32), outline
+
+
+def _mm(rows: int) -> int:
+    return int(round(rows / STEP_MM))
+
+
+def test_material_may_not_lie_behind_the_thecal_sac_even_when_fat_further_back_is_larger():
+    plane, outline = _plane_and_outline()
+    back = int(np.nonzero(outline.any(axis=1))[0].max())
+    sac_front = back + _mm(3)
+    plane[sac_front : sac_front + _mm(6), CENTRE[1] - _mm(6) : CENTRE[1] + _mm(6)] = BRIGHT  # CSF: 12 x 6 mm
+    plane[back + _mm(15) : back + _mm(24), CENTRE[1] - _mm(12) : CENTRE[1] + _mm(12)] = BRIGHT  # fat: 24 x 9 mm
+    allowed = _in_front_of_the_sac(plane, outline, 200.0)
+    assert allowed[sac_front - 1, CENTRE[1]]  # between the disc and the sac: a herniation's place
+    assert not allowed[sac_front + 1 :, CENTRE[1]].any()  # in and behind the sac
+    assert not allowed[back + _mm(10), CENTRE[1] + _mm(4)]  # between the sac and the fat behind it
+
+
+def test_material_may_not_lie_behind_csf_or_fat_in_its_own_column_beside_the_sac():
+    plane, outline = _plane_and_outline()
+    back = int(np.nonzero(outline.any(axis=1))[0].max())
+    plane[back + _mm(3) : back + _mm(9), CENTRE[1] - _mm(5) : CENTRE[1] + _mm(5)] = BRIGHT  # the sac
+    column = CENTRE[1] + _mm(16)  # 16 mm to the side: beyond the columns the sac's front limits
+    margin = int(np.nonzero(outline[:, column])[0].max())
+    fat_front = margin + _mm(4)
+    plane[fat_front : fat_front + _mm(4), column - _mm(2) : column + _mm(2)] = BRIGHT
+    allowed = _in_front_of_the_sac(plane, outline, 200.0)
+    assert allowed[fat_front - 1, column]
+    assert not allowed[fat_front:, column].any()
+    assert allowed[fat_front + _mm(6), column + _mm(6)]  # a column with nothing bright behind the disc
+
+
+def test_a_series_without_bright_csf_or_fat_limits_nothing():
+    plane, outline = _plane_and_outline()
+    assert _in_front_of_the_sac(plane, outline, 200.0).all()
