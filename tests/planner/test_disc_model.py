@@ -117,6 +117,31 @@ def test_seed_resegmentation_replaces_the_mask_undoably(model):
     assert model.segmentation is old
 
 
+def test_a_seed_click_segments_again_only_the_answer_that_stood_and_gives_the_same_mask(model, monkeypatch):
+    import plugins.learned as learned
+
+    click = np.asarray(model.levels.level("L5-S1").center_lps) + [3.0, 2.0, 0.0]
+    assert model.volume in learned._STOOD  # the analysis recorded which disc stood
+    remembered = resegment_from_seed(model.analysis, click)
+    recorded = learned._STOOD
+    monkeypatch.setattr(learned, "_STOOD", type(recorded)())  # nothing recorded: both computed again
+    both = resegment_from_seed(model.analysis, click)
+    monkeypatch.setattr(learned, "_STOOD", recorded)
+    assert np.array_equal(remembered.disc, both.disc)
+    assert remembered.outline.sum() == both.outline.sum()
+    # where the model's disc stood, the classical search is not run again
+    (stood,) = learned._STOOD[model.volume].values()
+    assert stood is not None  # on the demo phantom the classical disc agreed and was used
+    key = next(iter(learned._STOOD[model.volume]))
+    monkeypatch.setitem(learned._STOOD[model.volume], key, None)
+
+    def not_again(*args):
+        raise AssertionError("the classical search ran again")
+
+    monkeypatch.setattr(learned, "_classical_disc", not_again)
+    assert resegment_from_seed(model.analysis, click).disc.any()
+
+
 def test_displacement_map_is_largest_on_the_protrusion_side(model):
     seg = model.segmentation
     frame = seg.frame
