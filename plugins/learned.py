@@ -69,6 +69,7 @@ class LearnedSegmenter:
             seg = segment_disc(volume, l5s1.center_lps, l5s1.normal_lps, seed_lps=seed_lps)
             seg.warnings.append("The model found no body above this junction: its endplates were searched classically.")
             return seg
+
         def model_path() -> DiscSegmentation:
             try:
                 return segment_from_parts(volume, spine, upper, disc, lower, seed_lps=seed_lps)
