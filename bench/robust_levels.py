@@ -1,6 +1,6 @@
 """Level counting on the shared real studies made harder: thicker slices, noise, coil inhomogeneity.
 
-    python -m bench.robust_levels [--only vb1-02 ...]
+    python -m bench.robust_levels [--only vb1-02 ...] [--all] [--loso] [--variants "4 mm slices" ...]
 
 Each real sagittal T2 study of ``../shared/lumbar-mri`` (1 mm slices) is
 analysed as it is and as a scanner with other settings would have shown it:
@@ -12,7 +12,10 @@ bodies: ``ok``, ``N high`` / ``N low`` (levels off; with or without a warning
 that the count is doubtful) or ``refused`` (a sentence, no guess), and the
 class and maximum displacement found there (no truth: how steady they are).
 Prints one Markdown row per study and a summary; a wrong level without a
-warning is the failure that matters (exit 1).
+warning is the failure that matters (exit 1). ``--all`` takes every shared
+study instead of VB1's five; ``--loso`` scores each study with the spine
+model trained without its source (``bench/loso``), as an unseen scanner would
+be met.
 """
 
 from __future__ import annotations
@@ -75,13 +78,24 @@ def levels_off(volume, labels, level) -> int:
     return -int(round(np.percentile(l5, 1) / max(height, 1e-6)))
 
 
-def evaluate(study: str, name: str) -> tuple[str, str]:
+def _segmenter(study: str, loso: bool):
+    """The shipped segmenter, or the learned one with the model trained without ``study``'s source."""
+    if not loso:
+        return None
+    from bench.real_levels import LOSO
+    from planner.spine.model import SpineModel
+    from plugins.learned import LearnedSegmenter
+
+    return LearnedSegmenter(SpineModel(LOSO / f"loso-{study.split('-')[0]}.onnx"))
+
+
+def evaluate(study: str, name: str, loso: bool = False) -> tuple[str, str]:
     """(where L5-S1 was put, the finding there: class and maximum displacement)."""
     from planner.disc.model import DiscAnalysisError, analyze_volume
 
     volume, labels = _load(study)
     try:
-        analysis = analyze_volume(variant(volume, name))
+        analysis = analyze_volume(variant(volume, name), segmenter=_segmenter(study, loso))
     except DiscAnalysisError:
         return "refused", ""
     finding = f"{analysis.finding.classification} {analysis.finding.max_displacement_mm:.1f}"
@@ -96,15 +110,19 @@ def evaluate(study: str, name: str) -> tuple[str, str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=STUDIES)
+    parser.add_argument("--all", action="store_true", help="every shared study, not only VB1's five")
+    parser.add_argument("--loso", action="store_true", help="each study scored by the model trained without its source")
+    parser.add_argument("--variants", nargs="*", default=VARIANTS, choices=VARIANTS)
     args = parser.parse_args(argv)
     if not SHARED.exists():
         print(f"{SHARED} is missing: this benchmark reads the shared real studies")
         return 1
-    print("| study | " + " | ".join(VARIANTS) + " |")
-    print("|---" * (len(VARIANTS) + 1) + "|")
+    studies = sorted(p.name for p in SHARED.iterdir() if (p / "vertebrae.npz").exists()) if args.all else args.only
+    print("| study | " + " | ".join(args.variants) + " |")
+    print("|---" * (len(args.variants) + 1) + "|")
     outcomes = []
-    for study in args.only:
-        row = [evaluate(study, name) for name in VARIANTS]
+    for study in studies:
+        row = [evaluate(study, name, args.loso) for name in args.variants]
         outcomes += [where for where, _ in row]
         print(f"| {study} | " + " | ".join(f"{where}: {finding}" if finding else where for where, finding in row) + " |", flush=True)
     right = sum(o == "ok" for o in outcomes)
