@@ -80,8 +80,10 @@ def levels_off(volume, labels, level) -> int:
 
 def _segmenter(study: str, loso: bool):
     """The shipped segmenter, or the learned one with the model trained without ``study``'s source."""
+    from planner.disc import segmenters
+
     if not loso:
-        return None
+        return segmenters.DEFAULT
     from bench.real_levels import LOSO
     from planner.spine.model import SpineModel
     from plugins.learned import LearnedSegmenter
