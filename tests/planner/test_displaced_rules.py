@@ -1,11 +1,12 @@
 """Where displaced disc material may lie behind the disc, as far as CSF and fat are concerned
-(``planner.disc.segmentation.displaced._in_front_of_the_sac``)."""
+(``planner.disc.segmentation.displaced._in_front_of_the_sac``), and what ends as a sequestered fragment
+does (``_runs_on_as_a_layer``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from planner.disc.segmentation.displaced import _in_front_of_the_sac
+from planner.disc.segmentation.displaced import _in_front_of_the_sac, _runs_on_as_a_layer
 from planner.disc.segmentation.frame import STEP_MM
 
 SHAPE = (167, 161)  # [posterior, lateral] on the disc frame's 0.5 mm grid
@@ -53,3 +54,33 @@ def test_material_may_not_lie_behind_csf_or_fat_in_its_own_column_beside_the_sac
 def test_a_series_without_bright_csf_or_fat_limits_nothing():
     plane, outline = _plane_and_outline()
     assert _in_front_of_the_sac(plane, outline, 200.0).all()
+
+
+def _behind_the_body(layer: float, fragment: float, fragment_planes: slice):
+    """[normal, posterior, lateral] on the 0.5 mm grid, 30 mm along the normal: grey tissue of signal ``layer``
+    along the bodies' backs, and a 6 x 4 mm piece of signal ``fragment`` over ``fragment_planes``."""
+    n_mm = np.arange(60) * STEP_MM - 15.0
+    image = np.full((60, 40, 40), layer, np.float32)
+    piece = np.zeros(image.shape, bool)
+    piece[fragment_planes, 10:18, 14:26] = True
+    image[piece] = fragment
+    return image, piece, n_mm, np.nonzero(piece.any(axis=(1, 2)))[0]
+
+
+def test_a_patch_of_a_layer_running_on_beyond_both_its_ends_is_no_fragment():
+    """random-9001-8 (a bulge) read as a sequestration: a threshold had cut a 6.5 mm patch out of the
+    epidural fat along L5's back, whose signal beyond both of the patch's ends was its own."""
+    image, piece, n_mm, planes = _behind_the_body(250.0, 252.0, slice(30, 43))
+    assert _runs_on_as_a_layer(piece, planes, image, n_mm)
+
+
+def test_a_fragment_that_ends_in_other_tissue_is_one():
+    image, piece, n_mm, planes = _behind_the_body(100.0, 250.0, slice(30, 43))
+    assert not _runs_on_as_a_layer(piece, planes, image, n_mm)
+    image[:30] = 250.0  # the same signal above it, other tissue below: it ends below
+    assert not _runs_on_as_a_layer(piece, planes, image, n_mm)
+
+
+def test_a_piece_at_the_end_of_the_image_is_not_called_a_layer():
+    image, piece, n_mm, planes = _behind_the_body(250.0, 250.0, slice(50, 60))
+    assert not _runs_on_as_a_layer(piece, planes, image, n_mm)

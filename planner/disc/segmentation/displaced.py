@@ -131,7 +131,7 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
         wall = _morph(bone[k], int(round(2.0 / STEP_MM)), "dilate")
         outside_height[k] = _connected_to(outside_height[k], wall) if wall.any() else False
     kept = (displaced & within) | _in_the_canal(outside_height, outline)
-    return kept | _sequestered(candidate & behind[None] & ~within & ~kept, core | kept, bone, outline, n_mm, top, bottom)
+    return kept | _sequestered(candidate & behind[None] & ~within & ~kept, core | kept, bone, outline, n_mm, top, bottom, image)
 
 
 #: tissue seen along the normal narrower than twice this (mm) and running on radially for more than
@@ -164,7 +164,12 @@ def _strands(displaced: np.ndarray, outline: np.ndarray) -> np.ndarray:
     return strands
 
 
-def _sequestered(candidate, disc, bone, outline, n_mm, top: float, bottom: float) -> np.ndarray:
+#: a fragment ends: beyond both its ends (1-3 mm), tissue of its own signal (within this share) over its
+#: footprint is a layer running on along the bodies, of which a threshold kept a patch
+LAYER_SIGNAL_SHARE = 0.1
+
+
+def _sequestered(candidate, disc, bone, outline, n_mm, top: float, bottom: float, image=None) -> np.ndarray:
     """Free fragments of disc-like tissue above or below the disc: no continuity with ``disc`` (FRAGMENT_GAP_MM
     or more from it), at least FRAGMENT_MM3 of compact tissue (``candidate`` is opened: at least 3 mm thick), at
     most FRAGMENT_HEIGHT_MM high (a root or vessel running on is no fragment), where a sequestered fragment
@@ -189,11 +194,30 @@ def _sequestered(candidate, disc, bone, outline, n_mm, top: float, bottom: float
         )
         if not (compact and where_fragments_lie(piece, outline)) or comes_within(piece, disc, FRAGMENT_GAP_MM):
             continue
+        if image is not None and _runs_on_as_a_layer(piece, planes, image, n_mm):
+            continue
         if wall is None:
             wall = sitk.GetArrayFromImage(sitk.BinaryDilate(sitk.GetImageFromArray(bone.astype(np.uint8)), [within_2mm, within_2mm, 0])) > 0
         if np.mean([(piece[k] & wall[k]).any() for k in planes]) >= 0.5:  # against the bodies; its ends taper off
             fragments |= piece
     return fragments
+
+
+def _runs_on_as_a_layer(piece: np.ndarray, planes: np.ndarray, image: np.ndarray, n_mm: np.ndarray) -> bool:
+    """Whether the tissue over ``piece``'s footprint 1-3 mm beyond both its ends has its signal (median within
+    LAYER_SIGNAL_SHARE): a patch of a layer along the bodies' backs (epidural fat or veins, the ligament) that
+    the disc-like signal window cut out where noise crossed it, not a fragment, which ends."""
+    footprint = piece.any(axis=0)
+    own = float(np.median(image[piece]))
+    if own <= 0:
+        return False
+    ends = []
+    for beyond in (n_mm - n_mm[planes.max()], n_mm[planes.min()] - n_mm):
+        near = np.nonzero((beyond >= 1.0) & (beyond <= 3.0))[0]
+        if not len(near):
+            return False  # the image ends there: whether it runs on is not seen
+        ends.append(float(np.median(image[near][:, footprint])))
+    return all(abs(value - own) <= LAYER_SIGNAL_SHARE * own for value in ends)
 
 
 def where_fragments_lie(piece: np.ndarray, outline: np.ndarray) -> bool:
