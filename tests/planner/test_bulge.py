@@ -257,3 +257,18 @@ def test_a_mask_that_is_not_disc_like_gives_no_class_or_displacement(disc, probl
     assert data["classification"] == "not assessable" and data["reliable"] is False
     assert "max_displacement_mm" not in data and "side" not in data
     assert any("not reliable" in w for w in finding.warnings)
+
+
+def test_a_bulge_is_given_no_migration_and_the_tissue_beyond_the_endplates_is_named_for_review():
+    """LDN 2.0 gives migration to extrusions only. On the shared healthy volunteers' discs, every "bulge" with
+    material beyond the endplate planes (six readings, 3.6-14 mm) was grey tissue along the bodies' backs; the
+    panel had shown "Bulge ... Migration 14.0 mm cranial"."""
+    seg = _plain_disc()
+    n, p, l = np.meshgrid(*(seg.frame.axis_mm(a) for a in range(3)), indexing="ij")
+    rim = (((p / 17.0) ** 2 + (l / 22.0) ** 2) <= 1.0) & (np.abs(n) <= 5.0)  # 2 mm all round: a bulge
+    tail = (np.abs(l) < 5.0) & (p > 14.0) & (p < 19.0) & (n <= -5.0) & (n > -13.0)  # 8 mm down behind S1
+    seg.set_disc(seg.disc | rim | tail)
+    finding = analyse_bulge(seg)
+    assert finding.classification == "bulge"
+    assert finding.migration_mm == 0.0 and finding.migration_direction is None
+    assert any("a bulge does not migrate" in w and "caudal" in w for w in finding.warnings)
