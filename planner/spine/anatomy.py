@@ -123,8 +123,8 @@ def _geometry(grid: SagittalGrid, mask: np.ndarray, box, kind: str) -> tuple[np.
     if len(np.unique(np.argwhere(mask)[:, 0])) == 1:
         # seen in one lateral plane: no spread across it, so its least spread direction lies within the plane
         plane = vectors[:, 1:]  # the plane's two directions (the zero-spread one, across it, was vectors[:, 0])
-        values2, vectors2 = np.linalg.eigh(np.cov(((points - centre) @ plane).T))
-        axis = plane @ vectors2[:, 0]
+        _, within_plane = np.linalg.eigh(np.cov(((points - centre) @ plane).T))
+        axis = plane @ within_plane[:, 0]
     return centre, axis if axis[2] >= 0 else -axis
 
 
