@@ -253,6 +253,13 @@ class Outbox:
         """Send every pending item that is due (all pending ones with ``due_only=False``), node by node; items
         another sender has claimed are left to it."""
         now = time.time() if now is None else now
+        started = time.monotonic()
+
+        def failed_at() -> float:
+            """The time of a failure on ``now``'s clock: the backoff runs from the failure, not from the start of a
+            batch that may have taken longer than the backoff (items would be due again at once: hammering)."""
+            return now + (time.monotonic() - started)
+
         token, claimed = self._claim(now, due_only)
         sent = failed = 0
         reasons: list[str] = []
@@ -284,7 +291,7 @@ class Outbox:
                     else:
                         failed += 1
                         reasons.append(result.reason)
-                        self._mark_failed(item, result.reason, now)
+                        self._mark_failed(item, result.reason, failed_at())
 
                 try:
                     store(node, [ds for _item, ds in pairs], progress=progress, cancel=cancel, on_result=record)
@@ -294,7 +301,7 @@ class Outbox:
                     for uid, item in by_uid.items():
                         if uid not in handled:
                             failed += 1
-                            self._mark_failed(item, reason, now)
+                            self._mark_failed(item, reason, failed_at())
                     reasons.append(reason)
         finally:
             self._release(token)  # what was not reached (a cancel) goes back to pending, unclaimed

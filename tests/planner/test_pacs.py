@@ -186,3 +186,21 @@ def test_a_missing_queued_copy_fails_that_item_alone_and_can_be_discarded(orthan
     assert cli(["pacs", "outbox", "--discard", str(ids[2])]) == 2
     assert "no such item" in capsys.readouterr().err
     assert cli(["pacs", "outbox", "--discard", str(ids[0])]) == 2  # confirmed by the PACS: not discardable
+
+
+def test_the_backoff_runs_from_the_failure_not_from_the_start_of_a_long_batch(tmp_path, monkeypatch):
+    """A batch that takes longer than the first backoff (a PACS going down mid-export, a slow network) left its
+    failed items due again at once: the backoff was counted from the batch's start."""
+    import planner.pacs.outbox as outbox_module
+
+    def slow_then_down(node, datasets, progress=None, cancel=None, on_result=None):
+        time.sleep(1.0)
+        raise PacsError(f"{node.label}: connection refused")
+
+    monkeypatch.setattr(outbox_module, "BACKOFF_FIRST_S", 0.5)
+    monkeypatch.setattr(outbox_module, "store", slow_then_down)
+    outbox = Outbox(tmp_path / "outbox")
+    outbox.enqueue(PacsNode("NOBODY", "127.0.0.1", 1), _mr_datasets(tmp_path / "mr", 2))
+    summary = outbox.process(due_only=False)
+    assert summary.failed == 2
+    assert all(i.next_attempt > time.time() for i in outbox.items(pending_only=True))
