@@ -25,6 +25,7 @@ fails.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -78,6 +79,19 @@ def load_study(study: str):
     volume = load_series(headers).volumes[0]
     labels = np.load(SHARED / study / "vertebrae.npz")["labels"]
     return volume, corrected(study, labels)
+
+
+@functools.lru_cache(maxsize=None)
+def _loso_segmenter_of(source: str):
+    from planner.spine.model import SpineModel
+    from plugins.learned import LearnedSegmenter
+
+    return LearnedSegmenter(SpineModel(LOSO / f"loso-{source}.onnx"))
+
+
+def loso_segmenter(study: str):
+    """The learned segmenter with the model trained without ``study``'s source (one per source, loaded once)."""
+    return _loso_segmenter_of(study.split("-")[0])
 
 
 def signed_mm(volume, labels, value: int, centre, normal) -> np.ndarray:
@@ -193,13 +207,7 @@ def main(argv=None) -> int:
         results.append(("all", rows))
     ok = True
     if not args.skip_loso and args.segmenter == "learned":
-        from planner.spine.model import SpineModel
-        from plugins.learned import LearnedSegmenter
-
-        rows = []
-        for study in studies:
-            weights = LOSO / f"loso-{study.split('-')[0]}.onnx"
-            rows.append(analyse(study, LearnedSegmenter(SpineModel(weights))))
+        rows = [analyse(study, loso_segmenter(study)) for study in studies]
         print("## Leave one source out (each source scored by the model trained on the other two)\n")
         print(table(rows))
         text, ok = summary(rows, "leave one source out")

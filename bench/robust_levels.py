@@ -84,11 +84,9 @@ def _segmenter(study: str, loso: bool):
 
     if not loso:
         return segmenters.DEFAULT
-    from bench.real_levels import LOSO
-    from planner.spine.model import SpineModel
-    from plugins.learned import LearnedSegmenter
+    from bench.real_levels import loso_segmenter
 
-    return LearnedSegmenter(SpineModel(LOSO / f"loso-{study.split('-')[0]}.onnx"))
+    return loso_segmenter(study)
 
 
 def evaluate(study: str, name: str, loso: bool = False) -> tuple[str, str]:
