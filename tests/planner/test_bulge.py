@@ -272,3 +272,36 @@ def test_a_bulge_is_given_no_migration_and_the_tissue_beyond_the_endplates_is_na
     assert finding.classification == "bulge"
     assert finding.migration_mm == 0.0 and finding.migration_direction is None
     assert any("a bulge does not migrate" in w and "caudal" in w for w in finding.warnings)
+
+
+def _tilted_disc(degrees: float) -> DiscSegmentation:
+    """:func:`_plain_disc` (10 mm high, 30 mm deep) whose endplates, and the bodies beyond them, rise
+    posteriorly by ``degrees`` in the frame: a frame whose normal lies that far off the disc's."""
+    seg = _plain_disc()
+    n, p, l = np.meshgrid(*(seg.frame.axis_mm(a) for a in range(3)), indexing="ij")
+    rise = np.tan(np.radians(degrees)) * seg.frame.axis_mm(1)[:, None]  # [posterior, 1]
+    outline = seg.outline
+    local = n - rise[None]
+    core = outline[None] & (np.abs(local) <= 5.0)
+    l5, s1 = outline[None] & (local > 5.0) & (local <= 20.0), outline[None] & (local < -5.0) & (local >= -20.0)
+    image = np.where(core, DISC, SOFT).astype(np.float32)
+    return DiscSegmentation(
+        seg.frame, image, 500.0, outline, np.where(outline, 5.0 + rise, np.nan), np.where(outline, -5.0 + rise, np.nan),
+        core, np.zeros_like(core), l5, s1, displacement_image=image,
+    )
+
+
+@pytest.mark.parametrize("degrees, reliable", [(0.0, True), (12.0, True), (25.0, False)])
+def test_a_disc_lying_tilted_in_the_measuring_frame_is_not_measured(degrees, reliable):
+    """Displacement is measured in the middle of the disc's height, in planes across the frame's normal. With the
+    frame's normal 17.5 degrees off the endplates (vb3-08, a healthy volunteer), the disc's middle ran 6.3 mm off
+    that slab's middle at the disc's margin, beyond the endplate planes (5.5 mm either side), and the tissue along
+    the bodies' corners read as a 20 mm "bulge". Here the disc is 30 mm deep and 10 mm high: at 12 degrees its
+    middle runs 3.2 mm off at the margin, inside the 5 mm; at 25 degrees 7.0 mm, beyond an endplate plane."""
+    finding = analyse_bulge(_tilted_disc(degrees))
+    assert finding.reliable is reliable, finding.problems
+    if not reliable:
+        assert any(p.startswith("the disc's middle runs") and "tilted in the measuring frame" in p for p in finding.problems)
+        assert finding.as_dict()["classification"] == "not assessable"
+    else:
+        assert finding.classification == "normal"
