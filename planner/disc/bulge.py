@@ -43,6 +43,7 @@ from planner.disc.segmentation import (
     distance_outside_mm,
     where_fragments_lie,
 )
+from planner.disc.segmentation.frame import fitted_plane_mm
 from planner.disc.segmentation.masks import _connected_to, _erode2d
 from planner.disc.surroundings import disc_heights, root_contact, thecal_sac
 from planner.geometry import sample_bilinear
@@ -208,12 +209,9 @@ def _middle_off_the_slab_mm(seg: DiscSegmentation) -> tuple[float, float]:
     known = seg.outline & np.isfinite(middle)
     if known.sum() < 10:
         return 0.0, (top - bottom) / 2
-    p_grid, l_grid = np.meshgrid(seg.frame.axis_mm(1), seg.frame.axis_mm(2), indexing="ij")
-    design = np.column_stack([np.ones(known.sum()), p_grid[known], l_grid[known]])
-    coefficients, *_ = np.linalg.lstsq(design, middle[known], rcond=None)
+    plane = fitted_plane_mm(middle, known, seg.frame.axis_mm(1), seg.frame.axis_mm(2))
     rim = seg.outline & ~_erode2d(seg.outline, 1)
-    plane = coefficients[0] + coefficients[1] * p_grid[rim] + coefficients[2] * l_grid[rim]
-    return float(np.abs(plane - (top + bottom) / 2).max()), float((top - bottom) / 2)
+    return float(np.abs(plane[rim] - (top + bottom) / 2).max()), float((top - bottom) / 2)
 
 
 def analyse_bulge(seg: DiscSegmentation) -> BulgeFinding:

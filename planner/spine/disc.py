@@ -34,6 +34,7 @@ from planner.disc.segmentation import (
 )
 from planner.disc.segmentation.displaced import _displaced
 from planner.disc.segmentation.endplates import _bodies_beside, _fill_surface
+from planner.disc.segmentation.frame import fitted_plane_mm
 from planner.disc.segmentation.masks import _erode2d, _fill_holes_2d, _largest_component_2d, _morph, _smoothed
 from planner.spine.anatomy import Part, SpineLabels, part_points, part_probability
 from planner.spine.grid import SagittalGrid
@@ -141,14 +142,11 @@ def _steepest_edge(image: np.ndarray, surface_index: np.ndarray, step: int) -> n
 def _plane_filled(surface_mm: np.ndarray, p_mm: np.ndarray, l_mm: np.ndarray) -> np.ndarray:
     """``surface_mm`` [posterior, lateral] with the columns where it is not defined (NaN) on the plane fitted
     robustly through the defined ones (3 rounds, residuals over 2 mm dropped)."""
-    p_grid, l_grid = np.meshgrid(p_mm, l_mm, indexing="ij")
     keep = np.isfinite(surface_mm)
     if keep.sum() < 10:
         return surface_mm
     for _ in range(3):
-        design = np.column_stack([np.ones(keep.sum()), p_grid[keep], l_grid[keep]])
-        coefficients, *_ = np.linalg.lstsq(design, surface_mm[keep], rcond=None)
-        plane = coefficients[0] + coefficients[1] * p_grid + coefficients[2] * l_grid
+        plane = fitted_plane_mm(surface_mm, keep, p_mm, l_mm)
         inliers = np.isfinite(surface_mm) & (np.abs(surface_mm - plane) <= 2.0)
         if inliers.sum() < 10:
             break
@@ -175,13 +173,10 @@ def _section_beyond(body_map: np.ndarray, surface_mm: np.ndarray, sign: float, n
 def _plane_only(surface_mm: np.ndarray, p_mm: np.ndarray, l_mm: np.ndarray) -> np.ndarray:
     """The plane fitted robustly through the defined columns of ``surface_mm``, over every column."""
     filled = _plane_filled(surface_mm, p_mm, l_mm)
-    p_grid, l_grid = np.meshgrid(p_mm, l_mm, indexing="ij")
     keep = np.isfinite(surface_mm) & (np.abs(surface_mm - filled) <= 2.0)
     if keep.sum() < 10:
         return filled
-    design = np.column_stack([np.ones(keep.sum()), p_grid[keep], l_grid[keep]])
-    coefficients, *_ = np.linalg.lstsq(design, surface_mm[keep], rcond=None)
-    return coefficients[0] + coefficients[1] * p_grid + coefficients[2] * l_grid
+    return fitted_plane_mm(surface_mm, keep, p_mm, l_mm)
 
 
 def _flattened(surface_mm: np.ndarray, middle: np.ndarray, p_mm: np.ndarray, l_mm: np.ndarray, sign: float) -> np.ndarray:

@@ -7,7 +7,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from planner.disc.segmentation.displaced import MIGRATION_MM, _displaced
-from planner.disc.segmentation.frame import STEP_MM, DiscFrame, DiscSegmentation, SegmentationFailed, endplate_planes_mm
+from planner.disc.segmentation.frame import (
+    STEP_MM,
+    DiscFrame,
+    DiscSegmentation,
+    SegmentationFailed,
+    endplate_planes_mm,
+    fitted_plane_mm,
+)
 from planner.disc.segmentation.masks import (
     _erode2d,
     _fill_holes_2d,
@@ -279,9 +286,7 @@ def _near_plane(surface: np.ndarray, valid: np.ndarray, p_mm, l_mm, tolerance_mm
         return valid
     near = valid
     for _ in range(3):
-        design = np.column_stack([np.ones(keep.sum()), p_grid[keep], l_grid[keep]])
-        coefficients, *_ = np.linalg.lstsq(design, surface[keep], rcond=None)
-        residual = np.abs(surface - (coefficients[0] + coefficients[1] * p_grid + coefficients[2] * l_grid))
+        residual = np.abs(surface - fitted_plane_mm(surface, keep, p_mm, l_mm))
         near = valid & (residual <= tolerance_mm)
         keep = near
     return near

@@ -160,6 +160,15 @@ class DiscSegmentation:
         return np.asarray(centre, float), self.frame.normal.copy(), float(np.median(heights))
 
 
+def fitted_plane_mm(surface_mm: np.ndarray, where: np.ndarray, p_mm: np.ndarray, l_mm: np.ndarray) -> np.ndarray:
+    """[posterior, lateral]: the plane ``a + b p + c l`` fitted by least squares through ``surface_mm`` over the
+    columns ``where``, over every column (robust fits call it round by round with their inliers)."""
+    p_grid, l_grid = np.meshgrid(p_mm, l_mm, indexing="ij")
+    design = np.column_stack([np.ones(where.sum()), p_grid[where], l_grid[where]])
+    coefficients, *_ = np.linalg.lstsq(design, surface_mm[where], rcond=None)
+    return coefficients[0] + coefficients[1] * p_grid + coefficients[2] * l_grid
+
+
 def endplate_planes_mm(outline: np.ndarray, upper_mm: np.ndarray, lower_mm: np.ndarray) -> tuple[float, float]:
     """The median of each endplate surface over the outline's outer 2 mm."""
     rim = outline & ~_erode2d(outline, 4)
