@@ -4,8 +4,8 @@
     python main.py info PATH [--json]
     python main.py demo-data OUT [--finding CLASS] [--side SIDE] [--size MM] [--seed N]
 
-    python main.py analyze STUDY --out DIR [--level-shift N] [--segmenter NAME]
-    python main.py plan STUDY --procedure P [--side S] --out DIR [--confirm-level | --level-shift N]
+    python main.py analyze STUDY --out DIR [--level-shift N] [--l5s1-at X,Y,Z] [--segmenter NAME]
+    python main.py plan STUDY --procedure P [--side S] --out DIR [--confirm-level | --level-shift N] [--l5s1-at X,Y,Z]
                          [--fasciculations CINE [--fasciculation-control CINE]]
     python main.py export PLAN_JSON --out DIR [--pacs AET@HOST:PORT] [--calling-aet AET]
     python main.py pacs echo|find|get|outbox ...
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", help="study folder, file or archive")
     p.add_argument("--out", required=True, help="folder for analysis.json and l5s1_disc_seg.dcm")
     p.add_argument("--level-shift", type=int, default=0, help="move every level label by N (+1: L5-S1 becomes L4-L5)")
+    p.add_argument("--l5s1-at", type=_lps_point, metavar="X,Y,Z", help=L5S1_AT_HELP)
     p.add_argument("--segmenter", default="learned", help="segmenter plugin (entry-point group spine_planner.segmenters; "
                    "built in: learned, classical)")
     p = sub.add_parser("plan", help="analyse the study and write the suggested injection plan with every safety metric")
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "records that the author set the level")
     p.add_argument("--confirm-level", action="store_true",
                    help="the author has checked the level labels: plan even when the count from the sacrum is not certain")
+    p.add_argument("--l5s1-at", type=_lps_point, metavar="X,Y,Z", help=L5S1_AT_HELP + " (with --confirm-level)")
     p.add_argument("--fasciculations", metavar="CINE", help="also record the fasciculations of this muscle cine in the plan")
     p.add_argument("--fasciculation-control", metavar="CINE", help="... compared with this control muscle cine")
     p = sub.add_parser("export", help="export a plan as DICOM SR, SEG, key images, KO and PDF; to a folder and/or a PACS")
@@ -222,11 +225,27 @@ def _info(args) -> int:
     return 0
 
 
+L5S1_AT_HELP = ("the L5-S1 disc is here (a point inside it, patient LPS mm, e.g. 1.5,-20,35): name the levels from "
+                "it, when the software cannot count them or counts them wrong")
+
+
+def _lps_point(text: str) -> tuple[float, float, float]:
+    """``X,Y,Z`` in millimetres (argparse type)."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y,Z: three numbers in millimetres, comma-separated")
+    return values
+
+
 def _analyze(args) -> int:
     from planner.disc.analysis import analyze_study
     from planner.disc.finding_text import describe
 
-    result = analyze_study(args.study, args.out, level_shift=args.level_shift, segmenter=args.segmenter)
+    result = analyze_study(args.study, args.out, level_shift=args.level_shift, segmenter=args.segmenter,
+                           l5s1_lps=args.l5s1_at)
     print(describe(result).sentence)  # the same words as the findings panel and the PDF
     if result["level_confidence"] == "high":
         print("level count: confident")
@@ -251,7 +270,7 @@ def _plan(args) -> int:
         return 2
     data = plan_study(
         args.study, args.procedure, args.side, args.out, author=args.author or default_author(),
-        level_shift=args.level_shift, confirm_level=args.confirm_level, fasciculation=record,
+        level_shift=args.level_shift, confirm_level=args.confirm_level, fasciculation=record, l5s1_lps=args.l5s1_at,
     )
     computed = data["computed"]
     for trajectory in data["trajectories"]:

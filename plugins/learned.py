@@ -18,7 +18,7 @@ from planner.disc.levels import LevelError, find_levels
 from planner.disc.segmentation import DiscSegmentation, SegmentationFailed, segment_disc
 from planner.disc.segmentation.masks import dice
 from planner.spine.disc import segment_from_parts
-from planner.spine.levels import find_spine_levels
+from planner.spine.levels import find_spine_levels, find_spine_levels_at
 from planner.spine.model import SpineModel
 
 #: the classical search's disc replaces the model's when the two masks overlap at least this much (Dice)
@@ -37,6 +37,10 @@ class LearnedSegmenter:
 
     def find_levels(self, volume, level_shift: int = 0, progress=None, cancel=None):
         return find_spine_levels(volume, self.model, level_shift=level_shift, progress=progress, cancel=cancel)
+
+    def levels_at_mark(self, volume, mark_lps, level_shift: int = 0, progress=None, cancel=None):
+        """The levels named from the L5-S1 disc the user marked, with the model's parts."""
+        return find_spine_levels_at(volume, mark_lps, self.model, level_shift=level_shift, progress=progress, cancel=cancel)
 
     def segment(self, volume, levels, seed_lps=None) -> DiscSegmentation:
         """The disc between the bodies named L5 and S1 (after any shift).

@@ -105,7 +105,8 @@ class DisplacementPlot(QWidget):
 class FindingsWidget(QWidget):
     """What the analysis found at L5-S1, the values a radiologist writes, and the tools to correct it."""
 
-    analyse_requested = Signal(int)  # level shift to analyse with
+    analyse_requested = Signal(int)  # level shift to analyse with (the levels counted again)
+    shift_requested = Signal(int)  # Higher / Lower: the level shift, L5-S1 still where the user marked it, if so
     confirm_requested = Signal()
 
     VALUES = (
@@ -127,6 +128,7 @@ class FindingsWidget(QWidget):
     def __init__(self, context: ViewerContext, parent=None) -> None:
         super().__init__(parent)
         self.context = context
+        self.mark_offered = False  # an analysis failed: the Seed tool may mark L5-S1
         self.title = QLabel("No analysis yet")
         font = self.title.font()
         font.setPointSizeF(font.pointSizeF() * 1.3)
@@ -150,10 +152,10 @@ class FindingsWidget(QWidget):
         self.analyse_button.clicked.connect(lambda: self.analyse_requested.emit(self._shift()))
         self.lower_button = QPushButton("Lower")
         self.lower_button.setToolTip("The disc below the one found is L5-S1 (labels move up one level)")
-        self.lower_button.clicked.connect(lambda: self.analyse_requested.emit(self._shift() + 1))
+        self.lower_button.clicked.connect(lambda: self.shift_requested.emit(self._shift() + 1))
         self.higher_button = QPushButton("Higher")
         self.higher_button.setToolTip("The disc above the one found is L5-S1 (labels move down one level)")
-        self.higher_button.clicked.connect(lambda: self.analyse_requested.emit(self._shift() - 1))
+        self.higher_button.clicked.connect(lambda: self.shift_requested.emit(self._shift() - 1))
         self.confirm_button = QPushButton("Confirm")
         self.confirm_button.setToolTip("I have checked the count from the sacrum")
         self.confirm_button.clicked.connect(self.confirm_levels)
@@ -201,7 +203,8 @@ class FindingsWidget(QWidget):
         second.addWidget(self.smooth_button)
         second.addStretch(1)
         edit_layout.addLayout(second)
-        hint = QLabel("Seed: click inside the disc to segment again from there. Brush/eraser: drag in any view.")
+        hint = QLabel("Seed: click inside the disc to segment again from there (with no analysis: click the L5-S1 "
+                      "disc to name the levels from it). Brush/eraser: drag in any view.")
         hint.setWordWrap(True)
         hint.setStyleSheet("color: #9aa0a8;")
         edit_layout.addWidget(hint)
@@ -251,11 +254,23 @@ class FindingsWidget(QWidget):
         """A line under the title: analysis running, or why it failed."""
         self.message.setText(text)
 
+    def offer_mark(self, on: bool) -> None:
+        """With no analysis (it failed): the Seed tool marks the L5-S1 disc, and the levels are named from it."""
+        self.mark_offered = on
+        self.refresh()
+
     def refresh(self) -> None:
         model = self.context.disc
         has = model is not None
         for widget in (self.lower_button, self.higher_button, self.confirm_button, self.smooth_button, self.radius, *self.tool_buttons.values()):
             widget.setEnabled(has)
+        if has:
+            self.mark_offered = False
+        self.tool_buttons["seed"].setEnabled(has or self.mark_offered)
+        self.tool_buttons["seed"].setToolTip(
+            "Click the L5-S1 disc on the sagittal view: the levels are named from it (confirm them after)"
+            if not has and self.mark_offered else "Click inside the disc to segment it again from there"
+        )
         if not has:
             self.title.setText("L5-S1: no analysis")
             self.level_banner.hide()
@@ -297,7 +312,8 @@ class FindingsWidget(QWidget):
 
     def _show_levels(self, model) -> None:
         shift = model.analysis.level_shift
-        counted = "counted from the sacrum" + (f", shifted by {shift:+d}" if shift else "")
+        how = "marked by hand" if model.analysis.marked_lps is not None else "counted from the sacrum"
+        counted = how + (f", shifted by {shift:+d}" if shift else "")
         sure = "confident" if model.levels.confidence == "high" else "not certain"
         confirmed = f" · confirmed by {model.confirmed_by}" if model.levels_confirmed else ""
         self.values["levels"].setText(f"{counted} ({sure}){confirmed}")

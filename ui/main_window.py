@@ -133,6 +133,7 @@ class MainWindow(BrowserActions, AnalysisActions, PlanActions, QMainWindow):
         self.measurement_dock = dock
         self.findings = FindingsWidget(self.context)
         self.findings.analyse_requested.connect(lambda shift: self.run_disc_analysis(shift))
+        self.findings.shift_requested.connect(lambda shift: self.run_disc_analysis(shift, l5s1_lps=self._marked_l5s1()))
         self.findings_dock = self._scrolled_dock("L5-S1 disc", "findings", self.findings, self.measurement_dock)
         self.context.seed_clicked.connect(self.resegment_from_seed)
         self.plan_panel = PlanPanel(self.context)
@@ -470,10 +471,12 @@ class MainWindow(BrowserActions, AnalysisActions, PlanActions, QMainWindow):
                     other.refresh()
                 if self._measures_better_on(volume):
                     model = self.context.disc
-                    self.run_disc_analysis(model.analysis.level_shift if model else 0, automatic=True)
+                    shift = model.analysis.level_shift if model else 0
+                    self.run_disc_analysis(shift, automatic=True, l5s1_lps=self._marked_l5s1())
             else:
                 self.primary, self.secondary = shown, None
                 self.context.set_disc(None)
+                self.findings.offer_mark(False)
                 self.context.mpr.reset_rotation()
                 self.context.mpr.set_center(volume_center(volume))
                 for view in self.slice_views.values():

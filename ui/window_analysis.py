@@ -29,9 +29,15 @@ class AnalysisActions:
             return self._analysis_task is not None  # one is running, without this series: start it again
         return model.analysis.axial is None and not model.corrected
 
-    def run_disc_analysis(self, level_shift: int = 0, automatic: bool = False, on_done=None) -> Task | None:
+    def _marked_l5s1(self):
+        """Where the user marked L5-S1 for the analysis shown (None when its levels were counted)."""
+        model = self.context.disc
+        return model.analysis.marked_lps if model is not None else None
+
+    def run_disc_analysis(self, level_shift: int = 0, automatic: bool = False, on_done=None, l5s1_lps=None) -> Task | None:
         """Analyse L5-S1 on the primary series in a worker; the result replaces the shown disc model (undoably
-        when one was shown: a level shift can be taken back). ``automatic``: failures go to the panel only."""
+        when one was shown: a level shift can be taken back). ``automatic``: failures go to the panel only.
+        ``l5s1_lps``: where the user marked the L5-S1 disc (the levels named from there, not counted)."""
         if self.primary is None:
             if not automatic:
                 dialogs.show_error(self, "Open a sagittal MR series first: the levels are counted on it.")
@@ -50,6 +56,8 @@ class AnalysisActions:
             old = self.context.disc
             if old is None:
                 undo_text = ""
+            elif l5s1_lps is not None and old.analysis.marked_lps != analysis.marked_lps:
+                undo_text = "Mark L5-S1"
             elif old.analysis.level_shift != level_shift:
                 undo_text = "Shift levels"
             else:
@@ -78,6 +86,7 @@ class AnalysisActions:
             if not self._analysis_ended(task):
                 return
             self.findings.set_message(f"The analysis failed: {message}")
+            self.findings.offer_mark(self.context.disc is None)  # the Seed tool can then say where L5-S1 is
             if not automatic:
                 dialogs.show_error(self, message)
 
@@ -86,7 +95,7 @@ class AnalysisActions:
         session = self.study_session()
         if self._analysis_task is not None:
             self._analysis_task.cancel()  # its result would be replaced by this one's
-        task = Task(session.analyse, level_shift=level_shift)
+        task = Task(session.analyse, level_shift=level_shift, l5s1_lps=l5s1_lps)
         self._analysis_task = task
         task.signals.cancelled.connect(lambda: self._analysis_ended(task))
         return self.run_task(task, "Analysing L5-S1...", done, on_fail=failed)
@@ -122,8 +131,12 @@ class AnalysisActions:
         return True
 
     def resegment_from_seed(self, point_lps, on_done=None) -> Task | None:
-        """Segment the disc again from a point clicked inside it (seed tool), in a worker; undoable."""
+        """Segment the disc again from a point clicked inside it (seed tool), in a worker; undoable. With no
+        analysis, after one failed: the clicked disc is L5-S1 and the levels are named from it (to be
+        confirmed)."""
         model = self.context.disc
+        if model is None and self.findings.mark_offered:
+            return self.run_disc_analysis(0, on_done=on_done, l5s1_lps=tuple(float(v) for v in point_lps))
         if model is None:
             self.status_text.setText("No L5-S1 analysis to re-segment: run Spine > Analyse L5-S1 first")
             return None

@@ -48,12 +48,13 @@ class StudyAnalysis:
 
 
 def analyze_study_series(study_path, level_shift: int = 0, segmenter: str = segmenters.DEFAULT,
-                         session: StudySession | None = None) -> StudyAnalysis:
+                         session: StudySession | None = None, l5s1_lps=None) -> StudyAnalysis:
     """Analyse the study's sagittal MR series (:class:`~planner.study.session.StudySession` chooses it and the
-    axial series); :class:`AnalysisError` says what is missing."""
+    axial series), with L5-S1 where the user marked it when ``l5s1_lps`` is given; :class:`AnalysisError` says
+    what is missing."""
     session = session or StudySession.from_path(study_path)
     try:
-        analysis = session.analyse(level_shift=level_shift, segmenter=segmenter)
+        analysis = session.analyse(level_shift=level_shift, segmenter=segmenter, l5s1_lps=l5s1_lps)
     except DiscAnalysisError as exc:
         raise AnalysisError(f"{study_path}: {exc}") from exc
 
@@ -65,9 +66,11 @@ def analyze_study_series(study_path, level_shift: int = 0, segmenter: str = segm
     return StudyAnalysis(session, described(sagittal), [described(uid) for uid in session.axial_series(analysis)], analysis)
 
 
-def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = segmenters.DEFAULT) -> dict:
-    """Analyse the study at ``study_path``; write and return ``analysis.json``'s content."""
-    return write_analysis(analyze_study_series(study_path, level_shift, segmenter), out_dir)
+def analyze_study(study_path, out_dir, level_shift: int = 0, segmenter: str = segmenters.DEFAULT,
+                  l5s1_lps=None) -> dict:
+    """Analyse the study at ``study_path`` (L5-S1 where the user marked it: ``l5s1_lps``); write and return
+    ``analysis.json``'s content."""
+    return write_analysis(analyze_study_series(study_path, level_shift, segmenter, l5s1_lps=l5s1_lps), out_dir)
 
 
 def write_analysis(study: StudyAnalysis, out_dir) -> dict:
@@ -84,6 +87,7 @@ def write_analysis(study: StudyAnalysis, out_dir) -> dict:
         "level_confidence_reasons": list(levels.confidence_reasons),
         "series_warnings": list(study.warnings),
         "level_shift": levels.level_shift,
+        "l5s1_marked_lps": list(analysis.marked_lps) if analysis.marked_lps is not None else None,
         **finding.as_dict(),
         "disc_volume_ml": round(seg.volume_ml(), 2),
         "bodies": {

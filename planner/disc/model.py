@@ -30,7 +30,7 @@ from planner.dicom.header import InstanceHeader
 from planner.dicom.loader import load_series
 from planner.disc import segmenters
 from planner.disc.bulge import BulgeFinding, analyse_bulge, ray_extent_mm
-from planner.disc.levels import Level, LevelError, LevelResult
+from planner.disc.levels import Level, LevelError, LevelResult, levels_at_mark
 from planner.disc.segmentation import (
     STEP_MM,
     DiscSegmentation,
@@ -60,6 +60,7 @@ class DiscAnalysis:
     level_shift: int = 0
     axial: Volume | None = None  # the axial series the displaced material was measured on, if any
     plugin: object | None = None  # the segmenter object itself (seed clicks use it again)
+    marked_lps: tuple[float, float, float] | None = None  # where the user marked L5-S1, when the levels are theirs
 
     def series_masks(self) -> dict[str, np.ndarray]:
         """The disc and the bodies above and below it on the analysed series' voxels [k, j, i] (the SEG's
@@ -78,6 +79,11 @@ class DiscAnalysis:
         return {name: mask for name, mask in masks.items() if mask.any()}
 
 
+#: what a user can do when the levels cannot be counted: say where L5-S1 is
+MARK_HINT = (". Where the L5-S1 disc is in view, mark it by hand: the Seed tool on the sagittal view, or "
+             "main.py analyze/plan --l5s1-at X,Y,Z")
+
+
 def analyze_volume(
     volume: Volume,
     level_shift: int = 0,
@@ -86,8 +92,14 @@ def analyze_volume(
     cancel: CancelToken | None = None,
     axials: Sequence[Volume] = (),
     axial_headers: Sequence[Sequence[InstanceHeader]] = (),
+    l5s1_lps=None,
 ) -> DiscAnalysis:
     """Find the levels on a sagittal ``volume``, segment L5-S1 and analyse its bulge.
+
+    ``l5s1_lps``: a point the user marked inside the L5-S1 disc (where the
+    levels could not be counted, or were counted wrong): the levels are then
+    named from there (:func:`~planner.disc.levels.levels_at_mark`, never with
+    confidence) and the disc is segmented around it.
 
     ``axials``: the study's axial series; the one best aligned with the disc
     that covers it is used to measure the displaced material
@@ -105,15 +117,25 @@ def analyze_volume(
     segmenter = segmenter if isinstance(segmenter, str) else getattr(plugin, "name", "custom")
     report(progress, 0, 3, "Finding the lumbar levels...")
     try:
-        levels = plugin.find_levels(volume, level_shift=level_shift, cancel=cancel)
+        if l5s1_lps is None:
+            levels = plugin.find_levels(volume, level_shift=level_shift, cancel=cancel)
+        elif hasattr(plugin, "levels_at_mark"):
+            levels = plugin.levels_at_mark(volume, l5s1_lps, level_shift=level_shift, cancel=cancel)
+        else:  # a segmenter that cannot name levels from a mark: the classical disc chain does
+            levels = levels_at_mark(volume, l5s1_lps, level_shift=level_shift)
     except LevelError as exc:
-        raise DiscAnalysisError(f"{volume.description or 'the series'}: {exc}") from exc
+        hint = MARK_HINT if l5s1_lps is None else ""
+        raise DiscAnalysisError(f"{volume.description or 'the series'}: {exc}{hint}") from exc
     check(cancel)
     report(progress, 1, 3, "Segmenting the L5-S1 disc...")
     try:
-        seg = plugin.segment(volume, levels)
+        # around the mark when the user marked the disc and no model part stands for it (nor a shift moved L5-S1)
+        marked_only = l5s1_lps is not None and not level_shift and getattr(levels, "spine", None) is None
+        seed = np.asarray(l5s1_lps, float) if marked_only else None
+        seg = plugin.segment(volume, levels, seed_lps=seed)
     except SegmentationFailed as exc:
-        raise DiscAnalysisError(f"the L5-S1 disc could not be segmented: {exc}") from exc
+        where = " at the marked point" if seed is not None else ""
+        raise DiscAnalysisError(f"the L5-S1 disc could not be segmented{where}: {exc}") from exc
     check(cancel)
     centre, normal, height = seg.geometry()
     crossing = [headers for headers in axial_headers if slices_cross(headers, centre)]
@@ -135,7 +157,8 @@ def analyze_volume(
         # (a mask that is not disc-like does not move the level the finder counted)
         levels = levels.with_level(Level("L5-S1", tuple(map(float, centre)), tuple(map(float, normal)), height))
     report(progress, 3, 3, "")
-    return DiscAnalysis(volume, levels, seg, finding, segmenter, level_shift, axial, plugin)
+    marked = tuple(float(v) for v in l5s1_lps) if l5s1_lps is not None else None
+    return DiscAnalysis(volume, levels, seg, finding, segmenter, level_shift, axial, plugin, marked)
 
 
 def slices_cross(headers: Sequence[InstanceHeader], point_lps) -> bool:

@@ -8,6 +8,12 @@ L5-S1 disc there; it is an object with two methods::
         def find_levels(self, volume, level_shift=0, progress=None, cancel=None) -> LevelResult: ...
         def segment(self, volume, levels, seed_lps=None) -> DiscSegmentation: ...
 
+and optionally a third, for a series whose levels the user names by marking the
+L5-S1 disc (without it, the classical disc chain names them from the mark,
+:func:`planner.disc.levels.levels_at_mark`)::
+
+        def levels_at_mark(self, volume, mark_lps, level_shift=0, progress=None, cancel=None) -> LevelResult: ...
+
 registered in a package's pyproject.toml exactly as the built-in ones are::
 
     [project.entry-points."spine_planner.segmenters"]
@@ -51,6 +57,11 @@ class FunctionSegmenter:
         from planner.disc.levels import find_levels
 
         return find_levels(volume, level_shift=level_shift)
+
+    def levels_at_mark(self, volume, mark_lps, level_shift: int = 0, progress=None, cancel=None):
+        from planner.disc.levels import levels_at_mark
+
+        return levels_at_mark(volume, mark_lps, level_shift=level_shift)
 
     def segment(self, volume, levels, seed_lps=None):
         l5s1 = levels.level("L5-S1")

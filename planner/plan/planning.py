@@ -180,16 +180,18 @@ def plan_json(plan: Plan, anatomy: SafetyAnatomy | None, analysis_file: str = ""
 
 def plan_study(
     study_path, procedure: str, side: str | None, out_dir, author: str, level_shift: int = 0, confirm_level: bool = False,
-    fasciculation: dict | None = None,
+    fasciculation: dict | None = None, l5s1_lps=None,
 ) -> dict:
     """Analyse the study, build the suggested plan and write ``out_dir/analysis.json`` and ``plan.json``.
 
     When the level count is not certain (``confidence`` low), no plan is written
     (:class:`LevelNotConfirmed`) unless ``confirm_level`` or a ``level_shift``
     says that ``author`` checked the labels; the plan records who and when.
+    ``l5s1_lps``: where the author marked the L5-S1 disc (levels named from
+    there, never certain: ``confirm_level`` is still needed).
     """
     out = Path(out_dir)
-    study = analyze_study_series(study_path, level_shift=level_shift)
+    study = analyze_study_series(study_path, level_shift=level_shift, l5s1_lps=l5s1_lps)
     write_analysis(study, out)
     analysis_file = out / "analysis.json"
     check = level_check(study.analysis.levels, author if (confirm_level or level_shift) else "")

@@ -440,7 +440,8 @@ def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
         if sacrum_edge < SACRUM_MIN_MM:
             raise SpineNotFound(
                 f"the sacrum is outside the field of view: the series ends {max(sacrum_edge, 0.0):.0f} mm below the "
-                "L5 body, so the levels cannot be counted from S1"
+                "body called L5 (unless that body is the top of the sacrum, taken for L5 at the series' edge), so "
+                "the levels cannot be counted from S1"
             )
         if sacrum_edge < 15.0:
             reasons.append(
@@ -485,7 +486,20 @@ def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
     if s1 is not None and s1 in bodies:
         bodies.remove(s1)
     bodies = [b for b in bodies if b not in named and (s1 is None or b is not s1)]
-    # upwards: a disc, then a body, each touching the last
+    _name_upwards(grid, up, discs, bodies, named)
+    l4 = next((p for p in named if p.name == "L4"), None)
+    if not any(p.name == "L4-L5" for p in named) or l4 is None:
+        reasons.append("No L4-L5 disc and L4 body were recognised above L5.")
+    elif l4.volume_ml < L4_SEEN * l5.volume_ml:
+        # a sliver of L4 at the series' edge does not show that the body above L5 is a lumbar body
+        reasons.append("Only part of L4 is in view above L5: the count cannot be checked against it.")
+    confidence = "high" if not reasons else "low"
+    return SpineLabels(grid, probabilities, named, confidence, reasons, warnings)
+
+
+def _name_upwards(grid: SagittalGrid, up: Part, discs: list[Part], bodies: list[Part], named: list[Part]) -> None:
+    """From L5 (``up``: its part with the column's axis) upwards: a disc, then a body, each touching the last,
+    named L4-L5, L4, ... and appended to ``named``."""
     current, n = up, 0
     while True:
         up_disc = _next_up(grid, current, [d for d in discs if d not in named])
@@ -500,14 +514,66 @@ def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
         up_body.name = upper_name
         named.append(up_body)
         current, n = up_body, n + 1
-    l4 = next((p for p in named if p.name == "L4"), None)
-    if not any(p.name == "L4-L5" for p in named) or l4 is None:
-        reasons.append("No L4-L5 disc and L4 body were recognised above L5.")
-    elif l4.volume_ml < L4_SEEN * l5.volume_ml:
-        # a sliver of L4 at the series' edge does not show that the body above L5 is a lumbar body
-        reasons.append("Only part of L4 is in view above L5: the count cannot be checked against it.")
-    confidence = "high" if not reasons else "low"
-    return SpineLabels(grid, probabilities, named, confidence, reasons, warnings)
+
+
+#: a point within this distance of a disc part's voxels lies in that disc (mm; the model's 1.5 mm pixels)
+IN_DISC_MM = 4.0
+
+
+def distance_to_part_mm(grid: SagittalGrid, part: Part, point_lps) -> float:
+    """How far ``point_lps`` lies from ``part``'s nearest voxel centre (mm)."""
+    _, points = part_points(grid, part)
+    return float(np.min(np.linalg.norm(points - np.asarray(point_lps, float), axis=1))) if len(points) else np.inf
+
+
+def label_spine_at(grid: SagittalGrid, probabilities: np.ndarray, mark_lps) -> SpineLabels:
+    """Name the parts the model found from the L5-S1 disc the user marked (a point in it, LPS mm) instead of
+    counting from the sacrum: where the count was refused (a field of view the model cannot count on) or is
+    wrong. The disc part at the mark is L5-S1, the body touching it from above L5 and from below S1, and the
+    discs and bodies above are named upwards as :func:`label_spine` names them. Never "high": the count is the
+    user's, to be confirmed. Raises :class:`SpineNotFound` when the model saw no disc at the mark or no body
+    above it."""
+    mark = np.asarray(mark_lps, float)
+    where = f"({', '.join(f'{v:.0f}' for v in mark)}) mm"
+    parts = find_parts(grid, probabilities)
+    discs = [p for p in parts if p.label == DISC]
+    bodies = [p for p in parts if p.label in (BODY, L5)]
+    distances = [distance_to_part_mm(grid, d, mark) for d in discs]
+    if not distances or min(distances) > IN_DISC_MM:
+        nearest = f" (the nearest disc the model saw is {min(distances):.0f} mm away)" if distances else ""
+        raise SpineNotFound(f"the model saw no intervertebral disc at the marked point {where}{nearest}")
+    chosen = discs[int(np.argmin(distances))]
+    l5 = _next_up(grid, chosen, bodies)
+    if l5 is None:
+        raise SpineNotFound(f"the model saw no vertebral body above the disc marked at {where}")
+    bodies.remove(l5)
+    taken: list[Part] = []
+    if l5.label == L5:  # the model's L5 signal may mark part of the body: taken whole, as when counting
+        l5, taken = _whole_body(grid, l5, [b for b in bodies if b.label == BODY], discs)
+    l5 = _without_side_pieces(grid, l5)
+    up = replace(l5, axis_lps=_column_axis(grid, probabilities, l5))
+    off = np.degrees(np.arccos(min(abs(float(up.axis_lps @ l5.axis_lps)), 1.0)))
+    disc = _under(grid, chosen, up if off > AXIS_OFF_DEG else l5)
+    discs[discs.index(chosen)] = disc
+    bodies = [b for b in bodies if b not in taken]
+    reasons = [f"L5-S1 was marked by hand at {where}: the levels were not counted by the software; confirm the level."]
+    touching = [
+        b for b in bodies
+        if _below(b, up) > _below(disc, up) and _in_column(b, up, 40.0) and _gap_mm(grid, b, disc) <= TOUCH_MM
+    ]
+    named: list[Part] = []
+    if touching:
+        s1 = _top_of(grid, max(touching, key=lambda b: b.volume_ml), disc, S1_DEPTH_MM)
+        bodies = [b for b in bodies if b is not s1 and b not in touching]
+        s1.name = "S1"
+        named.append(s1)
+    else:
+        reasons.append("The model saw no body under the marked disc.")
+    disc.name = "L5-S1"
+    l5.name = "L5"
+    named += [disc, l5]
+    _name_upwards(grid, up, discs, bodies, named)
+    return SpineLabels(grid, probabilities, named, "low", reasons, [])
 
 
 def _fov_below_mm(grid: SagittalGrid, l5: Part) -> float:

@@ -14,7 +14,7 @@ import numpy as np
 
 from planner.disc.levels import Level, LevelError, LevelResult
 from planner.progress import CancelToken, ProgressCallback, check, report
-from planner.spine.anatomy import LUMBAR_BODIES, Part, SpineLabels, SpineNotFound, label_spine, part_points
+from planner.spine.anatomy import LUMBAR_BODIES, Part, SpineLabels, SpineNotFound, label_spine, label_spine_at, part_points
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import PIXEL_MM, SpineModel
 from planner.volume import Volume
@@ -130,6 +130,35 @@ def find_spine_levels(
     view does not show what the count needs (L5, the sacrum) or the shift
     moves L5-S1 off the discs found.
     """
+    grid, probabilities = _predicted(volume, model, progress, cancel)
+    try:
+        spine = label_spine(grid, probabilities)
+    except SpineNotFound as exc:
+        raise LevelError(str(exc)) from exc
+    return levels_from_spine(spine, level_shift)
+
+
+def find_spine_levels_at(
+    volume: Volume,
+    mark_lps,
+    model: SpineModel | None = None,
+    level_shift: int = 0,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> LevelResult:
+    """The levels of a sagittal series named from the L5-S1 disc the user marked (``mark_lps``, a point in it)
+    with the spine model's parts (:func:`~planner.spine.anatomy.label_spine_at`): never with confidence.
+    Raises :class:`~planner.disc.levels.LevelError` when the model saw no disc there or no body above it."""
+    grid, probabilities = _predicted(volume, model, progress, cancel)
+    try:
+        spine = label_spine_at(grid, probabilities, mark_lps)
+    except SpineNotFound as exc:
+        raise LevelError(str(exc)) from exc
+    return levels_from_spine(spine, level_shift)
+
+
+def _predicted(volume: Volume, model: SpineModel | None, progress, cancel) -> tuple[SagittalGrid, np.ndarray]:
+    """The model's grid over ``volume`` and its probabilities there."""
     model = model or SpineModel.default()
     grid = SagittalGrid.covering(volume, PIXEL_MM)
     check(cancel)
@@ -137,8 +166,4 @@ def find_spine_levels(
     report(progress, 0, grid.shape[0], "Finding the vertebrae...")
     probabilities = model.predict(stack, progress=progress, cancel=cancel)
     check(cancel)
-    try:
-        spine = label_spine(grid, probabilities)
-    except SpineNotFound as exc:
-        raise LevelError(str(exc)) from exc
-    return levels_from_spine(spine, level_shift)
+    return grid, probabilities

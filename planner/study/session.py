@@ -152,9 +152,10 @@ class StudySession(Observable):
     # ------------------------------------------------------------------ analysis and anatomy
 
     def analyse(self, level_shift: int = 0, segmenter: "str | segmenters.Segmenter" = segmenters.DEFAULT,
-                progress: ProgressCallback | None = None, cancel: CancelToken | None = None):
+                progress: ProgressCallback | None = None, cancel: CancelToken | None = None, l5s1_lps=None):
         """The L5-S1 analysis of the sagittal series, its displacement measured on the study's axial series
-        through the disc. :class:`~planner.errors.DiscAnalysisError` says what was not found."""
+        through the disc; ``l5s1_lps``: where the user marked the L5-S1 disc (the levels named from there).
+        :class:`~planner.errors.DiscAnalysisError` says what was not found."""
         from planner.disc.model import analyze_volume
 
         volume = self.sagittal()
@@ -163,7 +164,7 @@ class StudySession(Observable):
             loaded = [self._volumes[uid] for uid in roles.axials if uid in self._volumes]
             lazy = [self.series[uid] for uid in roles.axials if uid not in self._volumes]
         analysis = analyze_volume(volume, level_shift=level_shift, segmenter=segmenter, progress=progress,
-                                  cancel=cancel, axials=loaded, axial_headers=lazy)
+                                  cancel=cancel, axials=loaded, axial_headers=lazy, l5s1_lps=l5s1_lps)
         if analysis.axial is not None:
             self.use_volume(analysis.axial)  # loaded for the measurement: kept for the safety anatomy
         return analysis

@@ -72,3 +72,26 @@ def test_the_sr_and_report_record_the_level_confirmation():
     assert items[0].TextValue == "Dr B" and str(items[1].DateTime).startswith("20261201100000")
     with pytest.raises(ValueError, match="who confirmed and when"):
         LevelCheck("low", (), 0, "Dr B", "")
+
+
+def test_a_level_marked_by_hand_is_planned_only_when_confirmed(demo_study, tmp_path):
+    truth = json.loads((demo_study / "truth" / "truth.json").read_text())["levels"]
+    mark = ",".join(f"{v:.1f}" for v in truth["L5-S1"]["center_lps"])
+    refused = _plan(demo_study, tmp_path / "refused", f"--l5s1-at={mark}")
+    assert refused.returncode == 1
+    assert "marked by hand" in refused.stderr and "--confirm-level" in refused.stderr
+    out = tmp_path / "confirmed"
+    confirmed = _plan(demo_study, out, f"--l5s1-at={mark}", "--confirm-level", "--author", "Dr Test")
+    assert confirmed.returncode == 0, confirmed.stderr
+    plan = plan_from_dict(json.loads((out / "plan.json").read_text()), "plan.json")
+    assert plan.level_check.confirmed_by == "Dr Test"
+    assert any("marked by hand" in reason for reason in plan.level_check.reasons)
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert analysis["l5s1_marked_lps"] == pytest.approx(truth["L5-S1"]["center_lps"], abs=0.05)
+
+
+def test_a_mark_that_is_not_a_point_is_a_usage_error(demo_study, tmp_path):
+    run = subprocess.run([sys.executable, "main.py", "analyze", str(demo_study), "--out", str(tmp_path), "--l5s1-at", "1,2"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "'1,2' is not X,Y,Z: three numbers in millimetres" in run.stderr
