@@ -71,7 +71,7 @@ class DiscAnalysis:
         for name, key, frame_mask in (("L5", "L5 body", seg.l5_body), ("S1", "S1 body", seg.s1_body)):
             part = spine.part(name) if spine is not None else None
             if part is not None:
-                from planner.spine.anatomy import part_on_series
+                from planner.spine.parts import part_on_series
 
                 masks[key] = part_on_series(spine, part, volume) & ~masks["L5-S1 disc"]
             else:

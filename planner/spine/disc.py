@@ -36,7 +36,7 @@ from planner.disc.segmentation.displaced import _displaced
 from planner.disc.segmentation.endplates import _bodies_beside, _fill_surface
 from planner.disc.segmentation.frame import fitted_plane_mm
 from planner.disc.segmentation.masks import _erode2d, _fill_holes_2d, _largest_component_2d, _morph, _smoothed
-from planner.spine.anatomy import Part, SpineLabels, part_points, part_probability
+from planner.spine.parts import Part, SpineLabels, part_points, part_probability
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import BODY, DISC, L5
 from planner.volume import Volume

@@ -14,7 +14,8 @@ import numpy as np
 
 from planner.disc.levels import Level, LevelError, LevelResult
 from planner.progress import CancelToken, ProgressCallback, check, report
-from planner.spine.anatomy import LUMBAR_BODIES, Part, SpineLabels, SpineNotFound, label_spine, label_spine_at, part_points
+from planner.spine.anatomy import LUMBAR_BODIES, SpineNotFound, label_spine, label_spine_at
+from planner.spine.parts import Part, SpineLabels, part_points
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import PIXEL_MM, SpineModel
 from planner.volume import Volume

@@ -5,17 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.spine.anatomy import (
-    DISC_DEPTH_MM,
-    SIDE_PIECE_MM,
-    Part,
-    _geometry,
-    _split_at_necks,
-    _under,
-    label_spine,
-    part_points,
-    part_probability,
-)
+from planner.spine.anatomy import DISC_DEPTH_MM, SIDE_PIECE_MM, _under, label_spine
+from planner.spine.parts import Part, _geometry, _split_at_necks, part_points, part_probability
 from planner.spine.disc import _no_taller_behind
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import BODY, DISC, L5

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from planner.spine.anatomy import Part, SpineLabels, _geometry
+from planner.spine.parts import Part, SpineLabels, _geometry
 from planner.spine.grid import SagittalGrid
 from planner.spine.levels import disc_height_mm
 from planner.spine.model import DISC
