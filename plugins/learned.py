@@ -20,13 +20,12 @@ from planner.disc.segmentation.masks import dice
 from planner.spine.disc import segment_from_parts
 from planner.spine.levels import find_spine_levels, find_spine_levels_at
 from planner.spine.model import SpineModel
+from planner.spine.parts import IN_DISC_MM, distance_to_part_mm
 
 #: the classical search's disc replaces the model's when the two masks overlap at least this much (Dice)
 AGREE_DICE = 0.85
 #: ... when the classical disc chain found L5-S1 this close to the model's (mm)
 SAME_JUNCTION_MM = 5.0
-#: a click within this distance of a disc the model found is a click in that disc (mm)
-IN_DISC_MM = 4.0
 
 
 class LearnedSegmenter:
@@ -174,14 +173,7 @@ def _sharper_if_agreeing(volume, seg: DiscSegmentation, classical: DiscSegmentat
 
 def _disc_at(spine, point_lps: np.ndarray):
     """The named disc part within ``IN_DISC_MM`` of ``point_lps``, or None."""
-    grid = spine.grid
-    index = np.linalg.solve(grid.index_to_lps, np.r_[point_lps, 1.0])[:3]  # (column, row, lateral)
-    for part in spine.discs:
-        voxels = np.argwhere(part.mask) + np.array([b.start for b in part.box])
-        offsets = (voxels[:, [2, 1, 0]] - index) * np.array([grid.pixel_mm, grid.pixel_mm, grid.lateral_mm])
-        if len(offsets) and np.min(np.linalg.norm(offsets, axis=1)) <= IN_DISC_MM:
-            return part
-    return None
+    return next((d for d in spine.discs if distance_to_part_mm(spine.grid, d, point_lps) <= IN_DISC_MM), None)
 
 
 SEGMENTER = LearnedSegmenter()

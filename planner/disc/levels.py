@@ -30,6 +30,7 @@ import SimpleITK as sitk
 
 from planner.errors import LevelError  # noqa: F401 - re-exported where it was defined
 from planner.geometry import sample_bilinear
+from planner.viewing.mpr import contains
 from planner.volume import Volume
 
 TILTS_DEG = tuple(range(-50, 51, 10))
@@ -531,57 +532,55 @@ MARK_REACH_MM = 10.0
 MARKED_HEIGHT_MM = 10.0
 
 
+def marked_by_hand(mark_lps) -> str:
+    """The confidence reason of levels named from the user's mark (the one sentence every segmenter gives)."""
+    where = ", ".join(f"{v:.0f}" for v in mark_lps)
+    return f"L5-S1 was marked by hand at ({where}) mm: the levels were not counted by the software; confirm the level."
+
+
 def levels_at_mark(volume: Volume, mark_lps, level_shift: int = 0) -> LevelResult:
     """The levels with L5-S1 where the user marked it (a point inside that disc, LPS mm), for a series on which
     the levels could not be counted, or were counted wrong. Never counted with confidence: the count is the user's,
     to be confirmed before any plan.
 
     The disc of the classical chain nearest the mark (within ``MARK_REACH_MM``, in a slab through the mark) gives
-    the plane and the names upwards from it; with none there, L5-S1 alone, at the mark, across the series'
-    superior axis (the segmentation then finds the plane). ``level_shift`` moves the names along the chain as
-    Higher / Lower do after a count. Raises :class:`LevelError` when the mark lies outside the series or a shift
-    leaves the discs found."""
+    the plane and the names upwards from it; with none there, L5-S1 alone, at the mark, in the plane of the
+    disc-like band nearest it (else across the series' superior axis; the segmentation then finds the plane).
+    ``level_shift`` moves the names along the chain as Higher / Lower do after a count. Raises
+    :class:`LevelError` when the mark lies outside the series or a shift leaves the discs found."""
     mark = np.asarray(mark_lps, float)
     if mark.shape != (3,) or not np.isfinite(mark).all():
         raise LevelError(f"the marked L5-S1 point {mark_lps!r} is not three coordinates in millimetres")
-    index = np.linalg.solve(volume.image_to_lps[:3, :3], mark - volume.image_to_lps[:3, 3])  # (i, j, k)
-    if np.any(index < -0.5) or np.any(index > np.array(volume.shape[::-1]) - 0.5):
+    if not contains(volume, mark):
         raise LevelError(
             f"the marked L5-S1 point ({', '.join(f'{v:.1f}' for v in mark)}) mm lies outside the series "
             f"{volume.description or ''}".rstrip()
         )
-    where = f"({', '.join(f'{v:.0f}' for v in mark)}) mm"
-    reasons = [f"L5-S1 was marked by hand at {where}: the levels were not counted by the software; confirm the level."]
+    reasons = [marked_by_hand(mark)]
+    warnings = [f"Levels shifted by {level_shift:+d} by the user."] if level_shift else []
     image = midsagittal(volume, x_mm=float(mark[0]))
-    chain = disc_chain(disc_candidates(image.pixels))
-    if chain:
-        maps = disc_score_maps(image.pixels, STEEP_TILTS_DEG)
-        chain = [refine_disc(disc, maps) for disc in track_caudally(chain, maps)]
-    distances = [float(np.linalg.norm(image.to_lps(d.row, d.column)[1:] - mark[1:])) for d in chain]
-    warnings = []
-    if level_shift:
-        warnings.append(f"Levels shifted by {level_shift:+d} by the user.")
-    if distances and min(distances) <= MARK_REACH_MM:
-        marked = int(np.argmin(distances)) + level_shift
+    maps = disc_score_maps(image.pixels, STEEP_TILTS_DEG)
+    candidates = disc_candidates(image.pixels)
+    chain = disc_chain(candidates)
+    chain = [refine_disc(disc, maps) for disc in track_caudally(chain, maps)] if chain else []
+
+    def near(discs: list[DiscCandidate]) -> list[DiscCandidate]:
+        return [d for d in discs if np.linalg.norm(image.to_lps(d.row, d.column)[1:] - mark[1:]) <= MARK_REACH_MM]
+
+    if near(chain):
+        nearest = min(near(chain), key=lambda d: np.linalg.norm(image.to_lps(d.row, d.column)[1:] - mark[1:]))
+        marked = chain.index(nearest) + level_shift
         if not 0 <= marked < len(chain):
             raise LevelError(f"a level shift of {level_shift} moves L5-S1 outside the discs found around the mark")
         levels = _named(image, chain, marked)
-        if not level_shift:
-            # the chain's disc plane and height, at the point the user marked
-            first = levels[0]
-            levels[0] = Level("L5-S1", tuple(float(v) for v in mark), first.normal_lps, first.height_mm)
+        if not level_shift:  # the chain's disc plane and height, at the point the user marked
+            levels[0] = replace(levels[0], center_lps=tuple(float(v) for v in mark))
         return LevelResult(levels, image, chain, marked, warnings, "low", reasons, level_shift=level_shift)
     if level_shift:
         raise LevelError("no column of discs was found around the marked point, so the levels cannot be shifted: "
                          "mark the L5-S1 disc instead")
-    # no chain through the mark: the disc-like band nearest it gives the plane (else the series' axial plane)
-    normal, height = (0.0, 0.0, 1.0), MARKED_HEIGHT_MM
-    near = [d for d in disc_candidates(image.pixels)
-            if np.linalg.norm(image.to_lps(d.row, d.column)[1:] - mark[1:]) <= MARK_REACH_MM]
-    if near:
-        maps = disc_score_maps(image.pixels, STEEP_TILTS_DEG)
-        disc = refine_disc(max(near, key=lambda d: d.score), maps)
-        (level,) = _named(image, [disc], 0)
-        normal, height = level.normal_lps, level.height_mm
-    return LevelResult([Level("L5-S1", tuple(float(v) for v in mark), normal, height)], image, [], 0,
-                       warnings, "low", reasons)
+    level = Level("L5-S1", tuple(float(v) for v in mark), (0.0, 0.0, 1.0), MARKED_HEIGHT_MM)
+    if near(candidates):
+        (banded,) = _named(image, [refine_disc(max(near(candidates), key=lambda d: d.score), maps)], 0)
+        level = replace(level, normal_lps=banded.normal_lps, height_mm=banded.height_mm)
+    return LevelResult([level], image, [], 0, warnings, "low", reasons)

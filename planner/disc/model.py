@@ -130,7 +130,7 @@ def analyze_volume(
     report(progress, 1, 3, "Segmenting the L5-S1 disc...")
     try:
         # around the mark when the user marked the disc and no model part stands for it (nor a shift moved L5-S1)
-        marked_only = l5s1_lps is not None and not level_shift and getattr(levels, "spine", None) is None
+        marked_only = l5s1_lps is not None and not level_shift and levels.spine is None
         seed = np.asarray(l5s1_lps, float) if marked_only else None
         seg = plugin.segment(volume, levels, seed_lps=seed)
     except SegmentationFailed as exc:

@@ -30,6 +30,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from planner.disc.levels import marked_by_hand
 from planner.errors import SpineNotFound
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import BODY, DISC, L5
@@ -395,7 +396,7 @@ def label_spine_at(grid: SagittalGrid, probabilities: np.ndarray, mark_lps) -> S
     disc = _under(grid, chosen, up if off > AXIS_OFF_DEG else l5)
     discs[discs.index(chosen)] = disc
     bodies = [b for b in bodies if b not in taken]
-    reasons = [f"L5-S1 was marked by hand at {where}: the levels were not counted by the software; confirm the level."]
+    reasons = [marked_by_hand(mark)]
     touching = [
         b for b in bodies
         if _below(b, up) > _below(disc, up) and _in_column(b, up, 40.0) and _gap_mm(grid, b, disc) <= TOUCH_MM
