@@ -4,11 +4,12 @@ than the file holds, and a Deflated data set inflated in counted chunks before p
 from __future__ import annotations
 
 import io
+import re
 import zlib
 
 import pydicom
 
-from planner.errors import InvalidAttributeError, NotDicomError
+from planner.errors import InvalidAttributeError, NestingTooDeepError, NotDicomError
 
 
 class _SizeCheckedFile(io.BufferedReader):
@@ -64,3 +65,46 @@ def refuse_deflate_bomb(path: str, head: bytes, size: int) -> None:
                         "(a deflate bomb; refused)")
         except zlib.error as exc:
             raise NotDicomError(path, f"the Deflated data set is not a valid deflate stream ({exc})") from exc
+
+
+#: sequences nested deeper than any real object needs are refused (real objects nest a handful of levels)
+MAX_SEQUENCE_DEPTH = 32
+#: how much of a file the nesting pre-scan reads (deeper nesting further in still meets pydicom's own guard)
+NESTING_SCAN_BYTES = 8 * 2**20
+# an Item of undefined length, and an Item Delimitation Item, in little- and big-endian byte order
+_OPEN_OR_CLOSE = re.compile(
+    rb"\xfe\xff\x00\xe0\xff\xff\xff\xff|\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+    rb"|\xff\xfe\xe0\x00\xff\xff\xff\xff|\xff\xfe\xe0\x0d\x00\x00\x00\x00")
+
+
+def undefined_item_depth(data: bytes) -> int:
+    """The deepest nesting of undefined-length sequence items in ``data``, counted in the raw bytes.
+
+    Every undefined-length Item ends with an Item Delimitation Item, so the running difference of the two is
+    the nesting depth. Counting the bytes before pydicom parses them matters: pydicom reads nested sequences
+    recursively, and a file nested thousands deep drives it to the interpreter's recursion limit, where any
+    finaliser that happens to run (another object's file, a generator) fails as an unraisable exception.
+    """
+    depth = deepest = 0
+    for match in _OPEN_OR_CLOSE.finditer(data):
+        if match.group().endswith(b"\xff\xff\xff\xff"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def refuse_deep_nesting(path: str, fp) -> None:
+    """Refuse a file whose first :data:`NESTING_SCAN_BYTES` nest sequence items deeper than
+    :data:`MAX_SEQUENCE_DEPTH` before their Pixel Data, before pydicom recurses into them; ``fp`` is left where it
+    was."""
+    at = fp.tell()
+    data = fp.read(NESTING_SCAN_BYTES)
+    fp.seek(at)
+    ends = [i for i in (data.find(b"\xe0\x7f\x10\x00"), data.find(b"\x7f\xe0\x00\x10")) if i >= 0]
+    depth = undefined_item_depth(memoryview(data)[: min(ends)] if ends else data)  # the header: up to Pixel Data
+    if depth > MAX_SEQUENCE_DEPTH:
+        raise NestingTooDeepError(
+            path, f"sequence nesting too deep to be a real object: items nested {depth} deep, more than "
+            f"{MAX_SEQUENCE_DEPTH} (refused)")

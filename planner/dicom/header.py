@@ -27,7 +27,7 @@ from pydicom.filereader import read_partial
 from pydicom.uid import UID
 
 from planner.dicom import transfer_syntax as ts
-from planner.dicom.guards import open_checked, refuse_deflate_bomb
+from planner.dicom.guards import MAX_SEQUENCE_DEPTH, open_checked, refuse_deep_nesting, refuse_deflate_bomb
 from planner.dicom.pixel_data import (
     PIXEL_DATA_TAG,
     _at_pixel_data,
@@ -193,6 +193,7 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             refuse_deflate_bomb(path, head, stat.st_size)
+            refuse_deep_nesting(path, fp)
             try:
                 ds = read_partial(fp, stop_when=_at_pixel_data, force=not part10)
             except RecursionError as exc:
@@ -218,7 +219,6 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
         return header
 
 
-MAX_SEQUENCE_DEPTH = 32
 def _check_nesting(ds) -> None:
     """Raise RecursionError when sequences nest deeper than MAX_SEQUENCE_DEPTH (walked iteratively).
 

@@ -207,3 +207,31 @@ def test_no_file_meta_is_read_leniently_with_a_warning(tmp_path, mr_slice):
     header = read_header(path)
     assert any("inferred as Implicit VR Little Endian" in w for w in header.warnings)
     assert FrameSource(header).frame(0)[1, 1] == 12
+
+
+def test_deep_nesting_is_refused_before_pydicom_recurses(tmp_path, monkeypatch):
+    """Thousands of nested undefined-length items are counted in the raw bytes and refused before pydicom reads
+    them (pydicom's recursion to the interpreter's limit makes unrelated finalisers fail as unraisable
+    exceptions); nesting of a real depth, and a real enhanced multi-frame's many items, are not refused."""
+    import pydicom.filereader
+
+    from planner.dicom.guards import undefined_item_depth
+
+    item = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
+    close = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+    assert undefined_item_depth((item + close) * 5000) == 1  # many items in a row: one deep
+    assert undefined_item_depth(item * 3 + close * 3) == 3
+    raw = make_mr_slice(tmp_path / "mr.dcm").read_bytes()
+    at = raw.index(b"\x08\x00\x16\x00")  # SOP Class UID, the first data set element of the slice
+    sq = b"\x08\x00\x15\x11SQ\x00\x00\xff\xff\xff\xff"
+    deep = tmp_path / "deep.dcm"
+    deep.write_bytes(raw[:at] + (sq + item) * 50_000 + raw[at:])
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("pydicom was asked to parse a file nested 50000 deep")
+
+    monkeypatch.setattr("planner.dicom.header.read_partial", no_parse)
+    with pytest.raises(NestingTooDeepError, match=r"sequence nesting too deep .* 50000 deep"):
+        read_header(deep)
+    monkeypatch.setattr("planner.dicom.header.read_partial", pydicom.filereader.read_partial)
+    assert read_header(tmp_path / "mr.dcm").rows > 0
