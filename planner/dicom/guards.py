@@ -102,8 +102,13 @@ def refuse_deep_nesting(path: str, fp) -> None:
     at = fp.tell()
     data = fp.read(NESTING_SCAN_BYTES)
     fp.seek(at)
-    ends = [i for i in (data.find(b"\xe0\x7f\x10\x00"), data.find(b"\x7f\xe0\x00\x10")) if i >= 0]
-    depth = undefined_item_depth(memoryview(data)[: min(ends)] if ends else data)  # the header: up to Pixel Data
+    end = data.find(b"\xe0\x7f\x10\x00")  # the header: up to Pixel Data (little-endian, then big-endian)
+    if end < 0:
+        end = data.find(b"\x7f\xe0\x00\x10")
+    end = len(data) if end < 0 else end
+    if data.count(b"\xff\xff\xff\xff", 0, end) <= MAX_SEQUENCE_DEPTH:
+        return  # each undefined-length item holds one: too few to nest that deep (most files: no count at all)
+    depth = undefined_item_depth(memoryview(data)[:end])
     if depth > MAX_SEQUENCE_DEPTH:
         raise NestingTooDeepError(
             path, f"sequence nesting too deep to be a real object: items nested {depth} deep, more than "
