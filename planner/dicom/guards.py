@@ -37,11 +37,14 @@ DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
 
 
 def refuse_deflate_bomb(path: str, head: bytes, size: int) -> None:
-    """Inflate a Deflated file's data set in chunks, counting, before pydicom inflates it in one piece."""
+    """Inflate a Deflated file's data set in chunks, counting, before pydicom inflates it in one piece.
+
+    ``head`` is the start of the file as already read (its first 4 KB hold the file meta's transfer syntax): a
+    file that is not Deflated is not opened again.
+    """
+    if DEFLATED_UID not in head[:4096]:
+        return
     with open(path, "rb") as fp:
-        start = fp.read(4096)
-        if DEFLATED_UID not in start:
-            return
         try:
             meta = pydicom.filereader.read_file_meta_info(path)
         except Exception:  # noqa: BLE001 - an unreadable meta: the main read says what is wrong
@@ -71,6 +74,9 @@ def refuse_deflate_bomb(path: str, head: bytes, size: int) -> None:
 MAX_SEQUENCE_DEPTH = 32
 #: how much of a file the nesting pre-scan reads (deeper nesting further in still meets pydicom's own guard)
 NESTING_SCAN_BYTES = 8 * 2**20
+#: the first read of a file: nearly every header ends (at its Pixel Data) within it, so a large cine costs one
+#: small read, not NESTING_SCAN_BYTES
+HEADER_CHUNK = 64 * 2**10
 # an Item of undefined length, and an Item Delimitation Item, in little- and big-endian byte order
 _OPEN_OR_CLOSE = re.compile(
     rb"\xfe\xff\x00\xe0\xff\xff\xff\xff|\xfe\xff\x0d\xe0\x00\x00\x00\x00"
@@ -95,16 +101,21 @@ def undefined_item_depth(data: bytes) -> int:
     return deepest
 
 
-def refuse_deep_nesting(path: str, fp) -> None:
+def refuse_deep_nesting(path: str, fp, head: bytes = b"") -> None:
     """Refuse a file whose first :data:`NESTING_SCAN_BYTES` nest sequence items deeper than
-    :data:`MAX_SEQUENCE_DEPTH` before their Pixel Data, before pydicom recurses into them; ``fp`` is left where it
-    was."""
+    :data:`MAX_SEQUENCE_DEPTH` before their Pixel Data, before pydicom recurses into them.
+
+    ``head`` is what the caller has already read from ``fp``'s position (read again only when the header goes on
+    past it); ``fp`` is left where it was.
+    """
     at = fp.tell()
-    data = fp.read(NESTING_SCAN_BYTES)
+    data = head or fp.read(HEADER_CHUNK)
+    end = _pixel_data_tag(data)
+    if end < 0 and len(data) >= HEADER_CHUNK:  # a long header: read on, up to the limit
+        fp.seek(at + len(data))
+        data += fp.read(NESTING_SCAN_BYTES - len(data))
+        end = _pixel_data_tag(data)
     fp.seek(at)
-    end = data.find(b"\xe0\x7f\x10\x00")  # the header: up to Pixel Data (little-endian, then big-endian)
-    if end < 0:
-        end = data.find(b"\x7f\xe0\x00\x10")
     end = len(data) if end < 0 else end
     if data.count(b"\xff\xff\xff\xff", 0, end) <= MAX_SEQUENCE_DEPTH:
         return  # each undefined-length item holds one: too few to nest that deep (most files: no count at all)
@@ -113,3 +124,9 @@ def refuse_deep_nesting(path: str, fp) -> None:
         raise NestingTooDeepError(
             path, f"sequence nesting too deep to be a real object: items nested {depth} deep, more than "
             f"{MAX_SEQUENCE_DEPTH} (refused)")
+
+
+def _pixel_data_tag(data: bytes) -> int:
+    """Where the Pixel Data tag first appears in ``data`` (little-endian, then big-endian), or -1."""
+    end = data.find(b"\xe0\x7f\x10\x00")
+    return data.find(b"\x7f\xe0\x00\x10") if end < 0 else end

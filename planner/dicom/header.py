@@ -27,7 +27,13 @@ from pydicom.filereader import read_partial
 from pydicom.uid import UID
 
 from planner.dicom import transfer_syntax as ts
-from planner.dicom.guards import MAX_SEQUENCE_DEPTH, open_checked, refuse_deep_nesting, refuse_deflate_bomb
+from planner.dicom.guards import (
+    HEADER_CHUNK,
+    MAX_SEQUENCE_DEPTH,
+    open_checked,
+    refuse_deep_nesting,
+    refuse_deflate_bomb,
+)
 from planner.dicom.pixel_data import (
     PIXEL_DATA_TAG,
     _at_pixel_data,
@@ -185,15 +191,15 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
     except OSError as exc:
         raise DicomInputError(path, f"cannot be read: {exc.strerror or exc}") from exc
     with fp:
-        head = fp.read(132)
+        head = fp.read(HEADER_CHUNK)  # read once: the DICM check, the deflate and the nesting checks share it
         fp.seek(0)
-        part10 = len(head) == 132 and head[128:132] == b"DICM" and not _plausible_first_element(head)
+        part10 = len(head) >= 132 and head[128:132] == b"DICM" and not _plausible_first_element(head)
         if not part10 and not _plausible_first_element(head):
             raise NotDicomError(path, "not a DICOM file: no preamble/DICM and no valid data element at offset 0")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             refuse_deflate_bomb(path, head, stat.st_size)
-            refuse_deep_nesting(path, fp)
+            refuse_deep_nesting(path, fp, head)
             try:
                 ds = read_partial(fp, stop_when=_at_pixel_data, force=not part10)
             except RecursionError as exc:

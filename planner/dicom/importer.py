@@ -27,7 +27,7 @@ from planner.dicom.database import StudyDatabase
 from planner.dicom.guards import refuse_deep_nesting
 from planner.dicom.header import InstanceHeader, read_header
 from planner.dicom.series_index import SeriesSummary, summarize
-from planner.errors import DicomInputError, NestingTooDeepError, OperationCancelled
+from planner.errors import DicomInputError, OperationCancelled
 from planner.logs import protect
 from planner.progress import CancelToken, ProgressCallback, check, report
 
@@ -353,7 +353,7 @@ def dicomdir_files(path: str) -> tuple[list[str], list[Rejection]]:
         with open(path, "rb") as fp:
             refuse_deep_nesting(path, fp)
             ds = pydicom.dcmread(fp, force=True)
-    except NestingTooDeepError as exc:
+    except DicomInputError as exc:
         raise DicomInputError(path, f"DICOMDIR cannot be read: {exc.reason}") from exc
     except Exception as exc:
         raise DicomInputError(path, f"DICOMDIR cannot be read: {exc}") from exc

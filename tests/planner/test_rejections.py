@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import generate_uid
@@ -235,3 +236,29 @@ def test_deep_nesting_is_refused_before_pydicom_recurses(tmp_path, monkeypatch):
         read_header(deep)
     monkeypatch.setattr("planner.dicom.header.read_partial", pydicom.filereader.read_partial)
     assert read_header(tmp_path / "mr.dcm").rows > 0
+
+
+def test_a_large_files_header_is_checked_from_one_small_read(tmp_path, monkeypatch):
+    """The pre-parse checks (preamble, deflate bomb, nesting) share the file's first 64 KB: a 32 MB slice is not
+    read 8 MB deep for its header, and the file is not opened a second time for the deflate check."""
+    from planner.dicom import guards
+
+    path = make_mr_slice(tmp_path / "big.dcm", rows=4096, columns=4096,
+                         pixels=np.zeros((4096, 4096), dtype=np.uint16))
+    assert path.stat().st_size > 32 * 2**20
+    read = []
+    real_read = guards._SizeCheckedFile.read
+
+    def counted(self, n=-1):
+        data = real_read(self, n)
+        read.append(len(data))
+        return data
+
+    def no_second_open(*args, **kwargs):
+        raise AssertionError("the deflate check opened a file that is not Deflated")
+
+    monkeypatch.setattr(guards._SizeCheckedFile, "read", counted)
+    monkeypatch.setattr(guards, "open", no_second_open, raising=False)
+    header = read_header(path)
+    assert (header.rows, header.columns) == (4096, 4096)
+    assert sum(read) < 2 * guards.HEADER_CHUNK, f"{sum(read)} bytes read for a header of a few kB"
