@@ -14,6 +14,7 @@ repair is returned in ``InstanceHeader.warnings``, never done silently.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import struct
 import warnings
@@ -200,18 +201,22 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
             warnings.simplefilter("always")
             refuse_deflate_bomb(path, head, stat.st_size)
             refuse_deep_nesting(path, fp, head)
+            # a file the first read holds whole (every small slice) is parsed from those bytes: pydicom's
+            # many small reads then cost no system call and no size check each
+            source = io.BytesIO(head) if len(head) == stat.st_size else fp
             try:
-                ds = read_partial(fp, stop_when=_at_pixel_data, force=not part10)
+                ds = read_partial(source, stop_when=_at_pixel_data, force=not part10)
             except RecursionError as exc:
                 raise NestingTooDeepError(path, "sequence nesting too deep to be a real object (refused)") from exc
             except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, OverflowError) as exc:
                 raise NotDicomError(path, f"not a readable DICOM data set: {describe(exc)}") from exc
             except Exception as exc:  # noqa: BLE001 - MemoryError, NotImplementedError, zlib.error, OSError...
                 raise NotDicomError(path, f"not a readable DICOM data set: {describe(exc)}") from exc
-            pixel_offset = fp.tell() if not _is_deflated(ds) else None
+            pixel_offset = source.tell() if not _is_deflated(ds) else None
             try:
-                _check_nesting(ds)
-                header = _header_from_dataset(path, ds, fp, pixel_offset, stat, part10)
+                if _may_nest_too_deep(ds, head, stat.st_size):
+                    _check_nesting(ds)
+                header = _header_from_dataset(path, ds, source, pixel_offset, stat, part10)
             except RecursionError as exc:
                 raise NestingTooDeepError(path, "sequence nesting too deep to be a real object (refused)") from exc
             except DicomInputError:
@@ -223,6 +228,16 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
             noted = tuple(dict.fromkeys(f"lenient read: {printable(str(w.message))}" for w in caught))
             header = _replace(header, warnings=header.warnings + noted)
         return header
+
+
+def _may_nest_too_deep(ds, head: bytes, size: int) -> bool:
+    """False when the raw bytes already rule out nesting deeper than MAX_SEQUENCE_DEPTH: every level of
+    sequence below the first sits in an item, whose tag is in the bytes whatever the encoding and length, so a
+    file held whole in ``head`` with fewer item tags than that cannot nest so deep (a Deflated one's bytes are
+    compressed: always walked)."""
+    if len(head) != size or _is_deflated(ds):
+        return True
+    return head.count(b"\xfe\xff\x00\xe0") + head.count(b"\xff\xfe\xe0\x00") >= MAX_SEQUENCE_DEPTH
 
 
 def _check_nesting(ds) -> None:

@@ -262,3 +262,27 @@ def test_a_large_files_header_is_checked_from_one_small_read(tmp_path, monkeypat
     header = read_header(path)
     assert (header.rows, header.columns) == (4096, 4096)
     assert sum(read) < 2 * guards.HEADER_CHUNK, f"{sum(read)} bytes read for a header of a few kB"
+
+
+def test_deep_nesting_of_defined_length_is_refused_in_a_small_file(tmp_path):
+    """A small file is parsed from the bytes already read, and its sequences are walked only when they hold
+    enough items to nest too deep: 40 levels of defined length are still refused, 20 still read."""
+    from planner.dicom.guards import MAX_SEQUENCE_DEPTH
+
+    raw = make_mr_slice(tmp_path / "mr.dcm").read_bytes()
+    at = raw.index(b"\x08\x00\x16\x00")
+
+    def nested(depth: int) -> bytes:
+        content = b""
+        for _ in range(depth):
+            item = b"\xfe\xff\x00\xe0" + struct.pack("<I", len(content)) + content
+            content = b"\x08\x00\x15\x11SQ\x00\x00" + struct.pack("<I", len(item)) + item
+        return content
+
+    deep, shallow = tmp_path / "deep.dcm", tmp_path / "shallow.dcm"
+    deep.write_bytes(raw[:at] + nested(MAX_SEQUENCE_DEPTH + 8) + raw[at:])
+    shallow.write_bytes(raw[:at] + nested(20) + raw[at:])
+    assert deep.stat().st_size < 64 * 2**10
+    with pytest.raises(NestingTooDeepError, match="sequence nesting too deep"):
+        read_header(deep)
+    assert read_header(shallow).rows > 0
