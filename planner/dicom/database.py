@@ -156,6 +156,9 @@ class StudyDatabase:
                     patient_keys[key] = db.execute(
                         "SELECT patient_key FROM patients WHERE patient_id=? AND patient_name=? AND birth_date=?", key
                     ).fetchone()[0]
+            # one row per study and series, as INSERT OR IGNORE keeps: the first header's (a batch is mostly
+            # slices of one series, and 2,000 ignored inserts cost more than the instances' own)
+            studies = {h.study_instance_uid: h for h in reversed(headers)}
             db.executemany(
                 "INSERT OR IGNORE INTO studies VALUES (?,?,?,?,?,?)",
                 [
@@ -167,9 +170,10 @@ class StudyDatabase:
                         h.study_description,
                         h.accession_number,
                     )
-                    for h in headers
+                    for h in studies.values()
                 ],
             )
+            series = {h.series_instance_uid: h for h in reversed(headers)}
             db.executemany(
                 "INSERT OR IGNORE INTO series VALUES (?,?,?,?,?,?)",
                 [
@@ -181,7 +185,7 @@ class StudyDatabase:
                         h.series_number,
                         h.frame_of_reference_uid,
                     )
-                    for h in headers
+                    for h in series.values()
                 ],
             )
             db.executemany(
@@ -191,7 +195,8 @@ class StudyDatabase:
                     for h in headers
                 ],
             )
-            db.executemany("DELETE FROM rejected WHERE path=?", [(h.path,) for h in headers])
+            if db.execute("SELECT 1 FROM rejected LIMIT 1").fetchone():  # a file refused before, readable now
+                db.executemany("DELETE FROM rejected WHERE path=?", [(h.path,) for h in headers])
 
     def add_rejections(self, rejections: Iterable[tuple[str, str, int, int]]) -> None:
         """Record (path, reason, size, mtime_ns) of files that could not be indexed."""

@@ -170,3 +170,18 @@ def test_dicomdir_references_out_of_its_folder_are_refused_with_a_reason(tmp_pat
     assert any("'..'" in r and "record" in r for r in reasons)
     assert any("path separator" in r for r in reasons)
     assert any("symbolic link" in r for r in reasons)
+
+
+def test_a_file_refused_then_mended_leaves_the_refused_list(tmp_path):
+    """A file refused on one import and readable on the next is indexed and no longer listed as refused; the
+    files that stayed good keep their rows (the refused list is consulted per batch only when it holds any)."""
+    files = make_stack(tmp_path / "in", 4)
+    good = files[0].read_bytes()
+    files[0].write_bytes(b"not a DICOM file at all" * 10)
+    db = StudyDatabase(tmp_path / "db.sqlite")
+    first = import_paths([tmp_path / "in"], db)
+    assert first.n_indexed == 3 and [path for path, _ in db.rejected()] == [str(files[0])]
+    files[0].write_bytes(good)
+    second = import_paths([tmp_path / "in"], db)
+    assert second.n_indexed == 1 and not second.rejected
+    assert db.rejected() == [] and db.count_instances() == 4 and len(db.studies()) == 1
