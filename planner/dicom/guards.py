@@ -126,6 +126,13 @@ def refuse_deep_nesting(path: str, fp, head: bytes = b"") -> None:
             f"{MAX_SEQUENCE_DEPTH} (refused)")
 
 
+def too_few_items_to_nest_too_deep(data: bytes) -> bool:
+    """True when ``data`` (a whole, not compressed data set) holds fewer Item tags than :data:`MAX_SEQUENCE_DEPTH`:
+    every level of sequence below the first sits in an item, whose tag is in the bytes whatever the encoding
+    and the lengths, so such a data set cannot nest too deep and need not be walked."""
+    return data.count(b"\xfe\xff\x00\xe0") + data.count(b"\xff\xfe\xe0\x00") < MAX_SEQUENCE_DEPTH
+
+
 def _pixel_data_tag(data: bytes) -> int:
     """Where the Pixel Data tag first appears in ``data`` (little-endian, then big-endian), or -1."""
     end = data.find(b"\xe0\x7f\x10\x00")

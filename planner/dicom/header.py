@@ -34,6 +34,7 @@ from planner.dicom.guards import (
     open_checked,
     refuse_deep_nesting,
     refuse_deflate_bomb,
+    too_few_items_to_nest_too_deep,
 )
 from planner.dicom.pixel_data import (
     PIXEL_DATA_TAG,
@@ -212,9 +213,12 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
                 raise NotDicomError(path, f"not a readable DICOM data set: {describe(exc)}") from exc
             except Exception as exc:  # noqa: BLE001 - MemoryError, NotImplementedError, zlib.error, OSError...
                 raise NotDicomError(path, f"not a readable DICOM data set: {describe(exc)}") from exc
-            pixel_offset = source.tell() if not _is_deflated(ds) else None
+            deflated = _is_deflated(ds)
+            pixel_offset = None if deflated else source.tell()
             try:
-                if _may_nest_too_deep(ds, head, stat.st_size):
+                # a small file held whole: its raw bytes may already rule deep nesting out (a Deflated one's
+                # bytes are compressed: always walked)
+                if source is fp or deflated or not too_few_items_to_nest_too_deep(head):
                     _check_nesting(ds)
                 header = _header_from_dataset(path, ds, source, pixel_offset, stat, part10)
             except RecursionError as exc:
@@ -228,16 +232,6 @@ def read_header(path: str | os.PathLike) -> InstanceHeader:
             noted = tuple(dict.fromkeys(f"lenient read: {printable(str(w.message))}" for w in caught))
             header = _replace(header, warnings=header.warnings + noted)
         return header
-
-
-def _may_nest_too_deep(ds, head: bytes, size: int) -> bool:
-    """False when the raw bytes already rule out nesting deeper than MAX_SEQUENCE_DEPTH: every level of
-    sequence below the first sits in an item, whose tag is in the bytes whatever the encoding and length, so a
-    file held whole in ``head`` with fewer item tags than that cannot nest so deep (a Deflated one's bytes are
-    compressed: always walked)."""
-    if len(head) != size or _is_deflated(ds):
-        return True
-    return head.count(b"\xfe\xff\x00\xe0") + head.count(b"\xff\xfe\xe0\x00") >= MAX_SEQUENCE_DEPTH
 
 
 def _check_nesting(ds) -> None:
