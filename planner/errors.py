@@ -154,6 +154,15 @@ class SpineNotFound(PlannerError):
     """The series does not show what counting the levels needs (L5, the sacrum); the message says which."""
 
 
+class SacrumNotSeen(SpineNotFound):
+    """No sacrum under the body called L5, which the series' lower edge cuts: the series ends under L5, unless
+    that body is the top of the sacrum taken for L5. ``l5_centre_lps``: the centre of the body called L5."""
+
+    def __init__(self, message: str, l5_centre_lps) -> None:
+        super().__init__(message)
+        self.l5_centre_lps = tuple(float(v) for v in l5_centre_lps)
+
+
 class LevelNotConfirmed(PlannerError):
     """The level count from the sacrum is not certain and nobody has confirmed or shifted it."""
 

@@ -31,7 +31,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from planner.disc.levels import marked_by_hand
-from planner.errors import SpineNotFound
+from planner.errors import SacrumNotSeen, SpineNotFound
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import BODY, DISC, L5
 from planner.spine.parts import (
@@ -288,10 +288,11 @@ def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
     if s1 is None:
         sacrum_edge = _fov_below_mm(grid, l5)
         if sacrum_edge < SACRUM_MIN_MM:
-            raise SpineNotFound(
+            raise SacrumNotSeen(
                 f"the sacrum is outside the field of view: the series ends {max(sacrum_edge, 0.0):.0f} mm below the "
                 "body called L5 (unless that body is the top of the sacrum, taken for L5 at the series' edge), so "
-                "the levels cannot be counted from S1"
+                "the levels cannot be counted from S1",
+                l5.centre_lps,
             )
         if sacrum_edge < 15.0:
             reasons.append(

@@ -10,17 +10,27 @@ L5-S1); the bodies' names move with the discs'.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from planner.disc.levels import Level, LevelError, LevelResult
 from planner.progress import CancelToken, ProgressCallback, check, report
+from planner.errors import SacrumNotSeen
 from planner.spine.anatomy import LUMBAR_BODIES, SpineNotFound, label_spine, label_spine_at
-from planner.spine.parts import Part, SpineLabels, part_points
+from planner.spine.parts import Part, SpineLabels, distance_to_part_mm, part_points
 from planner.spine.grid import SagittalGrid
 from planner.spine.model import PIXEL_MM, SpineModel
 from planner.volume import Volume
 
 SACRAL_BODIES = ("S1", "S2", "S3")
+#: the pixels of a second, coarser look at a series whose first look was refused because the body called L5 meets
+#: the series' lower edge (mm; the model's own are PIXEL_MM)
+SECOND_LOOK_PIXEL_MM = 1.75
+#: the second look is taken only when it names that body S1 (its centre within this of S1: mm) and finds L5 this far
+#: above it (mm: half a level)
+SECOND_LOOK_IN_S1_MM = 10.0
+SECOND_LOOK_ABOVE_MM = 15.0
 
 
 def disc_height_mm(spine: SpineLabels, disc: Part, central_mm: float = 8.0) -> float:
@@ -134,9 +144,41 @@ def find_spine_levels(
     grid, probabilities = _predicted(volume, model, progress, cancel)
     try:
         spine = label_spine(grid, probabilities)
+    except SacrumNotSeen as exc:
+        spine = _second_look(volume, model, exc, progress, cancel)
     except SpineNotFound as exc:
         raise LevelError(str(exc)) from exc
     return levels_from_spine(spine, level_shift)
+
+
+def _second_look(
+    volume: Volume, model: SpineModel | None, refusal: SacrumNotSeen, progress, cancel
+) -> SpineLabels:
+    """The count of a series whose body called L5 meets its lower edge, looked at again at SECOND_LOOK_PIXEL_MM:
+    such a body is L5 cut by the edge, or the top of the sacrum taken for L5. Left out of training, the model
+    took the partly seen top of the sacrum for L5 on two water-fat series at its own scale and named it S1 at the
+    coarser one; on the shared studies cut 1 or 7 mm under L5 the second look was never taken
+    (docs/spine-model.md). Taken only when it names that body S1 with an L5 above it, and never with confidence;
+    otherwise the first refusal stands (:class:`~planner.disc.levels.LevelError`)."""
+    grid, probabilities = _predicted(volume, model, progress, cancel, SECOND_LOOK_PIXEL_MM)
+    try:
+        spine = label_spine(grid, probabilities)
+    except SpineNotFound:
+        raise LevelError(str(refusal)) from refusal
+    l5, s1 = spine.part("L5"), spine.part("S1")
+    edge_body = np.asarray(refusal.l5_centre_lps)
+    if (
+        l5 is None
+        or s1 is None
+        or distance_to_part_mm(grid, s1, edge_body) > SECOND_LOOK_IN_S1_MM
+        or l5.centre_lps[2] - edge_body[2] < SECOND_LOOK_ABOVE_MM
+    ):
+        raise LevelError(str(refusal)) from refusal
+    reason = (
+        "The body at the series' lower edge was taken for L5 at first; a second look at coarser pixels "
+        f"({SECOND_LOOK_PIXEL_MM:g} mm) names it the top of the sacrum (S1) and counts from there: check the count."
+    )
+    return replace(spine, confidence="low", reasons=[reason, *spine.reasons])
 
 
 def find_spine_levels_at(
@@ -158,10 +200,12 @@ def find_spine_levels_at(
     return levels_from_spine(spine, level_shift)
 
 
-def _predicted(volume: Volume, model: SpineModel | None, progress, cancel) -> tuple[SagittalGrid, np.ndarray]:
-    """The model's grid over ``volume`` and its probabilities there."""
+def _predicted(
+    volume: Volume, model: SpineModel | None, progress, cancel, pixel_mm: float = PIXEL_MM
+) -> tuple[SagittalGrid, np.ndarray]:
+    """The model's grid over ``volume`` (``pixel_mm`` pixels) and its probabilities there."""
     model = model or SpineModel.default()
-    grid = SagittalGrid.covering(volume, PIXEL_MM)
+    grid = SagittalGrid.covering(volume, pixel_mm)
     check(cancel)
     stack = grid.resample(volume)
     report(progress, 0, grid.shape[0], "Finding the vertebrae...")

@@ -63,34 +63,62 @@ def test_a_mark_outside_the_series_is_refused_by_the_classical_chain(demo_study)
         levels_at_mark(volume, (1.0, 2.0))
 
 
-def _vb3_02():
-    """vb3-02 (a water-fat series ending 15-27 mm into S1), its labels, and a point 4 mm under the middle of the
-    labelled L5 body's lowest rows in its middle slice: inside the L5-S1 disc."""
-    from bench.real_levels import load_study
+#: the series cut this far under the labelled L5 body's lowest row: a few mm of the L5-S1 disc in view, none of
+#: the sacrum (the model trained without VB3 refuses vb3-01 cut 1-5 mm under it, and counts it from 6 mm)
+CUT_UNDER_L5_MM = 3
 
-    require_shared(LUMBAR / "vb3-02")
-    volume, labels = load_study("vb3-02")
+
+def cut_under_l5(folder, study: str = "vb3-01"):
+    """A copy of ``study``'s sagittal series in ``folder``, cut CUT_UNDER_L5_MM under its labelled L5 body (the
+    rows run superior to inferior: each slice keeps its first rows, so its position stands), with new series and
+    instance UIDs; and the cut series' volume, its labels, and a point 2 mm under the middle of the L5 body's
+    lowest rows in its middle slice: inside the L5-S1 disc. The model trained without VB3 refuses it (the
+    sacrum is outside the field of view) at both of its looks."""
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from bench.real_levels import load_study
+    from planner.dicom.loader import load_series, read_path_series
+
+    source = require_shared(LUMBAR / study) / "dicom" / "sag_t2"
+    _, labels = load_study(study)
     voxels = np.argwhere(labels == 1)  # k, j, i
+    stop = int(voxels[:, 1].max()) + 1 + CUT_UNDER_L5_MM  # 1 mm rows
+    series_uid = generate_uid()
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        ds = pydicom.dcmread(path)
+        pixels = np.ascontiguousarray(ds.pixel_array[:stop])
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.PixelData, ds.Rows = pixels.tobytes(), stop
+        ds.SeriesInstanceUID = series_uid
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.save_as(folder / path.name, enforce_file_format=True)
+    series, _ = read_path_series(folder)
+    (headers,) = series.values()
+    volume = load_series(headers).volumes[0]
+    labels = labels[:, :stop]
     k = int(np.median(voxels[:, 0]))
     middle = voxels[voxels[:, 0] == k]
     bottom = middle[:, 1].max()
     i = float(np.median(middle[middle[:, 1] >= bottom - 2][:, 2]))
-    mark = (volume.image_to_lps @ np.array([i, bottom + 4.0 / volume.spacing_mm[1], k, 1.0]))[:3]
+    mark = (volume.image_to_lps @ np.array([i, bottom + 2.0 / volume.spacing_mm[1], k, 1.0]))[:3]
     return volume, labels, mark
 
 
 @pytest.mark.shared
-def test_a_series_the_model_refuses_is_analysed_at_the_disc_the_user_marks():
-    """The model trained without VB3 refuses vb3-02 (it takes the partly seen S1 for a cut L5: issue 23); the
-    refusal says how to go on, and with the disc marked the levels are right and must be confirmed."""
+def test_a_series_the_model_refuses_is_analysed_at_the_disc_the_user_marks(tmp_path):
+    """vb3-01 cut 6 mm under L5: the model trained without VB3 refuses it (the sacrum is outside the field of
+    view); the refusal says how to go on, and with the disc marked the levels are right and must be confirmed."""
     from bench.real_levels import place_of
     from planner.spine.model import SpineModel
     from plugins.learned import LearnedSegmenter
 
-    volume, labels, mark = _vb3_02()
+    volume, labels, mark = cut_under_l5(tmp_path / "cut")
     left_out = LearnedSegmenter(SpineModel(ROOT / "training" / "weights" / "loso-vb3.onnx"))
-    with pytest.raises(DiscAnalysisError, match="mark it by hand: the Seed tool on the sagittal view, or main.py"):
+    with pytest.raises(DiscAnalysisError, match="the sacrum is outside the field of view") as refusal:
         analyze_volume(volume, segmenter=left_out)
+    assert "mark it by hand: the Seed tool on the sagittal view, or main.py" in str(refusal.value)
     analysis = analyze_volume(volume, segmenter=left_out, l5s1_lps=mark)
     assert place_of(volume, labels, analysis.levels.level("L5-S1")) == "ok"
     assert analysis.levels.confidence == "low"

@@ -27,14 +27,12 @@ def rows():
     }
 
 
-#: issue 23's targets the leave-one-source-out models do not meet yet (bench.real_levels, README): the
-#: assertions stand unchanged and run in CI; strict, so that meeting them fails until the mark is removed
+#: issue 23's target the leave-one-source-out models do not meet yet (bench.real_levels, README): the
+#: assertion stands unchanged and runs in CI; strict, so that meeting it fails until the mark is removed
 NOT_MET_YET = pytest.mark.xfail(
     strict=True,
-    reason="issue 23 open: leave one source out, 29 of 31 right (vb3-02, vb3-13 refused) and L5 Dice 0.836 / min 0.736 "
-    "(python -m bench.real_levels)",
+    reason="issue 23 open: leave one source out, L5 Dice 0.836 / min 0.736 (python -m bench.real_levels)",
 )
-RUNS = ["shipped", pytest.param("leave-one-source-out", marks=NOT_MET_YET)]
 
 
 @pytest.mark.shared
@@ -48,7 +46,7 @@ def test_no_study_is_at_a_wrong_level_without_the_level_warning(rows, run):
 
 @pytest.mark.shared
 @pytest.mark.slow
-@pytest.mark.parametrize("run", RUNS)
+@pytest.mark.parametrize("run", ["shipped", "leave-one-source-out"])
 def test_l5_s1_is_found_on_the_real_studies(rows, run):
     found = rows[run]
     right = [s for s, row in found.items() if row.right]
@@ -62,7 +60,7 @@ def test_l5_s1_is_found_on_the_real_studies(rows, run):
 
 @pytest.mark.shared
 @pytest.mark.slow
-@pytest.mark.parametrize("run", RUNS)
+@pytest.mark.parametrize("run", ["shipped", pytest.param("leave-one-source-out", marks=NOT_MET_YET)])
 def test_the_l5_body_matches_its_label(rows, run):
     dice = {s: row.dice_l5 for s, row in rows[run].items()}
     values = np.array(list(dice.values()))

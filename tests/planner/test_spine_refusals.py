@@ -95,3 +95,30 @@ def test_a_series_without_a_spine_is_refused():
     affine = np.array([[0, 0, -2.0, 20.0], [1.5, 0, 0, -150.0], [0, -1.5, 0, 150.0], [0, 0, 0, 1]])
     with pytest.raises(LevelError, match="no lumbar spine was recognised"):
         find_spine_levels(Volume(array, affine))
+
+
+@pytest.mark.shared
+def test_the_top_of_the_sacrum_taken_for_l5_at_the_series_edge_is_looked_at_again():
+    """vb3-02 ends 15-27 mm into S1. The model trained without VB3 takes that partly seen S1 for L5 at its own
+    scale, which would refuse the series for the sacrum; a second look at coarser pixels names it S1, and the
+    count from there is right, with a reason saying so, never confident."""
+    from bench.real_levels import load_study, place_of
+    from planner.errors import SacrumNotSeen
+    from planner.spine.anatomy import label_spine
+    from planner.spine.grid import SagittalGrid
+    from planner.spine.model import PIXEL_MM, SpineModel
+    from tests.conftest import ROOT
+
+    require_shared(LUMBAR / "vb3-02")
+    volume, labels = load_study("vb3-02")
+    left_out = SpineModel(ROOT / "training" / "weights" / "loso-vb3.onnx")
+    grid = SagittalGrid.covering(volume, PIXEL_MM)
+    with pytest.raises(SacrumNotSeen, match="the sacrum is outside the field of view") as first:
+        label_spine(grid, left_out.predict(grid.resample(volume)))
+    levels = find_spine_levels(volume, left_out)
+    assert place_of(volume, labels, levels.level("L5-S1")) == "ok"
+    assert levels.confidence == "low"
+    assert levels.confidence_reasons[0].startswith("The body at the series' lower edge was taken for L5 at first")
+    l5, s1 = levels.spine.part("L5"), levels.spine.part("S1")
+    assert l5.centre_lps[2] - first.value.l5_centre_lps[2] > 20.0  # a level above the body taken for L5 at first
+    assert np.linalg.norm(np.subtract(s1.centre_lps, first.value.l5_centre_lps)) < 15.0

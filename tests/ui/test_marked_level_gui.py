@@ -8,22 +8,22 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 
 from planner.viewing.mpr import View
-from tests.conftest import LUMBAR, ROOT
+from tests.conftest import ROOT
 from tests.ui.actions import import_and_open
 
 
 @pytest.mark.shared
-def test_a_refused_series_is_analysed_at_the_disc_the_user_clicks(make_window, qtbot, monkeypatch):
+def test_a_refused_series_is_analysed_at_the_disc_the_user_clicks(make_window, qtbot, monkeypatch, tmp_path):
     from planner.spine.model import SpineModel
     from plugins import learned
-    from tests.planner.test_marked_level import _vb3_02
+    from tests.planner.test_marked_level import cut_under_l5
 
-    # the model trained without VB3 refuses vb3-02 (the partly seen S1 taken for a cut L5), as a model may refuse a
-    # series from a scanner it never saw
+    # vb3-01 cut 6 mm under L5, which the model trained without VB3 refuses for the sacrum, as a model may refuse
+    # a series from a scanner it never saw
     monkeypatch.setattr(learned.SEGMENTER, "model", SpineModel(ROOT / "training" / "weights" / "loso-vb3.onnx"))
-    _, _, mark = _vb3_02()
+    _, _, mark = cut_under_l5(tmp_path / "cut")
     window = make_window("2x2")
-    import_and_open(window, qtbot, [LUMBAR / "vb3-02" / "dicom" / "sag_t2"])
+    import_and_open(window, qtbot, [tmp_path / "cut"])
     qtbot.waitUntil(lambda: "failed" in window.findings.message.text() and not window._tasks, timeout=60000)
     findings = window.findings
     assert window.context.disc is None
@@ -45,7 +45,7 @@ def test_a_refused_series_is_analysed_at_the_disc_the_user_clicks(make_window, q
     assert findings.values["levels"].text().startswith("marked by hand (not certain)")
     assert not findings.level_banner.isHidden() and "marked by hand" in findings.level_banner.text()
     names = [label.GetInput() for label in view.level_labels]
-    assert {"L5-S1", "L5", "S1"} <= set(names)
+    assert {"L4-L5", "L5", "L5-S1"} <= set(names)  # no sacrum in this series
 
     findings.higher_button.click()  # the disc above the marked one is L5-S1
     qtbot.waitUntil(lambda: window.context.disc is not model and not window._tasks, timeout=60000)
