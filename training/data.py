@@ -188,7 +188,19 @@ def below_l5(labels: np.ndarray, depth_mm: float = 35.0, margin_mm: float = 8.0)
     return region.reshape(labels.shape) & ~l5
 
 
-def targets(case: Case, inner_labels: dict[str, int] | None = None) -> np.ndarray:
+def grown(labels: np.ndarray, voxels: int) -> np.ndarray:
+    """``labels`` each grown by ``voxels`` into the unlabelled voxels around it (the nearest label wins)."""
+    background = labels == 0
+    distance, nearest = ndimage.distance_transform_edt(background, return_indices=True)
+    near = background & (distance <= voxels)
+    out = labels.copy()
+    out[near] = labels[tuple(index[near] for index in nearest)]
+    return out
+
+
+def targets(
+    case: Case, inner_labels: dict[str, int] | None = None, outer_labels: dict[str, int] | None = None
+) -> np.ndarray:
     """The model's three targets for ``case``: uint8 [output, lateral, row, column], 1 / 0 / ``IGNORE``.
 
     - L5: known everywhere (the sacrum and every other body are not L5);
@@ -198,7 +210,9 @@ def targets(case: Case, inner_labels: dict[str, int] | None = None) -> np.ndarra
       is labelled); unknown above the highest labelled body and in the sacrum.
 
     ``inner_labels`` {source: voxels}: for those sources the rim that many voxels outside the labels is left
-    unsupervised in every output (labels drawn inside the cortex, :data:`INNER_LABELS_VB1`).
+    unsupervised in every output (labels drawn inside the cortex, :data:`INNER_LABELS_VB1`). ``outer_labels``
+    {source: voxels}: those sources' labels are grown by that many voxels first (out to the cortex), the discs
+    between them shrinking as much.
 
     A phantom's labels (:mod:`training.phantoms`) are its targets already.
     """
@@ -207,6 +221,8 @@ def targets(case: Case, inner_labels: dict[str, int] | None = None) -> np.ndarra
     from bench.shared_labels import S1
 
     labels = case.labels
+    if outer_labels and case.source in outer_labels:
+        labels = grown(labels, outer_labels[case.source])
     lumbar = np.where(labels == S1, 0, labels)  # 1 = L5, 2 = L4, ...
     out = np.zeros((len(OUTPUTS),) + labels.shape, np.uint8)
     out[L5] = labels == 1

@@ -113,25 +113,36 @@ def main(argv=None) -> int:
         help="leave this many voxels outside a source's labels unsupervised (labels drawn inside the cortex), "
         "e.g. vb1:2; none by default (the shipped models)",
     )
+    parser.add_argument(
+        "--outer-labels", default="", metavar="SOURCE:VOXELS,...",
+        help="grow a source's labels by this many voxels (labels drawn inside the cortex), e.g. vb1:2; none by "
+        "default (the shipped models)",
+    )
     args = parser.parse_args(argv)
     try:  # the export needs it: found out now, not after the training's half hour
         import onnx  # noqa: F401
     except ImportError:
         parser.error('the onnx package is missing; install the training extra: pip install -e ".[train]"')
-    inner = {}
     sources = sorted({source_of(name) for name in case_names()})
-    for item in filter(None, args.inner_labels.split(",")):
-        source, _, voxels = item.partition(":")
-        if source not in sources or not voxels.isdigit():
-            parser.error(f"--inner-labels: {item!r} is not SOURCE:VOXELS with a source of {', '.join(sources)} (e.g. vb1:2)")
-        inner[source] = int(voxels)
+
+    def per_source(option: str, value: str) -> dict[str, int]:
+        out = {}
+        for item in filter(None, value.split(",")):
+            source, _, voxels = item.partition(":")
+            if source not in sources or not voxels.isdigit():
+                parser.error(f"{option}: {item!r} is not SOURCE:VOXELS with a source of {', '.join(sources)} (e.g. vb1:2)")
+            out[source] = int(voxels)
+        return out
+
+    inner = per_source("--inner-labels", args.inner_labels)
+    outer = per_source("--outer-labels", args.outer_labels)
     names = [n for n in case_names() if source_of(n) != args.holdout]
     if args.holdout and len(names) == len(case_names()):
         parser.error(f"no study of source {args.holdout!r}")
     print(f"training on {len(names)} real studies ({', '.join(names)}) and {args.phantoms} phantoms", flush=True)
     real = [load_case(name) for name in names]
     phantoms = [phantom_case(i) for i in range(args.phantoms)]  # one fixed set (training.phantoms.PHANTOM_SEED)
-    cases = [prepare(c, targets(c, inner)) for c in real + phantoms]
+    cases = [prepare(c, targets(c, inner, outer)) for c in real + phantoms]
     train(cases, args.out, args.iterations, args.seed, weights={"phantom": 0.5}, threads=args.threads)
     return 0
 

@@ -15,8 +15,8 @@ from dataclasses import replace
 import numpy as np
 
 from planner.disc.levels import Level, LevelError, LevelResult
-from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.errors import SacrumNotSeen
+from planner.progress import CancelToken, ProgressCallback, check, report
 from planner.spine.anatomy import LUMBAR_BODIES, SpineNotFound, label_spine, label_spine_at
 from planner.spine.parts import Part, SpineLabels, distance_to_part_mm, part_points
 from planner.spine.grid import SagittalGrid

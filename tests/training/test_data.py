@@ -32,3 +32,18 @@ def test_other_sources_teach_the_voxels_just_outside_their_labels_as_background(
     assert (out[L5][8:48, 55:66, 13:15] == 0).all() and (out[BODY][8:48, 55:66, 13:15] == 0).all()
     # and the disc between the bodies is taught, up to the labels
     assert (out[DISC][8:48, 43:51, 20:45] == 1).all()
+
+
+def test_labels_grown_out_to_the_cortex_teach_bodies_that_much_larger_and_discs_that_much_thinner():
+    out = targets(_two_bodies("vb1"), outer_labels={"vb1": 2})
+    # in front of L5, the two voxels outside its label are L5 and body; the third is neither
+    assert (out[L5][8:48, 55:66, 13:15] == 1).all() and (out[BODY][8:48, 55:66, 13:15] == 1).all()
+    assert (out[L5][8:48, 55:66, 12] == 0).all() and (out[BODY][8:48, 55:66, 12] == 0).all()
+    # the 10 mm disc space (rows 42-51) loses two rows at each endplate: disc from row 44 to 49
+    column = out[DISC][28, 40:54, 30]
+    assert column.tolist() == [0] * 4 + [1] * 6 + [0] * 4
+    # L4 grows too, and the bodies meet no one else's label: L5 stays L5 under L4's growth
+    assert (out[L5][8:48, 42:44, 30] == 0).all() and (out[BODY][8:48, 42:44, 30] == 1).all()
+    # another source's labels are taught as drawn
+    plain = targets(_two_bodies("vb2"), outer_labels={"vb1": 2})
+    assert (plain[BODY][8:48, 55:66, 13:15] == 0).all()
