@@ -158,9 +158,12 @@ class SacrumNotSeen(SpineNotFound):
     """No sacrum under the body called L5, which the series' lower edge cuts: the series ends under L5, unless
     that body is the top of the sacrum taken for L5. ``l5_centre_lps``: the centre of the body called L5."""
 
-    def __init__(self, message: str, l5_centre_lps) -> None:
-        super().__init__(message)
-        self.l5_centre_lps = tuple(float(v) for v in l5_centre_lps)
+    def __init__(self, message: str, l5_centre_lps=None) -> None:
+        super().__init__(message)  # args hold the message alone: str() and pickling (a worker's error) as any error
+        self.l5_centre_lps = None if l5_centre_lps is None else tuple(float(v) for v in l5_centre_lps)
+
+    def __reduce__(self):
+        return type(self), (str(self), self.l5_centre_lps)
 
 
 class LevelNotConfirmed(PlannerError):

@@ -160,6 +160,8 @@ def _second_look(
     coarser one; on the shared studies cut 1 or 7 mm under L5 the second look was never taken
     (docs/spine-model.md). Taken only when it names that body S1 with an L5 above it, and never with confidence;
     otherwise the first refusal stands (:class:`~planner.disc.levels.LevelError`)."""
+    if refusal.l5_centre_lps is None:
+        raise LevelError(str(refusal)) from refusal
     grid, probabilities = _predicted(volume, model, progress, cancel, SECOND_LOOK_PIXEL_MM)
     try:
         spine = label_spine(grid, probabilities)

@@ -122,3 +122,14 @@ def test_the_top_of_the_sacrum_taken_for_l5_at_the_series_edge_is_looked_at_agai
     l5, s1 = levels.spine.part("L5"), levels.spine.part("S1")
     assert l5.centre_lps[2] - first.value.l5_centre_lps[2] > 20.0  # a level above the body taken for L5 at first
     assert np.linalg.norm(np.subtract(s1.centre_lps, first.value.l5_centre_lps)) < 15.0
+
+
+def test_the_sacrum_refusal_keeps_its_message_and_place_through_a_pickle():
+    """A worker process's error crosses to the GUI pickled: the refusal's sentence and the body's centre stay."""
+    import pickle
+
+    from planner.errors import SacrumNotSeen
+
+    refusal = pickle.loads(pickle.dumps(SacrumNotSeen("the sacrum is outside the field of view", (1, 2.5, -3))))
+    assert str(refusal) == "the sacrum is outside the field of view" and refusal.l5_centre_lps == (1.0, 2.5, -3.0)
+    assert str(pickle.loads(pickle.dumps(SacrumNotSeen("no centre")))) == "no centre"
