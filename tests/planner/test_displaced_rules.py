@@ -84,3 +84,41 @@ def test_a_fragment_that_ends_in_other_tissue_is_one():
 def test_a_piece_at_the_end_of_the_image_is_not_called_a_layer():
     image, piece, n_mm, planes = _behind_the_body(250.0, 250.0, slice(50, 60))
     assert not _runs_on_as_a_layer(piece, planes, image, n_mm)
+
+
+def _disc_with_tissue_behind(dark_line: bool):
+    """[normal, posterior, lateral], 12 planes 0.5 mm apart between the endplate planes: the disc section at
+    disc signal, and displaced-looking tissue of the same signal in the 8 mm behind its posterior margin
+    (12 mm wide); with ``dark_line``, a 1 mm dark line (a third darker) crosses it 3 mm behind the margin."""
+    plane, outline = _plane_and_outline()
+    back = int(np.nonzero(outline.any(axis=1))[0].max())
+    columns = slice(CENTRE[1] - _mm(6), CENTRE[1] + _mm(6))
+    tissue = np.zeros(SHAPE, bool)
+    tissue[back + 1 : back + 1 + _mm(8), columns] = True
+    plane[outline | tissue] = BRIGHT
+    if dark_line:
+        plane[back + 1 + _mm(3) : back + 1 + _mm(4), columns] = 0.65 * BRIGHT
+    n_mm = np.arange(12) * STEP_MM - 2.75
+    image = np.repeat(plane[None], 12, axis=0)
+    displaced = np.repeat(tissue[None], 12, axis=0)
+    return image, outline, displaced, n_mm, back
+
+
+def test_tissue_beyond_a_dark_line_behind_the_disc_is_not_displaced_disc():
+    """The epidural veins behind healthy volunteers' discs, beyond the annulus' and ligament's dark line, read
+    as 10-14 mm bulges on their water images: the material is trimmed at the line."""
+    from planner.disc.segmentation.displaced import _beyond_a_dark_line
+
+    image, outline, displaced, n_mm, back = _disc_with_tissue_behind(dark_line=True)
+    beyond = _beyond_a_dark_line(displaced, image, outline, np.ones(len(n_mm), bool), n_mm, n_mm[-1], n_mm[0])
+    column = beyond[:, CENTRE[1]]
+    assert not column[: back + 1 + _mm(3)].any()  # the material up to the line is kept
+    assert column[back + 1 + _mm(4) : back + 1 + _mm(8)].all()  # and what lies beyond it is not
+
+
+def test_material_with_no_dark_line_across_it_is_kept_whole():
+    """A herniation pushes the annulus and the ligament ahead of it: no line crosses its base, and it stays."""
+    from planner.disc.segmentation.displaced import _beyond_a_dark_line
+
+    image, outline, displaced, n_mm, _ = _disc_with_tissue_behind(dark_line=False)
+    assert not _beyond_a_dark_line(displaced, image, outline, np.ones(len(n_mm), bool), n_mm, n_mm[-1], n_mm[0]).any()

@@ -122,6 +122,11 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
         base &= image >= edge
         displaced = _connected_to(_morph(displaced & similar, 2, "open") | base, seeds)
     displaced |= layer
+    # the disc's margin is a dark line (its outer annulus, the posterior longitudinal ligament against it):
+    # tissue of its signal beyond such a line is another structure (the epidural veins behind healthy discs
+    # read as 10-14 mm "bulges" on volunteers' water images). Trimmed before the material's connection to the
+    # rim is judged, so that what lay beyond the line only through the trimmed rays goes with it
+    displaced &= ~_beyond_a_dark_line(displaced & within, image, outline, within[:, 0, 0], n_mm, top, bottom)[None]
     # between the endplate planes the disc is squeezed out plane by plane: what counts is connected
     # to the rim in its own plane (not via a structure running up or down the canal)
     rim = _morph(outline, 2, "dilate")
@@ -150,6 +155,63 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
         outside_height[k] = _connected_to(outside_height[k], wall) if wall.any() else False
     kept = (displaced & within) | _in_the_canal(outside_height, outline)
     return kept | _sequestered(candidate & behind[None] & ~within & ~kept, core | kept, bone, outline, n_mm, top, bottom, image)
+
+
+#: a dark line between the disc and tissue beyond it: along a ray from the outline's centre, a valley whose
+#: signal lies under this share of the brightest tissue on either side of it (between the outline and the
+#: valley; displaced material beyond it)
+DARK_LINE_SHARE = 0.85
+#: the image the rays read: the displaced planes' middle, less this share of the disc's height at either
+#: endplate plane (where displacement is measured: :data:`planner.disc.bulge.MIDDLE_MARGIN`)
+DARK_LINE_MARGIN = 0.2
+#: rays every degree, sampled every quarter pixel out to this distance from the centre (mm)
+RAY_MM = 60.0
+
+
+def _beyond_a_dark_line(displaced, image, outline, within_planes, n_mm, top: float, bottom: float) -> np.ndarray:
+    """[posterior, lateral]: where ``displaced`` material (3D, between the endplate planes) lies beyond a dark
+    line seen from the outline. On a ray from the outline's centre, from where it leaves the outline, the image
+    (the middle of the disc's height, averaged) may fall and rise again; a valley under
+    :data:`DARK_LINE_SHARE` of the brightest signal both before it and in the displaced material after it
+    separates the disc from another structure. Displaced material seen beyond the first such valley, in that
+    ray's degree, is returned. Herniated disc does not lie beyond a dark line at its own level: it pushes the
+    annulus' outer fibres and the ligament ahead of it, so the line lies at its tip (or it has broken through,
+    with no line left across its base)."""
+    seen = displaced.any(axis=0) & ~outline
+    beyond = np.zeros_like(outline)
+    if not seen.any() or not outline.any():
+        return beyond
+    margin = DARK_LINE_MARGIN * (top - bottom)
+    middle = within_planes & (n_mm <= top - margin) & (n_mm >= bottom + margin)
+    if not middle.any():
+        middle = within_planes
+    plane = image[middle].mean(axis=0)
+    centre = np.argwhere(outline).mean(axis=0)
+    degrees = np.arange(360)
+    radii = np.arange(0.0, RAY_MM, STEP_MM / 4)
+    dp, dl = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    p = np.rint(centre[0] + radii[None] / STEP_MM * dp[:, None]).astype(int)
+    l = np.rint(centre[1] + radii[None] / STEP_MM * dl[:, None]).astype(int)
+    inside = (p >= 0) & (p < outline.shape[0]) & (l >= 0) & (l < outline.shape[1])
+    p, l = np.clip(p, 0, outline.shape[0] - 1), np.clip(l, 0, outline.shape[1] - 1)
+    values = np.where(inside, plane[p, l], np.nan)
+    within_outline = inside & outline[p, l]
+    # each ray from where it leaves the outline for good (the outline is not convex everywhere)
+    last_in = np.where(within_outline.any(axis=1), radii.size - 1 - np.argmax(within_outline[:, ::-1], axis=1), -1)
+    after = np.arange(radii.size)[None] > last_in[:, None]
+    material = after & inside & seen[p, l]
+    ray_values = np.where(after & inside, values, -np.inf)
+    before = np.maximum.accumulate(ray_values, axis=1)
+    later = np.where(material, values, -np.inf)
+    material_after = np.maximum.accumulate(later[:, ::-1], axis=1)[:, ::-1]
+    valley = after & inside & (values <= DARK_LINE_SHARE * np.minimum(before, material_after))
+    cut = np.where(valley.any(axis=1), radii[np.argmax(valley, axis=1)], np.inf)
+    rows, columns = np.nonzero(seen)
+    angle = direction_degrees(rows - centre[0], columns - centre[1])
+    radius = np.hypot(rows - centre[0], columns - centre[1]) * STEP_MM
+    far = radius > cut[angle]
+    beyond[rows[far], columns[far]] = True
+    return beyond
 
 
 #: tissue seen along the normal narrower than twice this (mm) and running on radially for more than
