@@ -105,12 +105,14 @@ def find_parts(grid: SagittalGrid, probabilities: np.ndarray) -> list[Part]:
     parts = []
     for label, kind, mask, smallest in ((L5, "body", l5, MIN_BODY_ML), (BODY, "body", body, MIN_BODY_ML), (DISC, "disc", disc, MIN_DISC_ML)):
         labels, count = _components(mask)
+        # each component's size and box in one pass over the grid each (not a pass per component)
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)
+        boxes = ndimage.find_objects(labels)
         for n in range(1, count + 1):
-            where = np.nonzero(labels == n)
-            volume = len(where[0]) * voxel_ml
+            volume = int(sizes[n]) * voxel_ml
             if volume < smallest:
                 break  # relabelled largest first
-            box = tuple(slice(int(w.min()), int(w.max()) + 1) for w in where)
+            box = boxes[n - 1]
             part_mask = labels[box] == n
             pieces = _split_at_necks(grid, part_mask) if label == L5 else [part_mask]
             for piece in pieces[:1] + [p for p in pieces[1:] if p.sum() * voxel_ml >= smallest]:
