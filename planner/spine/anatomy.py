@@ -312,7 +312,13 @@ def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
                 f"ends {seen:.0f} mm under the body called L5): check the count."
             )
     if disc is None:
-        reasons.append("No L5-S1 disc was recognised between the L5 body and the sacrum.")
+        reasons.append(
+            "The model saw no disc between the L5 body and the sacrum (a thin, dark or fused L5-S1 disc?), so the "
+            "junction is placed between the two bodies: check the count."
+            if s1 is not None
+            else "The model saw no L5-S1 disc under the L5 body, so the junction is placed under it by the body's "
+            "size: check the count."
+        )
     named: list[Part] = []
     if s1 is not None:
         s1.name = "S1"

@@ -195,3 +195,15 @@ def test_the_count_runs_along_the_column_when_l5_is_taller_than_deep():
     assert spine.confidence == "high", spine.reasons
     below = {p.name: float((l5.centre_lps - p.centre_lps) @ np.array([0.0, 0.0, 1.0])) for p in spine.parts}
     assert below["L5-S1"] > 0 > below["L4-L5"]
+
+
+def test_no_disc_seen_between_l5_and_the_sacrum_is_said_and_asked_about():
+    """A thin, dark or fused L5-S1 disc the model does not mark: S1 is still the body under L5, the junction lies
+    between them, and the count is not confident, with a reason that does not contradict the disc drawn there."""
+    maps, rows = _column_maps()
+    maps[L5][3:18, rows["L5"], 14:38] = 0.95
+    maps[DISC][:, rows["L5-S1"]] = 0.0
+    spine = label_spine(GRID, maps)
+    assert spine.part("S1") is not None and spine.part("L5-S1") is None
+    assert spine.confidence == "low"
+    assert any(r.startswith("The model saw no disc between the L5 body and the sacrum") for r in spine.reasons), spine.reasons
