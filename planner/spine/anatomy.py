@@ -345,8 +345,10 @@ def label_spine(grid: SagittalGrid, probabilities: np.ndarray) -> SpineLabels:
     bodies = [b for b in bodies if b not in named and (s1 is None or b is not s1)]
     _name_upwards(grid, up, discs, bodies, named)
     l4 = next((p for p in named if p.name == "L4"), None)
-    if not any(p.name == "L4-L5" for p in named) or l4 is None:
+    if not any(p.name == "L4-L5" for p in named):
         reasons.append("No L4-L5 disc and L4 body were recognised above L5.")
+    elif l4 is None:
+        reasons.append("No L4 body was recognised above the L4-L5 disc: the count cannot be checked against it.")
     elif l4.volume_ml < L4_SEEN * l5.volume_ml:
         # a sliver of L4 at the series' edge does not show that the body above L5 is a lumbar body
         reasons.append("Only part of L4 is in view above L5: the count cannot be checked against it.")

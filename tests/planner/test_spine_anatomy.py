@@ -207,3 +207,16 @@ def test_no_disc_seen_between_l5_and_the_sacrum_is_said_and_asked_about():
     assert spine.part("S1") is not None and spine.part("L5-S1") is None
     assert spine.confidence == "low"
     assert any(r.startswith("The model saw no disc between the L5 body and the sacrum") for r in spine.reasons), spine.reasons
+
+
+def test_a_disc_above_l5_with_no_body_above_it_is_said_as_it_is():
+    """The L4-L5 disc is seen but not L4 (a series ending there, or L4 missed): the reason names what is missing,
+    not the disc shown on the sagittal view."""
+    maps, rows = _column_maps()
+    maps[L5][3:18, rows["L5"], 14:38] = 0.95
+    maps[BODY][:, rows["L4"]] = 0.0
+    spine = label_spine(GRID, maps)
+    assert spine.part("L4-L5") is not None and spine.part("L4") is None
+    assert spine.confidence == "low"
+    assert "No L4 body was recognised above the L4-L5 disc: the count cannot be checked against it." in spine.reasons
+    assert not any("No L4-L5 disc" in r for r in spine.reasons), spine.reasons
