@@ -44,7 +44,7 @@ from planner.disc.segmentation import (
     where_fragments_lie,
 )
 from planner.disc.segmentation.frame import fitted_plane_mm
-from planner.disc.segmentation.masks import _connected_to, _erode2d
+from planner.disc.segmentation.masks import _connected_to, _erode2d, ray_pixels
 from planner.disc.surroundings import disc_heights, root_contact, thecal_sac
 from planner.geometry import sample_bilinear
 
@@ -127,10 +127,7 @@ class BulgeFinding:
 def ray_extent_mm(mask: np.ndarray, centre: np.ndarray, angles: np.ndarray, max_mm: float = 60.0) -> np.ndarray:
     """Distance (mm) from ``centre`` (p, l index) to the last mask pixel along each ray."""
     radii = np.arange(0.0, max_mm, STEP_MM / 2)
-    dp, dl = np.cos(angles), np.sin(angles)
-    p = np.rint(centre[0] + radii[None, :] / STEP_MM * dp[:, None]).astype(int)
-    l = np.rint(centre[1] + radii[None, :] / STEP_MM * dl[:, None]).astype(int)
-    inside = (p >= 0) & (p < mask.shape[0]) & (l >= 0) & (l < mask.shape[1])
+    p, l, inside = ray_pixels(mask.shape, centre, angles, radii)
     hit = np.zeros_like(inside)
     hit[inside] = mask[p[inside], l[inside]]
     last = np.where(hit.any(axis=1), hit.shape[1] - 1 - np.argmax(hit[:, ::-1], axis=1), 0)

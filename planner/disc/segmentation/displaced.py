@@ -7,7 +7,14 @@ import numpy as np
 import SimpleITK as sitk
 
 from planner.disc.segmentation.frame import STEP_MM, endplate_planes_mm
-from planner.disc.segmentation.masks import _at_least, _connected_to, _morph, comes_within, distance_outside_mm
+from planner.disc.segmentation.masks import (
+    _at_least,
+    _connected_to,
+    _morph,
+    comes_within,
+    distance_outside_mm,
+    ray_pixels,
+)
 
 REACH_MM = 20.0  # how far displaced material may extend beyond the outline, posteriorly and laterally
 #: laterally and anteriorly (beyond 60 degrees from posterior) only a bulge's few mm: at L5-S1 herniations
@@ -187,12 +194,8 @@ def _beyond_a_dark_line(displaced, image, outline, within_planes, n_mm, top: flo
         middle = within_planes
     plane = image[middle].mean(axis=0)
     centre = np.argwhere(outline).mean(axis=0)
-    degrees = np.arange(360)
     radii = np.arange(0.0, RAY_MM, STEP_MM / 4)
-    dp, dl = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
-    p = np.rint(centre[0] + radii[None] / STEP_MM * dp[:, None]).astype(int)
-    l = np.rint(centre[1] + radii[None] / STEP_MM * dl[:, None]).astype(int)
-    inside = (p >= 0) & (p < outline.shape[0]) & (l >= 0) & (l < outline.shape[1])
+    p, l, inside = ray_pixels(outline.shape, centre, np.radians(np.arange(360.0)), radii)
     p, l = np.clip(p, 0, outline.shape[0] - 1), np.clip(l, 0, outline.shape[1] - 1)
     values = np.where(inside, plane[p, l], np.nan)
     within_outline = inside & outline[p, l]

@@ -103,6 +103,16 @@ def distance_outside_mm(mask: np.ndarray) -> np.ndarray:
     return sitk.GetArrayFromImage(distance) * STEP_MM
 
 
+def ray_pixels(shape, centre, angles: np.ndarray, radii_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, columns, inside), each [ray, sample]: the nearest pixel of a [posterior, lateral] plane of ``shape``
+    at ``radii_mm`` from ``centre`` (row, column index) along each of ``angles`` (radians, 0 posterior, +pi/2
+    the patient's left), and whether it lies in the plane (rows and columns are not clipped)."""
+    rows = np.rint(centre[0] + radii_mm[None, :] / STEP_MM * np.cos(angles)[:, None]).astype(int)
+    columns = np.rint(centre[1] + radii_mm[None, :] / STEP_MM * np.sin(angles)[:, None]).astype(int)
+    inside = (rows >= 0) & (rows < shape[0]) & (columns >= 0) & (columns < shape[1])
+    return rows, columns, inside
+
+
 def _erode2d(mask: np.ndarray, radius: int) -> np.ndarray:
     return sitk.GetArrayFromImage(sitk.BinaryErode(sitk.GetImageFromArray(mask.astype(np.uint8)), [radius] * mask.ndim)) > 0
 
