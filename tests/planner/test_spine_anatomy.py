@@ -197,13 +197,18 @@ def test_the_count_runs_along_the_column_when_l5_is_taller_than_deep():
     assert below["L5-S1"] > 0 > below["L4-L5"]
 
 
+def _counted_without(output: int, name: str):
+    """The hand-made column, L5 marked, counted with the model's ``output`` map blank over the part ``name``."""
+    maps, rows = _column_maps()
+    maps[L5][3:18, rows["L5"], 14:38] = 0.95
+    maps[output][:, rows[name]] = 0.0
+    return label_spine(GRID, maps)
+
+
 def test_no_disc_seen_between_l5_and_the_sacrum_is_said_and_asked_about():
     """A thin, dark or fused L5-S1 disc the model does not mark: S1 is still the body under L5, the junction lies
     between them, and the count is not confident, with a reason that does not contradict the disc drawn there."""
-    maps, rows = _column_maps()
-    maps[L5][3:18, rows["L5"], 14:38] = 0.95
-    maps[DISC][:, rows["L5-S1"]] = 0.0
-    spine = label_spine(GRID, maps)
+    spine = _counted_without(DISC, "L5-S1")
     assert spine.part("S1") is not None and spine.part("L5-S1") is None
     assert spine.confidence == "low"
     assert any(r.startswith("The model saw no disc between the L5 body and the sacrum") for r in spine.reasons), spine.reasons
@@ -212,10 +217,7 @@ def test_no_disc_seen_between_l5_and_the_sacrum_is_said_and_asked_about():
 def test_a_disc_above_l5_with_no_body_above_it_is_said_as_it_is():
     """The L4-L5 disc is seen but not L4 (a series ending there, or L4 missed): the reason names what is missing,
     not the disc shown on the sagittal view."""
-    maps, rows = _column_maps()
-    maps[L5][3:18, rows["L5"], 14:38] = 0.95
-    maps[BODY][:, rows["L4"]] = 0.0
-    spine = label_spine(GRID, maps)
+    spine = _counted_without(BODY, "L4")
     assert spine.part("L4-L5") is not None and spine.part("L4") is None
     assert spine.confidence == "low"
     assert "No L4 body was recognised above the L4-L5 disc: the count cannot be checked against it." in spine.reasons
