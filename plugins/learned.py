@@ -85,7 +85,7 @@ class LearnedSegmenter:
             if stood is None:
                 return model_path()
             classical = _classical_disc(volume, l5s1, seed_lps)
-            if classical is not None and dice(stood, classical.series_mask(volume)) >= AGREE_DICE:
+            if classical is not None and dice(stood, classical.series_mask(volume, whole_voxels=True)) >= AGREE_DICE:
                 return classical
             return model_path()
         # the classical pipeline's answer (see _sharper_if_agreeing) is computed beside the model's, on the other core
@@ -161,14 +161,15 @@ def _classical_disc(volume, l5s1, seed_lps) -> DiscSegmentation | None:
 def _sharper_if_agreeing(volume, seg: DiscSegmentation, classical: DiscSegmentation | None) -> tuple:
     """The classical pipeline traces the endplates and margins at the image's own resolution, where the model
     sees 1.5 mm pixels. Where it found L5-S1 at the model's junction (:func:`_classical_disc`) and its disc
-    agrees with the model's (Dice >= ``AGREE_DICE`` on the series grid), it is the sharper of two answers to
-    the same question and is used. Where either differs (every shared real study so far: Dice 0.48-0.72, the
+    agrees with the model's (Dice >= ``AGREE_DICE`` on the series grid, the frames' voxels taken whole as
+    when it was set), it is the sharper of two answers to the same question and is used. Where either differs (every shared real study so far: Dice 0.48-0.72, the
     classical rules misled by real marrow and endplate signal), the model's disc stands. Returns the disc that
     stands and the model's disc mask on the series grid (None when there was nothing to compare)."""
     if classical is None:
         return seg, None
-    model_mask = seg.series_mask(volume)
-    return (classical if dice(model_mask, classical.series_mask(volume)) >= AGREE_DICE else seg), model_mask
+    model_mask = seg.series_mask(volume, whole_voxels=True)
+    agree = dice(model_mask, classical.series_mask(volume, whole_voxels=True)) >= AGREE_DICE
+    return (classical if agree else seg), model_mask
 
 
 def _disc_at(spine, point_lps: np.ndarray):

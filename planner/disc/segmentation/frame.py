@@ -101,8 +101,10 @@ class DiscSegmentation:
     #: the image it was grown on, in the frame (smoothed; an axial series scaled to the disc's sagittal signal)
     displacement_image: np.ndarray | None = None
 
-    def series_mask(self, volume: Volume, mask: np.ndarray | None = None) -> np.ndarray:
-        """``mask`` (default: the disc) on the grid of ``volume``: bool [k, j, i]."""
+    def series_mask(self, volume: Volume, mask: np.ndarray | None = None, whole_voxels: bool = False) -> np.ndarray:
+        """``mask`` (default: the disc, its surfaces at the endplates found: :meth:`occupancy`) on the grid of
+        ``volume``: bool [k, j, i]. ``whole_voxels``: the disc's frame voxels taken whole."""
+        surfaces = mask is None and not whole_voxels
         mask = self.disc if mask is None else mask
         out = np.zeros(volume.shape, bool)
         if not mask.any():
@@ -116,7 +118,7 @@ class DiscSegmentation:
         if window is None:
             return out
         slices, sub = window
-        source = sitk.GetImageFromArray(mask.astype(np.float32))
+        source = sitk.GetImageFromArray(self.occupancy() if surfaces else mask.astype(np.float32))
         source.CopyInformation(self.frame.reference())
         resampled = sitk.Resample(source, sitk_image(sub), sitk.Transform(), sitk.sitkLinear, 0.0)  # its geometry
         out[slices] = sitk.GetArrayFromImage(resampled) >= 0.5
@@ -128,6 +130,22 @@ class DiscSegmentation:
         upper = np.where(self.outline, self.upper_mm, -np.inf)[None]
         lower = np.where(self.outline, self.lower_mm, np.inf)[None]
         return self.outline[None] & (n_grid >= lower - 1e-6) & (n_grid <= upper + 1e-6)
+
+    def occupancy(self) -> np.ndarray:
+        """The share of each frame voxel (float32, 0-1) the disc fills, from the endplate surfaces where the
+        mask follows them: a voxel STEP_MM high whose centre lies on an endplate is half disc. The mask's
+        voxels are whole; were they resampled whole, the surface would lie a quarter of a voxel beyond the
+        endplate found wherever it fell on a voxel's centre, as the cortex rule puts it (0.5 mm beyond the
+        darkest point), making a 6 mm disc 0.5 mm too high. Where the mask was edited off the surfaces (a
+        brush), its own voxels count whole."""
+        n_grid = self.frame.axis_mm(0)[:, None, None]
+        with np.errstate(invalid="ignore"):
+            ramp = np.clip((self.upper_mm[None] - n_grid) / STEP_MM + 0.5, 0.0, 1.0) * np.clip(
+                (n_grid - self.lower_mm[None]) / STEP_MM + 0.5, 0.0, 1.0
+            )
+        ramp = np.where(self.outline[None] & np.isfinite(ramp), ramp, 0.0).astype(np.float32)
+        # the surfaces' share where the mask agrees with them (the voxel on the same side of half), else the mask
+        return np.where((ramp >= 0.5) == self.disc, ramp, self.disc.astype(np.float32))
 
     def set_disc(self, disc: np.ndarray) -> None:
         """Replace the disc mask (an edit); the displaced part is what lies outside the core."""
@@ -145,7 +163,7 @@ class DiscSegmentation:
         return endplate_planes_mm(self.outline, self.upper_mm, self.lower_mm)
 
     def volume_ml(self) -> float:
-        return float(self.disc.sum()) * STEP_MM**3 / 1000.0
+        return float(self.occupancy().sum()) * STEP_MM**3 / 1000.0
 
     def geometry(self) -> tuple[np.ndarray, np.ndarray, float]:
         """(centre LPS, superior normal LPS, height mm) of the segmented disc space: the centre half way
