@@ -1,12 +1,12 @@
 """Where displaced disc material may lie behind the disc, as far as CSF and fat are concerned
 (``planner.disc.segmentation.displaced._in_front_of_the_sac``), and what ends as a sequestered fragment
-does (``_runs_on_as_a_layer``)."""
+does (``_runs_on_as_a_layer``, ``_sac_behind``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from planner.disc.segmentation.displaced import _in_front_of_the_sac, _runs_on_as_a_layer
+from planner.disc.segmentation.displaced import _in_front_of_the_sac, _runs_on_as_a_layer, _sac_behind
 from planner.disc.segmentation.frame import STEP_MM
 
 SHAPE = (167, 161)  # [posterior, lateral] on the disc frame's 0.5 mm grid
@@ -84,6 +84,35 @@ def test_a_fragment_that_ends_in_other_tissue_is_one():
 def test_a_piece_at_the_end_of_the_image_is_not_called_a_layer():
     image, piece, n_mm, planes = _behind_the_body(250.0, 250.0, slice(50, 60))
     assert not _runs_on_as_a_layer(piece, planes, image, n_mm)
+
+
+def test_a_plane_below_the_disc_where_no_sac_is_seen_allows_no_fragment():
+    """Beyond the endplate planes a fragment is looked for in front of its own plane's sac: a plane where none is
+    seen (the canal under the sac's end, a T1 series) holds none."""
+    plane, outline = _plane_and_outline()
+    assert not _in_front_of_the_sac(plane, outline, 200.0, seen=True).any()
+    back = int(np.nonzero(outline.any(axis=1))[0].max())
+    plane[back + _mm(8) : back + _mm(14), CENTRE[1] - _mm(6) : CENTRE[1] + _mm(6)] = BRIGHT  # the sac pushed back
+    allowed = _in_front_of_the_sac(plane, outline, 200.0, seen=True)
+    assert allowed[back + _mm(7), CENTRE[1]] and not allowed[back + _mm(9), CENTRE[1]]
+
+
+def _fragment_and_csf(csf_behind: bool):
+    """A 6 x 4 mm piece of grey tissue ([normal, posterior, lateral]) and the sac's CSF: 1.5 mm behind it
+    (a fragment pushing the sac back), or above it (grey tissue under the sac's caudal end)."""
+    image, piece, n_mm, planes = _behind_the_body(100.0, 250.0, slice(30, 43))
+    if csf_behind:
+        image[28:45, 21:30, 12:28] = 900.0
+    else:
+        image[5:28, 6:20, 12:28] = 900.0
+    return piece, image
+
+
+def test_a_fragment_lies_in_front_of_the_sac_not_under_it():
+    """vb1-06 (a 3.4 mm protrusion) read as a 20 mm sequestration when the sac's front was looked for in each
+    plane below the disc: the grey roots under the sac's caudal end lay in front of nothing bright."""
+    assert _sac_behind(*_fragment_and_csf(csf_behind=True), bright=500.0)
+    assert not _sac_behind(*_fragment_and_csf(csf_behind=False), bright=500.0)
 
 
 def _disc_with_tissue_behind(dark_line: bool):

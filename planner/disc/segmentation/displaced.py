@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 from planner.disc.segmentation.frame import STEP_MM, endplate_planes_mm
 from planner.disc.segmentation.masks import (
@@ -68,16 +69,22 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
     high = min(1.45 * marrow, float(np.percentile(disc_values, 95)) * 1.1)  # a dark disc: darker than marrow
     within = (n_grid <= top) & (n_grid >= bottom)
     within_slab = within[:, 0, 0]
-    sac = _in_front_of_the_sac(image[within_slab].mean(axis=0), outline, max(high, 1.3 * marrow)) if within_slab.any() else None
-    bright_rim = _morph(image > max(high, 1.3 * marrow), 2, "dilate")
+    bright = max(high, 1.3 * marrow)  # CSF and fat
+    sac = _in_front_of_the_sac(image[within_slab].mean(axis=0), outline, bright) if within_slab.any() else None
+    bright_rim = _morph(image > bright, 2, "dilate")
 
-    def disc_like(floor: float) -> np.ndarray:
+    def disc_like(floor: float, each_plane: bool = False) -> np.ndarray:
+        """``each_plane``: beyond the endplate planes, in front of the sac in that plane (where a fragment has
+        pushed it back), not of the sac at the disc's height."""
         candidate = beyond[None] & slab & ~bone & (image >= floor) & (image <= high)
         # in the canal disc material lies in front of the thecal sac (it indents the sac, it does not pass
         # beside it): grey tissue beside the sac's front is roots, fat and ligament, and read as 14-19 mm bulges
         # on healthy volunteers' discs
         if sac is not None:
-            candidate &= sac[None]
+            candidate[within_slab if each_plane else slice(None)] &= sac[None]
+        if each_plane:
+            for k in np.nonzero(slab[:, 0, 0] & ~within_slab)[0]:
+                candidate[k] &= _in_front_of_the_sac(image[k], outline, bright, seen=True)
         # the partial-volume rim of CSF and fat has disc-like signal: not within 1 mm of them (first: the rim
         # along the thecal sac's front would otherwise join grey tissue above the disc to grey tissue below)
         candidate &= ~bright_rim
@@ -161,7 +168,25 @@ def _displaced(image, core, outline, upper_mm, lower_mm, n_mm, marrow, bone, ins
         wall = _morph(bone[k], int(round(2.0 / STEP_MM)), "dilate")
         outside_height[k] = _connected_to(outside_height[k], wall) if wall.any() else False
     kept = (displaced & within) | _in_the_canal(outside_height, outline)
-    return kept | _sequestered(candidate & behind[None] & ~within & ~kept, core | kept, bone, outline, n_mm, top, bottom, image)
+    # a sequestered fragment below or above the disc pushes the sac back in its own planes: the candidate
+    # tissue there is judged against the sac beside it (at the disc's height, the sac's front blocked
+    # random phantoms' fragments 3 mm under the disc), then opened like the material at the disc
+    loose = disc_like(low, each_plane=True)
+    wanted = behind[None] & ~within
+    loose &= _box_around(wanted, 3 + 3 + 2 + 1)  # what the opening and dilation read there (a third of the time)
+    loose = _morph(_morph(loose, 3, "open"), 2, "dilate") & loose
+    loose &= wanted & ~kept
+    fragments = _sequestered(loose, core | kept, bone, outline, n_mm, top, bottom, image, bright)
+    return kept | fragments
+
+
+def _box_around(mask: np.ndarray, margin: int) -> np.ndarray:
+    """The bounding box of ``mask`` widened by ``margin`` voxels on every side, as a mask of its shape."""
+    box = np.zeros(mask.shape, bool)
+    where = np.nonzero(mask)
+    if len(where[0]):
+        box[tuple(slice(max(0, int(w.min()) - margin), int(w.max()) + margin + 1) for w in where)] = True
+    return box
 
 
 #: a dark line between the disc and tissue beyond it: along a ray from the outline's centre, a valley whose
@@ -252,14 +277,17 @@ def _strands(displaced: np.ndarray, outline: np.ndarray) -> np.ndarray:
 LAYER_SIGNAL_SHARE = 0.1
 
 
-def _sequestered(candidate, disc, bone, outline, n_mm, top: float, bottom: float, image=None) -> np.ndarray:
+def _sequestered(
+    candidate, disc, bone, outline, n_mm, top: float, bottom: float, image=None, bright=None
+) -> np.ndarray:
     """Free fragments of disc-like tissue above or below the disc: no continuity with ``disc`` (FRAGMENT_GAP_MM
     or more from it), at least FRAGMENT_MM3 of compact tissue (``candidate`` is opened: at least 3 mm thick), at
     most FRAGMENT_HEIGHT_MM high (a root or vessel running on is no fragment), where a sequestered fragment
     lies: in the anterior epidural space, against the back of the bodies in half its planes or more, wholly
     behind the outline's posterior margin and starting within 3 mm of it, centred within
     FRAGMENT_MIDLINE_MM of the midline. Grey tissue beside the bodies, in the lateral recesses (roots,
-    veins) or free in the canal was taken for fragments on three of the five real studies without these."""
+    veins) or free in the canal was taken for fragments on three of the five real studies without these. With
+    ``image`` and ``bright`` (CSF's signal), the sac lies behind it (:func:`_sac_behind`)."""
     pieces = _at_least(candidate, FRAGMENT_MM3) if candidate.any() else candidate
     if not pieces.any():
         return pieces
@@ -281,9 +309,32 @@ def _sequestered(candidate, disc, bone, outline, n_mm, top: float, bottom: float
             continue
         if wall is None:
             wall = sitk.GetArrayFromImage(sitk.BinaryDilate(sitk.GetImageFromArray(bone.astype(np.uint8)), [within_2mm, within_2mm, 0])) > 0
-        if np.mean([(piece[k] & wall[k]).any() for k in planes]) >= 0.5:  # against the bodies; its ends taper off
+        against = np.mean([(piece[k] & wall[k]).any() for k in planes]) >= 0.5  # its ends taper off
+        if against and (bright is None or _sac_behind(piece, image, bright)):
             fragments |= piece
     return fragments
+
+
+#: CSF behind a fragment: within this distance behind its back (mm), along at least this share of its length
+#: and width
+SAC_BEHIND_MM = 3.0
+SAC_BEHIND_SHARE = 0.5
+
+
+def _sac_behind(piece: np.ndarray, image: np.ndarray, bright: float) -> bool:
+    """Whether the thecal sac's CSF (signal over ``bright``) lies within SAC_BEHIND_MM behind ``piece``'s back
+    (its most posterior voxel in each of its columns along the posterior axis) in at least SAC_BEHIND_SHARE of
+    them: a fragment in the anterior epidural space pushes the sac back and lies against it. Grey tissue at the
+    sac's caudal end (roots entering the sacral canal) lies under the CSF, not in front of it, and read as a
+    20 mm sequestration on a patient's series."""
+    columns = piece.any(axis=1)  # [normal, lateral]
+    back = piece.shape[1] - 1 - np.argmax(piece[:, ::-1, :], axis=1)
+    k, l = np.nonzero(columns)
+    if not len(k):
+        return False
+    reach = int(round(SAC_BEHIND_MM / STEP_MM))
+    rows = np.clip(back[k, l][:, None] + np.arange(1, reach + 1)[None], 0, piece.shape[1] - 1)
+    return bool(np.mean((image[k[:, None], rows, l[:, None]] > bright).any(axis=1)) >= SAC_BEHIND_SHARE)
 
 
 def _runs_on_as_a_layer(piece: np.ndarray, planes: np.ndarray, image: np.ndarray, n_mm: np.ndarray) -> bool:
@@ -405,14 +456,19 @@ def _through_the_level(mask: np.ndarray, n_mm: np.ndarray, above_mm: float, belo
 #: the thecal sac's front is looked for this far behind the disc (mm), and carried this far beside it (mm)
 SAC_SEARCH_MM = 25.0
 SAC_BESIDE_MM = 8.0
+#: 3 x 3: the plane's opening (SimpleITK's ball of radius 1, the image's edge counted as foreground when eroding)
+#: and components (touching at corners): scipy's take a third of the time on one plane, judged up to 60 times a
+#: disc
+_SQUARE = np.ones((3, 3), bool)
 
 
-def _in_front_of_the_sac(plane: np.ndarray, outline: np.ndarray, bright: float) -> np.ndarray:
+def _in_front_of_the_sac(plane: np.ndarray, outline: np.ndarray, bright: float, seen: bool = False) -> np.ndarray:
     """[posterior, lateral]: where displaced disc may lie, as far as the thecal sac, CSF and fat are concerned.
     In every column, in front of the first bright (CSF, fat) voxels behind the disc's posterior margin within
     ``SAC_SEARCH_MM``. The sac is the largest such region near the midline; in the columns beside it (within
     ``SAC_BESIDE_MM``) displaced disc lies in front of its nearest column's front too; further out the foramina
-    are limited by :func:`reach_mm`. ``plane``: the image at the disc's height."""
+    are limited by :func:`reach_mm`. ``plane``: the image at the disc's height. ``seen``: nowhere when no sac is
+    seen (a plane beyond the disc, where a fragment lies only in front of the sac it pushes back)."""
     allowed = np.ones(outline.shape, bool)
     if not outline.any():
         return allowed
@@ -421,31 +477,31 @@ def _in_front_of_the_sac(plane: np.ndarray, outline: np.ndarray, bright: float) 
     back = int(np.nonzero(outline.any(axis=1))[0].max())  # the disc's posterior margin (row)
     margin = np.where(outline.any(axis=0), outline.shape[0] - 1 - np.argmax(outline[::-1], axis=0), -1)
     search = (rows >= back - int(round(4.0 / STEP_MM))) & (rows <= back + int(round(SAC_SEARCH_MM / STEP_MM)))
-    bright_plane = _morph(plane > bright, 1, "open") & search & (rows > margin[None, :])
+    opened = ndimage.binary_dilation(ndimage.binary_erosion(plane > bright, _SQUARE, border_value=1), _SQUARE)
+    bright_plane = opened & search & (rows > margin[None, :])
     if not bright_plane.any():
-        return allowed
+        return np.zeros_like(allowed) if seen else allowed
     # in every column, disc material lies in front of the first CSF or fat behind the disc: it pushes them
     # back, it does not pass them (on a patient's T2 series, a largest bright region taken for the sac in
     # the posterior fat let tissue behind the real sac, up to the laminae, read as a 21.6 mm extrusion)
     first = np.where(bright_plane.any(axis=0), np.argmax(bright_plane, axis=0), outline.shape[0])
     allowed = rows < first[None, :]
-    labels = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(bright_plane.astype(np.uint8)), True))
+    labels = ndimage.label(bright_plane, _SQUARE)[0]
     centre = np.argwhere(outline).mean(axis=0)
     central = (np.abs(columns - centre[1]) * STEP_MM <= CENTRAL_CANAL_HALF_WIDTH_MM)[None, :]
     counts = np.bincount(labels[bright_plane & central], minlength=labels.max() + 1)
     counts[0] = 0
     if counts.max() < int(round(4.0 / STEP_MM)) ** 2:  # no CSF of a sac's size behind the disc (a T1 series)
-        return allowed
+        return np.zeros_like(allowed) if seen else allowed
     sac = labels == int(np.argmax(counts))
     sac_columns = np.nonzero(sac.any(axis=0))[0]
     front = np.argmax(sac, axis=0)
     limit = np.full(outline.shape[1], outline.shape[0], dtype=float)
     limit[sac_columns] = front[sac_columns]
     beside = int(round(SAC_BESIDE_MM / STEP_MM))
-    for column in np.setdiff1d(columns, sac_columns):
-        nearest = sac_columns[np.argmin(np.abs(sac_columns - column))]
-        if abs(nearest - column) <= beside:
-            limit[column] = front[nearest]
+    nearest = sac_columns[np.argmin(np.abs(sac_columns[None, :] - columns[:, None]), axis=1)]  # per column
+    near = ~sac.any(axis=0) & (np.abs(nearest - columns) <= beside)
+    limit[near] = front[nearest[near]]
     return allowed & (rows < limit[None, :])
 
 
