@@ -162,9 +162,10 @@ def _sharper_if_agreeing(volume, seg: DiscSegmentation, classical: DiscSegmentat
     """The classical pipeline traces the endplates and margins at the image's own resolution, where the model
     sees 1.5 mm pixels. Where it found L5-S1 at the model's junction (:func:`_classical_disc`) and its disc
     agrees with the model's (Dice >= ``AGREE_DICE`` on the series grid, the frames' voxels taken whole as
-    when it was set), it is the sharper of two answers to the same question and is used. Where either differs (every shared real study so far: Dice 0.48-0.72, the
-    classical rules misled by real marrow and endplate signal), the model's disc stands. Returns the disc that
-    stands and the model's disc mask on the series grid (None when there was nothing to compare)."""
+    when it was set), it is the sharper of two answers to the same question and is used. Where either
+    differs (every shared real study so far: Dice 0.48-0.72, the classical rules misled by real marrow and
+    endplate signal), the model's disc stands. Returns the disc that stands and the model's disc mask on the
+    series grid, its voxels whole (None when there was nothing to compare)."""
     if classical is None:
         return seg, None
     model_mask = seg.series_mask(volume, whole_voxels=True)
